@@ -1,0 +1,1 @@
+//! Istio-compatible configuration model.

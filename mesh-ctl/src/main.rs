@@ -1,0 +1,2 @@
+//! Placeholder, replaced by the crate's real entry point.
+fn main() {}

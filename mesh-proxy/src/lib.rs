@@ -1,0 +1,2 @@
+//! Proxy library.
+pub mod model;
