@@ -21,8 +21,10 @@ pub const DEFAULT_MESSENGER_URL: &str = "http://messenger:9080/message";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Headers copied from the incoming request to the call to messenger, so a
-/// trace (and Istio's request id) spans both hops.
+/// trace (and Istio's request id) spans both hops, and so header routes on
+/// the user (`x-user`) see the caller's value.
 pub const PROPAGATED_HEADERS: &[&str] = &[
+    "x-user",
     "x-request-id",
     "traceparent",
     "tracestate",
