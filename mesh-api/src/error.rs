@@ -1,0 +1,132 @@
+//! The one error type of mesh-api: a user-facing config error that names
+//! the file, the line (when known), the object and the field path.
+//!
+//! Produced by loading and validation; pilot and meshctl print it as is.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// What kind of problem a [`ConfigError`] reports; lets callers and tests
+/// tell cases apart without parsing the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The file could not be read.
+    Io,
+    /// The text is not valid YAML.
+    Syntax,
+    /// A field the schema does not have.
+    UnknownField,
+    /// A value of the wrong type (or an unknown enum value).
+    WrongType,
+    /// A required field is missing or empty.
+    MissingField,
+    /// A value is present but not allowed (bad regex, port out of range,
+    /// weights not summing to 100, ...).
+    InvalidValue,
+    /// A `networking.istio.io` kind or version this mesh does not support.
+    Unsupported,
+    /// The same `Kind/namespace/name` was loaded twice.
+    Duplicate,
+    /// A reference to something that does not exist (e.g. a subset no
+    /// DestinationRule defines).
+    UnresolvedReference,
+}
+
+/// A config error: `FILE:LINE: Kind/ns/name: spec.field.path: message`.
+///
+/// `:LINE` is left out when the line is unknown, the object part when the
+/// object could not be identified, and the path when the error is about the
+/// document as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The file the object came from.
+    pub file: PathBuf,
+    /// 1-based line: of the offending token for parse errors, of the start
+    /// of the object's YAML document for validation errors.
+    pub line: Option<usize>,
+    /// `Kind/namespace/name`, when known.
+    pub object: Option<String>,
+    /// Field path such as `spec.http[0].route[1].weight`; empty for errors
+    /// about a whole document.
+    pub path: String,
+    /// What kind of problem this is.
+    pub kind: ErrorKind,
+    /// What is wrong, for a person.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error of `kind` at `path` in `file`, with no line or object yet.
+    pub fn new(
+        file: impl Into<PathBuf>,
+        kind: ErrorKind,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        ConfigError {
+            file: file.into(),
+            line: None,
+            object: None,
+            path: path.into(),
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Sets the line.
+    pub fn at_line(mut self, line: Option<usize>) -> Self {
+        self.line = line;
+        self
+    }
+
+    /// Sets the object key (`Kind/namespace/name`).
+    pub fn for_object(mut self, key: Option<String>) -> Self {
+        self.object = key;
+        self
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(object) = &self.object {
+            write!(f, ": {object}")?;
+        }
+        if !self.path.is_empty() {
+            write!(f, ": {}", self.path)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_has_every_part() {
+        let err = ConfigError::new(
+            "mesh/vs.yaml",
+            ErrorKind::InvalidValue,
+            "spec.http[0].route[1].weight",
+            "weights sum to 90, not 100",
+        )
+        .at_line(Some(12))
+        .for_object(Some("VirtualService/default/reviews".into()));
+        assert_eq!(
+            err.to_string(),
+            "mesh/vs.yaml:12: VirtualService/default/reviews: spec.http[0].route[1].weight: weights sum to 90, not 100"
+        );
+    }
+
+    #[test]
+    fn display_leaves_out_unknown_parts() {
+        let err = ConfigError::new("a.yaml", ErrorKind::Syntax, "", "bad YAML");
+        assert_eq!(err.to_string(), "a.yaml: bad YAML");
+        let err = err.for_object(Some("Gateway/default/gw".into()));
+        assert_eq!(err.to_string(), "a.yaml: Gateway/default/gw: bad YAML");
+    }
+}

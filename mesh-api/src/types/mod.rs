@@ -1,0 +1,305 @@
+//! The Istio `networking.istio.io` config model: object metadata, the
+//! generic [`Resource`] envelope, the [`Object`] enum over the supported
+//! kinds, and the per-kind spec types in the submodules.
+//!
+//! First stage of the flow in DESIGN.md: YAML is loaded into these types,
+//! validated, then handed to pilot's config store.
+
+pub mod common;
+pub mod destination_rule;
+pub mod gateway;
+pub mod http_policy;
+pub mod service_entry;
+pub mod traffic_policy;
+pub mod virtual_service;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::de::IgnoredAny;
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
+
+use destination_rule::DestinationRuleSpec;
+use gateway::GatewaySpec;
+use service_entry::{ServiceEntrySpec, WorkloadEntrySpec};
+use virtual_service::VirtualServiceSpec;
+
+/// The API group of every supported kind.
+pub const API_GROUP: &str = "networking.istio.io";
+
+/// The versions of [`API_GROUP`] accepted; they share one schema.
+pub const API_VERSIONS: [&str; 3] = ["v1alpha3", "v1beta1", "v1"];
+
+/// The namespace of an object whose metadata gives none.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// Kubernetes object metadata, reduced to what the mesh uses.
+///
+/// Other standard Kubernetes metadata fields (`uid`, `resourceVersion`,
+/// `creationTimestamp`, `generation`, `managedFields`, ...) are accepted and
+/// dropped, so `kubectl get -o yaml` output loads; anything else (a typo
+/// such as `namspace`) is an unknown-field error.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(from = "RawObjectMeta")]
+pub struct ObjectMeta {
+    /// Object name. Required (validation reports it when empty).
+    pub name: String,
+    /// Namespace; [`DEFAULT_NAMESPACE`] when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Labels.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl ObjectMeta {
+    /// Metadata with a name and namespace and nothing else.
+    pub fn new(name: impl Into<String>, namespace: impl Into<String>) -> Self {
+        ObjectMeta {
+            name: name.into(),
+            namespace: Some(namespace.into()),
+            ..Default::default()
+        }
+    }
+}
+
+/// The wire form of [`ObjectMeta`], listing the Kubernetes fields we accept
+/// and ignore.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawObjectMeta {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    #[serde(default, rename = "generateName")]
+    _generate_name: Option<IgnoredAny>,
+    #[serde(default, rename = "uid")]
+    _uid: Option<IgnoredAny>,
+    #[serde(default, rename = "resourceVersion")]
+    _resource_version: Option<IgnoredAny>,
+    #[serde(default, rename = "generation")]
+    _generation: Option<IgnoredAny>,
+    #[serde(default, rename = "creationTimestamp")]
+    _creation_timestamp: Option<IgnoredAny>,
+    #[serde(default, rename = "deletionTimestamp")]
+    _deletion_timestamp: Option<IgnoredAny>,
+    #[serde(default, rename = "deletionGracePeriodSeconds")]
+    _deletion_grace_period_seconds: Option<IgnoredAny>,
+    #[serde(default, rename = "managedFields")]
+    _managed_fields: Option<IgnoredAny>,
+    #[serde(default, rename = "ownerReferences")]
+    _owner_references: Option<IgnoredAny>,
+    #[serde(default, rename = "finalizers")]
+    _finalizers: Option<IgnoredAny>,
+    #[serde(default, rename = "selfLink")]
+    _self_link: Option<IgnoredAny>,
+}
+
+impl From<RawObjectMeta> for ObjectMeta {
+    fn from(raw: RawObjectMeta) -> Self {
+        ObjectMeta {
+            name: raw.name,
+            namespace: raw.namespace,
+            labels: raw.labels,
+            annotations: raw.annotations,
+        }
+    }
+}
+
+/// A Kubernetes-style object of one kind: `apiVersion`, `metadata`, `spec`.
+///
+/// The `kind` is carried by [`Object`]; on input `kind` and `status` are
+/// accepted and not kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    rename_all = "camelCase",
+    from = "RawResource<S>",
+    bound(deserialize = "S: Deserialize<'de>")
+)]
+pub struct Resource<S> {
+    /// `networking.istio.io/v1alpha3`, `.../v1beta1` or `.../v1`.
+    pub api_version: String,
+    /// Object metadata.
+    pub metadata: ObjectMeta,
+    /// The kind-specific spec.
+    pub spec: S,
+}
+
+impl<S> Resource<S> {
+    /// A resource with the `networking.istio.io/v1` apiVersion.
+    pub fn new(metadata: ObjectMeta, spec: S) -> Self {
+        Resource {
+            api_version: format!("{API_GROUP}/v1"),
+            metadata,
+            spec,
+        }
+    }
+}
+
+/// The wire form of [`Resource`].
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawResource<S> {
+    api_version: String,
+    #[serde(rename = "kind")]
+    _kind: IgnoredAny,
+    metadata: ObjectMeta,
+    spec: S,
+    #[serde(default, rename = "status")]
+    _status: Option<IgnoredAny>,
+}
+
+impl<S> From<RawResource<S>> for Resource<S> {
+    fn from(raw: RawResource<S>) -> Self {
+        Resource {
+            api_version: raw.api_version,
+            metadata: raw.metadata,
+            spec: raw.spec,
+        }
+    }
+}
+
+/// One config object of a supported kind.
+///
+/// Serializes to the Kubernetes form (`apiVersion`, `kind`, `metadata`,
+/// `spec`). Built from YAML by the loader.
+// Config objects are few and long-lived; plain variants keep matching on
+// them simple for pilot, so the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Object {
+    /// `VirtualService`.
+    VirtualService(Resource<VirtualServiceSpec>),
+    /// `DestinationRule`.
+    DestinationRule(Resource<DestinationRuleSpec>),
+    /// `Gateway`.
+    Gateway(Resource<GatewaySpec>),
+    /// `ServiceEntry`.
+    ServiceEntry(Resource<ServiceEntrySpec>),
+    /// `WorkloadEntry`.
+    WorkloadEntry(Resource<WorkloadEntrySpec>),
+}
+
+/// The kinds of [`Object`], as written in YAML.
+pub const KINDS: [&str; 5] = [
+    "VirtualService",
+    "DestinationRule",
+    "Gateway",
+    "ServiceEntry",
+    "WorkloadEntry",
+];
+
+impl Object {
+    /// The kind, as written in YAML (`VirtualService`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Object::VirtualService(_) => "VirtualService",
+            Object::DestinationRule(_) => "DestinationRule",
+            Object::Gateway(_) => "Gateway",
+            Object::ServiceEntry(_) => "ServiceEntry",
+            Object::WorkloadEntry(_) => "WorkloadEntry",
+        }
+    }
+
+    /// The metadata.
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Object::VirtualService(r) => &r.metadata,
+            Object::DestinationRule(r) => &r.metadata,
+            Object::Gateway(r) => &r.metadata,
+            Object::ServiceEntry(r) => &r.metadata,
+            Object::WorkloadEntry(r) => &r.metadata,
+        }
+    }
+
+    /// The apiVersion as written.
+    pub fn api_version(&self) -> &str {
+        match self {
+            Object::VirtualService(r) => &r.api_version,
+            Object::DestinationRule(r) => &r.api_version,
+            Object::Gateway(r) => &r.api_version,
+            Object::ServiceEntry(r) => &r.api_version,
+            Object::WorkloadEntry(r) => &r.api_version,
+        }
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.metadata().name
+    }
+
+    /// The namespace, [`DEFAULT_NAMESPACE`] when unset.
+    pub fn namespace(&self) -> &str {
+        self.metadata()
+            .namespace
+            .as_deref()
+            .unwrap_or(DEFAULT_NAMESPACE)
+    }
+
+    /// `Kind/namespace/name`, the identity used in errors and for duplicates.
+    pub fn key(&self) -> String {
+        format!("{}/{}/{}", self.kind(), self.namespace(), self.name())
+    }
+
+    /// The spec as a JSON value (camelCase, as in YAML), e.g. for debug
+    /// endpoints.
+    pub fn spec_json(&self) -> serde_json::Value {
+        let value = match self {
+            Object::VirtualService(r) => serde_json::to_value(&r.spec),
+            Object::DestinationRule(r) => serde_json::to_value(&r.spec),
+            Object::Gateway(r) => serde_json::to_value(&r.spec),
+            Object::ServiceEntry(r) => serde_json::to_value(&r.spec),
+            Object::WorkloadEntry(r) => serde_json::to_value(&r.spec),
+        };
+        // Our spec types only hold strings, numbers and string-keyed maps,
+        // which always convert.
+        value.unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl Serialize for Object {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Object", 4)?;
+        s.serialize_field("apiVersion", self.api_version())?;
+        s.serialize_field("kind", self.kind())?;
+        s.serialize_field("metadata", self.metadata())?;
+        match self {
+            Object::VirtualService(r) => s.serialize_field("spec", &r.spec)?,
+            Object::DestinationRule(r) => s.serialize_field("spec", &r.spec)?,
+            Object::Gateway(r) => s.serialize_field("spec", &r.spec)?,
+            Object::ServiceEntry(r) => s.serialize_field("spec", &r.spec)?,
+            Object::WorkloadEntry(r) => s.serialize_field("spec", &r.spec)?,
+        }
+        s.end()
+    }
+}
+
+/// An object together with where it was loaded from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    /// The object.
+    pub object: Object,
+    /// The file it came from.
+    pub file: PathBuf,
+    /// 1-based line where its YAML document starts, when known.
+    pub line: Option<usize>,
+}
+
+impl Loaded {
+    /// `Kind/namespace/name` of the object.
+    pub fn key(&self) -> String {
+        self.object.key()
+    }
+}
+
+#[cfg(test)]
+mod tests;
