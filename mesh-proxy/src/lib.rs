@@ -1,2 +1,4 @@
 //! Proxy library.
 pub mod model;
+pub mod admin;
+pub mod xds;

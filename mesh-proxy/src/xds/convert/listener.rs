@@ -1,0 +1,309 @@
+//! xDS conversion of LDS resources: `Listener`, its filter chains and their
+//! terminal network filter (HTTP connection manager or TCP proxy).
+
+use std::sync::Arc;
+
+use envoy_types::pb::envoy::config::listener::v3::{
+    filter, listener_filter, Filter as XdsFilter, FilterChain as XdsFilterChain,
+    FilterChainMatch as XdsFilterChainMatch, Listener as XdsListener,
+};
+use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router as XdsRouter;
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    http_connection_manager::RouteSpecifier, http_filter, HttpConnectionManager as XdsHcm,
+    HttpFilter as XdsHttpFilter,
+};
+use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
+    tcp_proxy::ClusterSpecifier as TcpClusterSpecifier, TcpProxy as XdsTcpProxy,
+};
+use prost::Name;
+
+use super::{bool_or, socket_addr, type_name, unpack};
+use crate::model::{
+    ClusterTarget, FilterChain, FilterChainMatch, HttpConnectionManager, HttpFilter, Listener,
+    NetworkFilter, RouteConfig, RouteSource, TcpProxy, WeightedCluster,
+};
+use crate::xds::error::ConvertError;
+
+/// Well-known name of the HTTP connection manager network filter.
+pub const HCM_NAME: &str = "envoy.filters.network.http_connection_manager";
+/// Well-known name of the TCP proxy network filter.
+pub const TCP_PROXY_NAME: &str = "envoy.filters.network.tcp_proxy";
+/// Well-known name of the router HTTP filter.
+pub const ROUTER_NAME: &str = "envoy.filters.http.router";
+
+/// Listener filters that only help detect protocol or destination. The
+/// proxy does that detection itself, so they are accepted and dropped.
+const DETECTION_LISTENER_FILTERS: &[&str] = &[
+    "envoy.filters.listener.original_dst",
+    "envoy.filters.listener.tls_inspector",
+    "envoy.filters.listener.http_inspector",
+    "envoy.extensions.filters.listener.original_dst.v3.OriginalDst",
+    "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
+    "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector",
+];
+
+// Accepts the deprecated `deprecated_v1.bind_to_port` as Envoy does.
+#[allow(deprecated)]
+impl TryFrom<&XdsListener> for Listener {
+    type Error = ConvertError;
+
+    fn try_from(l: &XdsListener) -> Result<Self, ConvertError> {
+        if l.name.is_empty() {
+            return Err(ConvertError::Missing("name"));
+        }
+        if l.api_listener.is_some() {
+            return Err(ConvertError::unsupported("api_listener"));
+        }
+        if l.filter_chain_matcher.is_some() {
+            return Err(ConvertError::unsupported("filter_chain_matcher"));
+        }
+        for lf in &l.listener_filters {
+            let kind = match &lf.config_type {
+                Some(listener_filter::ConfigType::TypedConfig(any)) => type_name(&any.type_url),
+                _ => lf.name.as_str(),
+            };
+            if !DETECTION_LISTENER_FILTERS.contains(&kind) {
+                return Err(ConvertError::unsupported(format!(
+                    "listener filter {}",
+                    lf.name
+                )));
+            }
+            tracing::debug!(listener = %l.name, filter = %lf.name, "listener filter left to the proxy's own detection");
+        }
+        let address = socket_addr(l.address.as_ref()).map_err(|e| e.at("address"))?;
+        let filter_chains = l
+            .filter_chains
+            .iter()
+            .enumerate()
+            .map(|(i, fc)| chain(&l.name, fc).map_err(|e| e.at(format!("filter_chains[{i}]"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let default_filter_chain = l
+            .default_filter_chain
+            .as_ref()
+            .map(|fc| chain(&l.name, fc).map_err(|e| e.at("default_filter_chain")))
+            .transpose()?;
+        if filter_chains.is_empty() && default_filter_chain.is_none() {
+            return Err(ConvertError::Missing("filter_chains"));
+        }
+        let deprecated_bind = l
+            .deprecated_v1
+            .as_ref()
+            .and_then(|d| d.bind_to_port.as_ref());
+        Ok(Listener {
+            name: l.name.clone(),
+            address,
+            bind_to_port: bool_or(l.bind_to_port.as_ref().or(deprecated_bind), true),
+            use_original_dst: bool_or(l.use_original_dst.as_ref(), false),
+            filter_chains,
+            default_filter_chain,
+        })
+    }
+}
+
+fn chain(listener: &str, fc: &XdsFilterChain) -> Result<FilterChain, ConvertError> {
+    if let Some(ts) = &fc.transport_socket {
+        // Terminating TLS arrives with the mTLS issue; accepting it now would
+        // serve plaintext where pilot asked for TLS.
+        if ts.name != "envoy.transport_sockets.raw_buffer" {
+            return Err(ConvertError::unsupported(format!(
+                "transport_socket {}",
+                ts.name
+            )));
+        }
+    }
+    let matcher = fc
+        .filter_chain_match
+        .as_ref()
+        .map(chain_match)
+        .transpose()
+        .map_err(|e| e.at("filter_chain_match"))?
+        .unwrap_or_default();
+    let Some((last, before)) = fc.filters.split_last() else {
+        return Err(ConvertError::Missing("filters"));
+    };
+    // Only terminal filters exist in the model; anything ahead of them
+    // would change behaviour the proxy cannot provide.
+    if let Some(f) = before.first() {
+        return Err(unsupported_filter(listener, fc, f));
+    }
+    let filter = network_filter(listener, fc, last)
+        .map_err(|e| e.at(format!("filters[{}]", before.len())))?;
+    Ok(FilterChain {
+        name: fc.name.clone(),
+        matcher,
+        filter,
+    })
+}
+
+fn unsupported_filter(listener: &str, fc: &XdsFilterChain, f: &XdsFilter) -> ConvertError {
+    let filter = match &f.config_type {
+        Some(filter::ConfigType::TypedConfig(any)) if f.name.is_empty() => any.type_url.clone(),
+        _ => f.name.clone(),
+    };
+    ConvertError::UnsupportedFilter {
+        filter,
+        listener: listener.to_owned(),
+        chain: fc.name.clone(),
+    }
+}
+
+fn chain_match(m: &XdsFilterChainMatch) -> Result<FilterChainMatch, ConvertError> {
+    let catch_all = |ranges: &[envoy_types::pb::envoy::config::core::v3::CidrRange]| {
+        ranges
+            .iter()
+            .all(|r| r.prefix_len.as_ref().is_none_or(|l| l.value == 0))
+    };
+    if !catch_all(&m.prefix_ranges) {
+        return Err(ConvertError::unsupported("prefix_ranges"));
+    }
+    if !catch_all(&m.source_prefix_ranges) || !catch_all(&m.direct_source_prefix_ranges) {
+        return Err(ConvertError::unsupported("source_prefix_ranges"));
+    }
+    if !m.source_ports.is_empty() {
+        return Err(ConvertError::unsupported("source_ports"));
+    }
+    if m.source_type != 0 {
+        return Err(ConvertError::unsupported("source_type"));
+    }
+    let destination_port = m
+        .destination_port
+        .as_ref()
+        .map(|p| {
+            u16::try_from(p.value).map_err(|_| {
+                ConvertError::invalid("destination_port", format!("{} out of range", p.value))
+            })
+        })
+        .transpose()?;
+    Ok(FilterChainMatch {
+        destination_port,
+        server_names: m.server_names.clone(),
+        transport_protocol: Some(m.transport_protocol.clone()).filter(|t| !t.is_empty()),
+        application_protocols: m.application_protocols.clone(),
+    })
+}
+
+fn network_filter(
+    listener: &str,
+    fc: &XdsFilterChain,
+    f: &XdsFilter,
+) -> Result<NetworkFilter, ConvertError> {
+    let Some(filter::ConfigType::TypedConfig(any)) = &f.config_type else {
+        if f.name == HCM_NAME || f.name == TCP_PROXY_NAME {
+            return Err(ConvertError::Missing("typed_config"));
+        }
+        return Err(unsupported_filter(listener, fc, f));
+    };
+    match type_name(&any.type_url) {
+        n if n == XdsHcm::full_name() => {
+            let hcm: XdsHcm = unpack(any)?;
+            Ok(NetworkFilter::Http(HttpConnectionManager::try_from(&hcm)?))
+        }
+        n if n == XdsTcpProxy::full_name() => {
+            let tcp: XdsTcpProxy = unpack(any)?;
+            Ok(NetworkFilter::Tcp(TcpProxy::try_from(&tcp)?))
+        }
+        _ => Err(unsupported_filter(listener, fc, f)),
+    }
+}
+
+impl TryFrom<&XdsHcm> for HttpConnectionManager {
+    type Error = ConvertError;
+
+    fn try_from(hcm: &XdsHcm) -> Result<Self, ConvertError> {
+        let routes = match &hcm.route_specifier {
+            Some(RouteSpecifier::Rds(rds)) if rds.route_config_name.is_empty() => {
+                return Err(ConvertError::Missing("rds.route_config_name"))
+            }
+            Some(RouteSpecifier::Rds(rds)) => RouteSource::Rds(rds.route_config_name.clone()),
+            Some(RouteSpecifier::RouteConfig(rc)) => RouteSource::Inline(Arc::new(
+                RouteConfig::try_from(rc).map_err(|e| e.at("route_config"))?,
+            )),
+            Some(RouteSpecifier::ScopedRoutes(_)) => {
+                return Err(ConvertError::unsupported("scoped_routes"))
+            }
+            None => return Err(ConvertError::Missing("route_specifier")),
+        };
+        let mut http_filters = Vec::new();
+        for (i, f) in hcm.http_filters.iter().enumerate() {
+            if let Some(filter) = http_filter(f).map_err(|e| e.at(format!("http_filters[{i}]")))? {
+                if !http_filters.is_empty() {
+                    return Err(ConvertError::invalid(
+                        "http_filters",
+                        "filters after the router",
+                    ));
+                }
+                http_filters.push(filter);
+            }
+        }
+        if !matches!(http_filters.last(), Some(HttpFilter::Router)) {
+            return Err(ConvertError::invalid(
+                "http_filters",
+                format!("the last filter must be {ROUTER_NAME}"),
+            ));
+        }
+        Ok(HttpConnectionManager {
+            stat_prefix: hcm.stat_prefix.clone(),
+            routes,
+            http_filters,
+        })
+    }
+}
+
+/// One HTTP filter; `None` for optional or disabled filters the proxy lacks.
+fn http_filter(f: &XdsHttpFilter) -> Result<Option<HttpFilter>, ConvertError> {
+    let kind = match &f.config_type {
+        Some(http_filter::ConfigType::TypedConfig(any)) => type_name(&any.type_url),
+        Some(http_filter::ConfigType::ConfigDiscovery(_)) => {
+            return Err(ConvertError::unsupported(format!(
+                "config_discovery for HTTP filter {}",
+                f.name
+            )))
+        }
+        None => f.name.as_str(),
+    };
+    if kind == XdsRouter::full_name() || kind == ROUTER_NAME {
+        return Ok(Some(HttpFilter::Router));
+    }
+    if f.is_optional || f.disabled {
+        tracing::debug!(filter = %f.name, "skipping optional HTTP filter the proxy lacks");
+        return Ok(None);
+    }
+    Err(ConvertError::unsupported(format!("HTTP filter {}", f.name)))
+}
+
+impl TryFrom<&XdsTcpProxy> for TcpProxy {
+    type Error = ConvertError;
+
+    fn try_from(tcp: &XdsTcpProxy) -> Result<Self, ConvertError> {
+        if tcp.tunneling_config.is_some() {
+            return Err(ConvertError::unsupported("tunneling_config"));
+        }
+        let destination = match &tcp.cluster_specifier {
+            Some(TcpClusterSpecifier::Cluster(c)) if !c.is_empty() => {
+                ClusterTarget::Cluster(c.clone())
+            }
+            Some(TcpClusterSpecifier::WeightedClusters(w)) => {
+                let arms: Vec<WeightedCluster> = w
+                    .clusters
+                    .iter()
+                    .map(|c| WeightedCluster {
+                        name: c.name.clone(),
+                        weight: c.weight,
+                    })
+                    .collect();
+                if arms.iter().map(|a| u64::from(a.weight)).sum::<u64>() == 0 {
+                    return Err(ConvertError::invalid(
+                        "weighted_clusters",
+                        "total weight is 0",
+                    ));
+                }
+                ClusterTarget::Weighted(arms)
+            }
+            _ => return Err(ConvertError::Missing("cluster")),
+        };
+        Ok(TcpProxy {
+            stat_prefix: tcp.stat_prefix.clone(),
+            destination,
+        })
+    }
+}
