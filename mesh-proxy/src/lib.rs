@@ -2,3 +2,8 @@
 pub mod model;
 pub mod admin;
 pub mod xds;
+pub mod cluster;
+pub mod error;
+pub mod http;
+pub mod listener;
+pub mod upstream;

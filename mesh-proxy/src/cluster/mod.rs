@@ -1,0 +1,233 @@
+//! The cluster stage of the data path (router / tcp_proxy ─► **cluster** ─►
+//! upstream pool): pick one cluster of a weighted target, find its endpoints
+//! (EDS, static, DNS or the original destination) and load-balance to one.
+//!
+//! [`ClusterManager`] is owned by the data plane, not by the snapshot: its
+//! per-cluster [`lb::LoadBalancer`]s are keyed by cluster name and outlive
+//! snapshot swaps.
+
+pub mod dns;
+pub mod lb;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use rand::Rng;
+
+use crate::error::ProxyError;
+use crate::model::{Cluster, ClusterTarget, Discovery, Endpoint, Snapshot};
+
+pub use lb::{LoadBalancer, Picked};
+
+/// Choose the cluster name of a target: the cluster itself, or one arm of a
+/// weighted choice with probability weight / total. An empty choice yields
+/// `""`, which no cluster is named, so the caller answers "cluster not found".
+pub fn choose_cluster(target: &ClusterTarget) -> &str {
+    match target {
+        ClusterTarget::Cluster(name) => name,
+        ClusterTarget::Weighted(arms) => {
+            let total: u64 = arms.iter().map(|arm| u64::from(arm.weight)).sum();
+            if total == 0 {
+                return arms.first().map_or("", |arm| arm.name.as_str());
+            }
+            let mut point = rand::rng().random_range(0..total);
+            for arm in arms {
+                let weight = u64::from(arm.weight);
+                if point < weight {
+                    return &arm.name;
+                }
+                point -= weight;
+            }
+            arms.last().map_or("", |arm| arm.name.as_str())
+        }
+    }
+}
+
+/// Endpoint discovery and load balancing for all clusters.
+#[derive(Debug, Default)]
+pub struct ClusterManager {
+    balancers: Mutex<HashMap<String, Arc<LoadBalancer>>>,
+    dns: dns::DnsCache,
+}
+
+impl ClusterManager {
+    /// An empty manager.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Pick the endpoint for one request or connection to `cluster`.
+    ///
+    /// `original_dst` is the destination the downstream connection was made
+    /// to (the listener's own address until capture reads SO_ORIGINAL_DST).
+    pub async fn pick(
+        &self,
+        snapshot: &Snapshot,
+        cluster: &Cluster,
+        original_dst: SocketAddr,
+        listener_addr: SocketAddr,
+    ) -> Result<Picked, ProxyError> {
+        let endpoints = self
+            .endpoints(snapshot, cluster, original_dst, listener_addr)
+            .await?;
+        self.balancer(&cluster.name)
+            .pick(cluster.lb_policy, &endpoints)
+            .ok_or_else(|| ProxyError::NoHealthyUpstream(cluster.name.clone()))
+    }
+
+    /// The endpoints of `cluster` right now.
+    async fn endpoints<'a>(
+        &self,
+        snapshot: &'a Snapshot,
+        cluster: &'a Cluster,
+        original_dst: SocketAddr,
+        listener_addr: SocketAddr,
+    ) -> Result<Cow<'a, [Endpoint]>, ProxyError> {
+        Ok(match &cluster.discovery {
+            Discovery::Eds { service_name } => match snapshot.endpoints.get(service_name) {
+                Some(assignment) => Cow::Borrowed(assignment.endpoints.as_slice()),
+                None => Cow::Borrowed(&[]),
+            },
+            Discovery::Static(endpoints) => Cow::Borrowed(endpoints.as_slice()),
+            Discovery::StrictDns(hosts) => Cow::Owned(self.dns.resolve(hosts).await),
+            Discovery::OriginalDst => {
+                // Without capture the original destination is the listener
+                // itself; dialling it would loop through us without end.
+                if original_dst == listener_addr {
+                    return Err(ProxyError::OriginalDstLoop(original_dst));
+                }
+                Cow::Owned(vec![Endpoint {
+                    address: original_dst,
+                    weight: 1,
+                }])
+            }
+        })
+    }
+
+    /// The balancer of a cluster name, made on first use.
+    pub fn balancer(&self, cluster: &str) -> Arc<LoadBalancer> {
+        let mut balancers = self.lock();
+        if let Some(lb) = balancers.get(cluster) {
+            return lb.clone();
+        }
+        let lb = Arc::new(LoadBalancer::default());
+        balancers.insert(cluster.to_owned(), lb.clone());
+        lb
+    }
+
+    /// Forget balancers of clusters that the snapshot no longer has.
+    pub fn retain(&self, snapshot: &Snapshot) {
+        self.lock()
+            .retain(|name, _| snapshot.clusters.contains_key(name));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LoadBalancer>>> {
+        self.balancers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::model::{LbPolicy, LoadAssignment, WeightedCluster};
+
+    fn cluster(name: &str, discovery: Discovery) -> Cluster {
+        Cluster {
+            name: name.into(),
+            discovery,
+            lb_policy: LbPolicy::RoundRobin,
+            connect_timeout: Duration::from_secs(1),
+            http2: false,
+        }
+    }
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn weighted_choice_follows_weights() {
+        let target = ClusterTarget::Weighted(vec![
+            WeightedCluster {
+                name: "a".into(),
+                weight: 80,
+            },
+            WeightedCluster {
+                name: "b".into(),
+                weight: 20,
+            },
+            WeightedCluster {
+                name: "never".into(),
+                weight: 0,
+            },
+        ]);
+        let a = (0..10_000)
+            .filter(|_| choose_cluster(&target) == "a")
+            .count();
+        assert!((7_700..8_300).contains(&a), "{a}");
+        assert_eq!(choose_cluster(&ClusterTarget::Weighted(vec![])), "");
+    }
+
+    #[tokio::test]
+    async fn eds_endpoints_come_from_the_snapshot_and_state_survives_swaps() {
+        let manager = ClusterManager::new();
+        let eds = cluster(
+            "c",
+            Discovery::Eds {
+                service_name: "c".into(),
+            },
+        );
+        let mut snapshot = Snapshot::default();
+        snapshot.clusters.insert("c".into(), Arc::new(eds.clone()));
+        let listener = addr(15001);
+        let picked = manager.pick(&snapshot, &eds, listener, listener).await;
+        assert!(matches!(picked, Err(ProxyError::NoHealthyUpstream(_))));
+
+        let assignment = LoadAssignment {
+            cluster_name: "c".into(),
+            endpoints: vec![
+                Endpoint {
+                    address: addr(1),
+                    weight: 1,
+                },
+                Endpoint {
+                    address: addr(2),
+                    weight: 1,
+                },
+            ],
+        };
+        snapshot.endpoints.insert("c".into(), Arc::new(assignment));
+        let first = manager
+            .pick(&snapshot, &eds, listener, listener)
+            .await
+            .unwrap();
+        // A new snapshot with the same content: round robin continues.
+        let swapped = snapshot.clone();
+        let second = manager
+            .pick(&swapped, &eds, listener, listener)
+            .await
+            .unwrap();
+        assert_ne!(first.address, second.address);
+    }
+
+    #[tokio::test]
+    async fn original_dst_refuses_to_loop() {
+        let manager = ClusterManager::new();
+        let passthrough = cluster("PassthroughCluster", Discovery::OriginalDst);
+        let snapshot = Snapshot::default();
+        let looped = manager
+            .pick(&snapshot, &passthrough, addr(80), addr(80))
+            .await;
+        assert!(matches!(looped, Err(ProxyError::OriginalDstLoop(_))));
+        let real = manager
+            .pick(&snapshot, &passthrough, addr(9), addr(80))
+            .await;
+        assert_eq!(real.unwrap().address, addr(9));
+    }
+}

@@ -1,0 +1,197 @@
+//! Route selection, the first step of the HTTP router filter (listener ─►
+//! HCM ─► **router** ─► cluster): pick the virtual host by authority and the
+//! first route whose match holds, exactly as Envoy does. Pure functions over
+//! the snapshot's [`RouteConfig`]; no I/O.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
+use http::request::Parts;
+use regex::Regex;
+
+use crate::model::{
+    HeaderMatchKind, HeaderMatcher, PathMatch, Route, RouteConfig, RouteMatch, VirtualHost,
+};
+
+/// The virtual host for `authority` (`host` or `host:port`, any case).
+///
+/// Envoy's order: an exact domain, then the longest `*suffix` wildcard, then
+/// the longest `prefix*` wildcard, then `*`. Each step tries the authority as
+/// given and without its port, so `messenger:9080` finds a virtual host
+/// whose domains list only `messenger`, and the other way round.
+pub fn select_virtual_host<'a>(
+    config: &'a RouteConfig,
+    authority: &str,
+) -> Option<&'a VirtualHost> {
+    let full = authority.to_ascii_lowercase();
+    let bare = strip_port(&full);
+    let candidates: &[&str] = if bare == full {
+        &[&full]
+    } else {
+        &[&full, bare]
+    };
+
+    let domains = || {
+        config
+            .virtual_hosts
+            .iter()
+            .flat_map(|vh| vh.domains.iter().map(move |d| (vh, d.as_str())))
+    };
+
+    // Exact.
+    for host in candidates {
+        if let Some((vh, _)) = domains().find(|(_, d)| d.eq_ignore_ascii_case(host)) {
+            return Some(vh);
+        }
+    }
+    // Longest `*suffix` (the wildcard stands for at least one character).
+    let suffix = domains()
+        .filter(|(_, d)| d.len() > 1 && d.starts_with('*'))
+        .filter(|(_, d)| {
+            let suffix = &d[1..];
+            candidates
+                .iter()
+                .any(|host| host.len() > suffix.len() && ends_with_ignore_case(host, suffix))
+        })
+        .max_by_key(|(_, d)| d.len());
+    if let Some((vh, _)) = suffix {
+        return Some(vh);
+    }
+    // Longest `prefix*`.
+    let prefix = domains()
+        .filter(|(_, d)| d.len() > 1 && d.ends_with('*'))
+        .filter(|(_, d)| {
+            let prefix = &d[..d.len() - 1];
+            candidates
+                .iter()
+                .any(|host| host.len() > prefix.len() && starts_with_ignore_case(host, prefix))
+        })
+        .max_by_key(|(_, d)| d.len());
+    if let Some((vh, _)) = prefix {
+        return Some(vh);
+    }
+    domains().find(|(_, d)| *d == "*").map(|(vh, _)| vh)
+}
+
+/// The first route of `vhost` that matches the request head.
+pub fn select_route<'a>(vhost: &'a VirtualHost, request: &Parts) -> Option<&'a Route> {
+    vhost
+        .routes
+        .iter()
+        .find(|route| route_matches(&route.matcher, request))
+}
+
+/// Whether one route's match holds: path (query excluded) and every header.
+pub fn route_matches(matcher: &RouteMatch, request: &Parts) -> bool {
+    let path = request.uri.path();
+    let path_ok = match &matcher.path {
+        PathMatch::Prefix(prefix) if matcher.case_sensitive => path.starts_with(prefix.as_str()),
+        PathMatch::Prefix(prefix) => starts_with_ignore_case(path, prefix),
+        PathMatch::Exact(exact) if matcher.case_sensitive => path == exact,
+        PathMatch::Exact(exact) => path.eq_ignore_ascii_case(exact),
+        PathMatch::Regex(re) => full_match(re, path),
+    };
+    path_ok && matcher.headers.iter().all(|h| header_matches(h, request))
+}
+
+/// Envoy's header match, including its rule for absent headers: an absent
+/// header fails every condition except `present: false`, and `invert` then
+/// only turns `present: true` into a match (never a value condition).
+pub fn header_matches(matcher: &HeaderMatcher, request: &Parts) -> bool {
+    let Some(value) = header_value(request, &matcher.name) else {
+        return match matcher.kind {
+            HeaderMatchKind::Present(present) => present == matcher.invert,
+            _ => false,
+        };
+    };
+    let holds = match &matcher.kind {
+        HeaderMatchKind::Exact(expected) => value == expected.as_str(),
+        HeaderMatchKind::Prefix(prefix) => value.starts_with(prefix.as_str()),
+        HeaderMatchKind::Suffix(suffix) => value.ends_with(suffix.as_str()),
+        HeaderMatchKind::Contains(part) => value.contains(part.as_str()),
+        HeaderMatchKind::Regex(re) => full_match(re, &value),
+        HeaderMatchKind::Present(present) => *present,
+    };
+    holds != matcher.invert
+}
+
+/// A header's value as Envoy sees it: pseudo-headers from the request line,
+/// repeated headers joined with `,`, non-UTF-8 values as absent.
+fn header_value<'a>(request: &'a Parts, name: &str) -> Option<Cow<'a, str>> {
+    match name {
+        ":path" => Some(Cow::Borrowed(
+            request.uri.path_and_query().map_or("/", |pq| pq.as_str()),
+        )),
+        ":method" => Some(Cow::Borrowed(request.method.as_str())),
+        ":authority" => super::proxy::authority(request).map(Cow::Borrowed),
+        ":scheme" => Some(Cow::Borrowed(request.uri.scheme_str().unwrap_or("http"))),
+        _ => {
+            let mut values = request.headers.get_all(name).iter();
+            let first = values.next()?.to_str().ok()?;
+            let mut joined = Cow::Borrowed(first);
+            for more in values {
+                let joined = joined.to_mut();
+                joined.push(',');
+                joined.push_str(more.to_str().ok()?);
+            }
+            Some(joined)
+        }
+    }
+}
+
+/// Whether `re` matches the whole of `text` (Envoy's `safe_regex` semantics).
+///
+/// The model keeps the regex as written, so a match that does not span the
+/// text is checked again with an anchored copy (cached per pattern): with
+/// alternations the leftmost-first match may be shorter than a full one.
+pub fn full_match(re: &Regex, text: &str) -> bool {
+    match re.find(text) {
+        None => false,
+        Some(m) if m.start() == 0 && m.end() == text.len() => true,
+        Some(_) => anchored(re).is_some_and(|anchored| anchored.is_match(text)),
+    }
+}
+
+fn anchored(re: &Regex) -> Option<Regex> {
+    static CACHE: LazyLock<Mutex<HashMap<String, Regex>>> = LazyLock::new(Default::default);
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(found) = cache.get(re.as_str()) {
+        return Some(found.clone());
+    }
+    let compiled = Regex::new(&format!("^(?:{})$", re.as_str())).ok()?;
+    if cache.len() >= 1024 {
+        cache.clear();
+    }
+    cache.insert(re.as_str().to_owned(), compiled.clone());
+    Some(compiled)
+}
+
+/// `host` of `host:port` or `[v6]:port`; unchanged when there is no port.
+fn strip_port(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return match rest.find(']') {
+            Some(end) => &authority[..end + 2],
+            None => authority,
+        };
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    }
+}
+
+fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
+    text.len() >= prefix.len()
+        && text.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
+
+fn ends_with_ignore_case(text: &str, suffix: &str) -> bool {
+    text.len() >= suffix.len()
+        && text.as_bytes()[text.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,222 @@
+//! The listener stage, where the data path starts (snapshot ─► **listeners**
+//! ─► filter chain ─► router | tcp_proxy ─► cluster ─► upstream pool).
+//!
+//! ```text
+//!  SnapshotStore ──subscribe()──► run(): reconcile on every publish
+//!                                   ├─ new listener      ─► bind, spawn accept loop
+//!                                   ├─ unchanged         ─► keep the socket
+//!                                   ├─ removed / moved   ─► stop accepting, drain
+//!                                   └─ bind failed       ─► log, retry next snapshot
+//!  accept loop ─► one task per connection (span: listener, peer)
+//!                   └─ load snapshot once ─► filter chain ─► match filter
+//!                        ├─ Http ─► http::serve (HTTP/1.1 + h2c)
+//!                        └─ Tcp  ─► tcp::relay
+//! ```
+
+mod accept;
+pub mod tcp;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::cluster::ClusterManager;
+use crate::model::{Discovery, Snapshot, SnapshotStore};
+use crate::upstream::UpstreamPool;
+
+pub use accept::select_filter_chain;
+
+/// How often listeners that failed to bind are tried again, besides on
+/// every new snapshot.
+const BIND_RETRY: Duration = Duration::from_secs(5);
+
+/// State the whole data path shares: the config and everything that must
+/// outlive a snapshot (load balancer positions, connection pools).
+#[derive(Debug)]
+pub struct DataPlane {
+    /// The current config.
+    pub store: Arc<SnapshotStore>,
+    /// Endpoint discovery and load balancing, keyed by cluster name.
+    pub clusters: ClusterManager,
+    /// Pooled upstream HTTP connections, per endpoint.
+    pub pool: UpstreamPool,
+}
+
+impl DataPlane {
+    /// Data plane state over `store`.
+    pub fn new(store: Arc<SnapshotStore>) -> Self {
+        Self {
+            store,
+            clusters: ClusterManager::new(),
+            pool: UpstreamPool::new(),
+        }
+    }
+
+    /// Drop LB state and pools that the snapshot no longer refers to.
+    fn forget_unused(&self, snapshot: &Snapshot) {
+        self.clusters.retain(snapshot);
+        let mut live = HashSet::new();
+        for cluster in snapshot.clusters.values() {
+            match &cluster.discovery {
+                Discovery::Eds { service_name } => {
+                    if let Some(assignment) = snapshot.endpoints.get(service_name) {
+                        live.extend(assignment.endpoints.iter().map(|e| e.address));
+                    }
+                }
+                Discovery::Static(endpoints) => live.extend(endpoints.iter().map(|e| e.address)),
+                // Addresses come and go per lookup or connection; their pools
+                // are made again on demand, so dropping them only costs a dial.
+                Discovery::StrictDns(_) | Discovery::OriginalDst => {}
+            }
+        }
+        self.pool.retain(&live);
+    }
+}
+
+/// The addresses of one downstream connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Downstream {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The local address the connection was accepted on.
+    pub local: SocketAddr,
+    /// Where the client meant to connect. Equal to `local` until capture
+    /// (issue #3) reads SO_ORIGINAL_DST.
+    pub original_dst: SocketAddr,
+}
+
+/// A listener that is bound and accepting.
+struct Active {
+    address: SocketAddr,
+    /// Cancelled to stop accepting and drain this listener's connections.
+    drain: CancellationToken,
+    accept_loop: JoinHandle<()>,
+}
+
+/// Run the data plane: keep the bound listeners equal to the listeners of
+/// the store's current snapshot (those with `bind_to_port`) until `shutdown`
+/// fires, then drain every connection (at most [`crate::http::DRAIN_TIMEOUT`]).
+///
+/// Never fails on config: a listener that cannot bind is logged with its
+/// address and tried again on the next snapshot (and every few seconds).
+pub async fn run(store: Arc<SnapshotStore>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let data_plane = Arc::new(DataPlane::new(store.clone()));
+    let mut changes = store.subscribe();
+    let mut active: HashMap<String, Active> = HashMap::new();
+    let connections = TaskTracker::new();
+    loop {
+        let snapshot = store.load();
+        let failed = reconcile(&data_plane, &snapshot, &mut active, &shutdown, &connections).await;
+        data_plane.forget_unused(&snapshot);
+        drop(snapshot);
+        let retry = async {
+            if failed {
+                tokio::time::sleep(BIND_RETRY).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    // Cannot happen while we hold the store; stop cleanly anyway.
+                    break;
+                }
+            }
+            () = retry => {}
+        }
+    }
+
+    tracing::info!(listeners = active.len(), "shutting down listeners");
+    for (_, listener) in active.drain() {
+        listener.drain.cancel();
+        let _ = listener.accept_loop.await;
+    }
+    connections.close();
+    if tokio::time::timeout(crate::http::DRAIN_TIMEOUT, connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            left = connections.len(),
+            "drain timeout; dropping connections"
+        );
+    }
+    Ok(())
+}
+
+/// Bring `active` in line with `snapshot`. Returns whether some bind failed.
+async fn reconcile(
+    data_plane: &Arc<DataPlane>,
+    snapshot: &Snapshot,
+    active: &mut HashMap<String, Active>,
+    shutdown: &CancellationToken,
+    connections: &TaskTracker,
+) -> bool {
+    let wanted: HashMap<&str, SocketAddr> = snapshot
+        .listeners
+        .values()
+        .filter(|listener| listener.bind_to_port)
+        .map(|listener| (listener.name.as_str(), listener.address))
+        .collect();
+
+    // Stop first, so a listener that moved or was renamed can take its
+    // address again. The accept loop returns as soon as it is cancelled,
+    // which closes the socket; its connections drain on their own.
+    let stale: Vec<String> = active
+        .iter()
+        .filter(|(name, listener)| wanted.get(name.as_str()) != Some(&listener.address))
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in stale {
+        if let Some(listener) = active.remove(&name) {
+            tracing::info!(listener = %name, address = %listener.address, "stopping listener");
+            listener.drain.cancel();
+            let _ = listener.accept_loop.await;
+        }
+    }
+
+    let mut failed = false;
+    for (name, address) in wanted {
+        if active.contains_key(name) {
+            continue;
+        }
+        match TcpListener::bind(address).await {
+            Ok(socket) => {
+                let bound = socket.local_addr().unwrap_or(address);
+                tracing::info!(listener = %name, address = %bound, "listening");
+                let drain = shutdown.child_token();
+                let accept_loop = tokio::spawn(
+                    accept::BoundListener {
+                        name: name.to_owned(),
+                        socket,
+                        data_plane: data_plane.clone(),
+                        drain: drain.clone(),
+                        connections: connections.clone(),
+                    }
+                    .run(),
+                );
+                active.insert(
+                    name.to_owned(),
+                    Active {
+                        address,
+                        drain,
+                        accept_loop,
+                    },
+                );
+            }
+            Err(error) => {
+                failed = true;
+                tracing::warn!(listener = %name, %address, %error, "bind failed; will retry");
+            }
+        }
+    }
+    failed
+}

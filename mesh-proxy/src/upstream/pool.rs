@@ -1,0 +1,154 @@
+//! Pooled HTTP/1.1 and HTTP/2 connections to upstream endpoints.
+//!
+//! One hyper-util legacy [`Client`] per `(endpoint, protocol, connect
+//! timeout)`, each with a connector that always dials that endpoint's
+//! address. The request URI keeps the original authority, so an HTTP/1.1
+//! upstream gets it in `Host` and an HTTP/2 upstream in `:authority`, exactly
+//! as the client sent it, while connections are still pooled per endpoint.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, Uri};
+use http_body_util::combinators::UnsyncBoxBody;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+
+use crate::error::ProxyError;
+use crate::model::Cluster;
+
+/// The body type requests are sent upstream with: the downstream body,
+/// streamed, never buffered whole.
+pub type RequestBody = UnsyncBoxBody<Bytes, hyper::Error>;
+
+/// Idle pooled connections are closed after this long (Envoy's default
+/// idle timeout is 1h; a sidecar wants fewer idle sockets than that).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+type HttpClient = Client<EndpointConnector, RequestBody>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct PoolKey {
+    address: SocketAddr,
+    http2: bool,
+    connect_timeout: Duration,
+}
+
+/// All upstream HTTP connection pools of the data plane.
+#[derive(Default)]
+pub struct UpstreamPool {
+    clients: Mutex<HashMap<PoolKey, HttpClient>>,
+}
+
+impl std::fmt::Debug for UpstreamPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamPool")
+            .field("endpoints", &self.lock().len())
+            .finish()
+    }
+}
+
+impl UpstreamPool {
+    /// An empty pool.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Send `request` to the endpoint at `address` of `cluster`, reusing a
+    /// pooled connection when there is one. The request's version must
+    /// already match the cluster's protocol.
+    pub async fn send(
+        &self,
+        address: SocketAddr,
+        cluster: &Cluster,
+        request: Request<RequestBody>,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let client = self.client(PoolKey {
+            address,
+            http2: cluster.http2,
+            connect_timeout: cluster.connect_timeout,
+        });
+        client.request(request).await.map_err(|error| {
+            if error.is_connect() {
+                ProxyError::UpstreamConnect {
+                    addr: address,
+                    source: Box::new(error),
+                }
+            } else {
+                ProxyError::UpstreamReset {
+                    addr: address,
+                    source: Box::new(error),
+                }
+            }
+        })
+    }
+
+    /// Close the pools of endpoints for which `keep` is false (called when a
+    /// snapshot drops endpoints). Connections in use finish first: each
+    /// request holds its own handle on the client.
+    pub fn retain(&self, keep: &HashSet<SocketAddr>) {
+        self.lock().retain(|key, _| keep.contains(&key.address));
+    }
+
+    fn client(&self, key: PoolKey) -> HttpClient {
+        let mut clients = self.lock();
+        if let Some(client) = clients.get(&key) {
+            return client.clone();
+        }
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(IDLE_TIMEOUT)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .http2_only(key.http2)
+            .build(EndpointConnector {
+                address: key.address,
+                connect_timeout: key.connect_timeout,
+            });
+        clients.insert(key, client.clone());
+        client
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PoolKey, HttpClient>> {
+        self.clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A connector that ignores the request URI and dials one endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct EndpointConnector {
+    address: SocketAddr,
+    connect_timeout: Duration,
+}
+
+impl tower_service::Service<Uri> for EndpointConnector {
+    type Response = TokioIo<TcpStream>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<TokioIo<TcpStream>>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _authority: Uri) -> Self::Future {
+        let EndpointConnector {
+            address,
+            connect_timeout,
+        } = *self;
+        Box::pin(async move {
+            super::connect(address, connect_timeout)
+                .await
+                .map(TokioIo::new)
+        })
+    }
+}
