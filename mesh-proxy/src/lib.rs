@@ -7,3 +7,4 @@ pub mod error;
 pub mod http;
 pub mod listener;
 pub mod upstream;
+pub mod init;
