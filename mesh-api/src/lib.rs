@@ -13,10 +13,12 @@
 
 pub mod error;
 pub mod host;
+pub mod load;
 pub mod types;
 
 pub use error::{ConfigError, ErrorKind};
 pub use host::{fqdn, host_matches, hosts_overlap};
+pub use load::{is_yaml_file, load_dir, load_file, load_str, LoadedFile};
 pub use types::common::{
     Duration, HeaderOperations, Headers, Percent, Port, PortSelector, StringMatch, StringMatcher,
     WorkloadSelector,
