@@ -191,3 +191,37 @@ async fn bind_failure_is_retried_on_the_next_snapshot() {
     let result = tokio::time::timeout(Duration::from_secs(20), task).await;
     assert!(matches!(result, Ok(Ok(Ok(())))));
 }
+
+#[tokio::test]
+async fn changed_inline_routes_reach_kept_alive_clients() {
+    let first = upstream("first").await;
+    let second = upstream("second").await;
+    let listener = free_addr();
+    let proxy = Proxy::start(inbound_snapshot(listener, first)).await;
+    let client = client();
+    let (_, body) = get(&client, &format!("http://{listener}/")).await;
+    assert!(body.starts_with("first "), "{body}");
+
+    // Same listener name and address, new inline route config: the socket
+    // stays, the old connection drains, the client's next request is served
+    // with the new config.
+    proxy.store.publish(inbound_snapshot(listener, second));
+    let deadline = Instant::now() + WAIT;
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // A request racing the drained connection's close may fail; the
+        // client then reconnects on the next round.
+        let body = match client.get(format!("http://{listener}/")).send().await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(error) => error.to_string(),
+        };
+        if body.starts_with("second ") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still served by the old config: {body}"
+        );
+    }
+    proxy.stop().await;
+}

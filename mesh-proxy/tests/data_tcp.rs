@@ -85,6 +85,9 @@ async fn tcp_proxy_relays_both_ways() {
             .expect("read");
         assert_eq!(&buf[..n], format!("db:{message}").as_bytes());
     }
+    // Closing our side ends the relay (otherwise shutdown waits out the
+    // drain grace of an open relay).
+    drop(stream);
     proxy.stop().await;
 }
 

@@ -16,7 +16,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE, HOST};
 use http::request::Parts;
-use http::{Request, Response, StatusCode, Uri, Version};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -78,6 +78,10 @@ async fn route(
     parts: Parts,
     body: Incoming,
 ) -> Result<Response<ResponseBody>, ProxyError> {
+    if parts.method == Method::CONNECT {
+        // Tunnels are not configured (no `upgrade_configs`): Envoy says 404.
+        return Err(ProxyError::NoRoute);
+    }
     let snapshot = conn.data_plane.store.load();
     let config = match &conn.hcm.routes {
         RouteSource::Rds(name) => snapshot

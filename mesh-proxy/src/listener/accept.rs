@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -20,6 +21,8 @@ pub(super) struct BoundListener {
     pub(super) data_plane: Arc<DataPlane>,
     /// Stops accepting (and drains this listener's connections) when cancelled.
     pub(super) drain: CancellationToken,
+    /// The token new connections drain on (a child of `drain`).
+    pub(super) generation: watch::Receiver<CancellationToken>,
     pub(super) connections: TaskTracker,
 }
 
@@ -60,7 +63,7 @@ impl BoundListener {
                     self.name.clone(),
                     stream,
                     downstream,
-                    self.drain.clone(),
+                    self.generation.borrow().clone(),
                 )
                 .instrument(span),
             );

@@ -5,6 +5,8 @@
 //!  SnapshotStore ──subscribe()──► run(): reconcile on every publish
 //!                                   ├─ new listener      ─► bind, spawn accept loop
 //!                                   ├─ unchanged         ─► keep the socket
+//!                                   ├─ config changed    ─► keep the socket, drain
+//!                                   │                       its old connections
 //!                                   ├─ removed / moved   ─► stop accepting, drain
 //!                                   └─ bind failed       ─► log, retry next snapshot
 //!  accept loop ─► one task per connection (span: listener, peer)
@@ -22,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -94,8 +97,15 @@ pub struct Downstream {
 /// A listener that is bound and accepting.
 struct Active {
     address: SocketAddr,
+    /// The listener's config when bound or last changed, as JSON: a new
+    /// snapshot usually carries new `Arc`s for unchanged listeners.
+    config: String,
     /// Cancelled to stop accepting and drain this listener's connections.
     drain: CancellationToken,
+    /// Token handed to new connections; replaced (and the old one
+    /// cancelled) when the config changes, so that connections holding the
+    /// old filter chains finish their requests and reconnect.
+    generation: watch::Sender<CancellationToken>,
     accept_loop: JoinHandle<()>,
 }
 
@@ -160,11 +170,14 @@ async fn reconcile(
     shutdown: &CancellationToken,
     connections: &TaskTracker,
 ) -> bool {
-    let wanted: HashMap<&str, SocketAddr> = snapshot
+    let wanted: HashMap<&str, (SocketAddr, String)> = snapshot
         .listeners
         .values()
         .filter(|listener| listener.bind_to_port)
-        .map(|listener| (listener.name.as_str(), listener.address))
+        .map(|listener| {
+            let config = serde_json::to_string(&**listener).unwrap_or_default();
+            (listener.name.as_str(), (listener.address, config))
+        })
         .collect();
 
     // Stop first, so a listener that moved or was renamed can take its
@@ -172,7 +185,11 @@ async fn reconcile(
     // which closes the socket; its connections drain on their own.
     let stale: Vec<String> = active
         .iter()
-        .filter(|(name, listener)| wanted.get(name.as_str()) != Some(&listener.address))
+        .filter(|(name, listener)| {
+            wanted
+                .get(name.as_str())
+                .is_none_or(|(address, _)| *address != listener.address)
+        })
         .map(|(name, _)| name.clone())
         .collect();
     for name in stale {
@@ -184,8 +201,16 @@ async fn reconcile(
     }
 
     let mut failed = false;
-    for (name, address) in wanted {
-        if active.contains_key(name) {
+    for (name, (address, config)) in wanted {
+        if let Some(listener) = active.get_mut(name) {
+            if listener.config != config {
+                tracing::info!(listener = %name, "listener changed; draining its connections");
+                let old = listener
+                    .generation
+                    .send_replace(listener.drain.child_token());
+                old.cancel();
+                listener.config = config;
+            }
             continue;
         }
         match TcpListener::bind(address).await {
@@ -193,12 +218,14 @@ async fn reconcile(
                 let bound = socket.local_addr().unwrap_or(address);
                 tracing::info!(listener = %name, address = %bound, "listening");
                 let drain = shutdown.child_token();
+                let (generation, current) = watch::channel(drain.child_token());
                 let accept_loop = tokio::spawn(
                     accept::BoundListener {
                         name: name.to_owned(),
                         socket,
                         data_plane: data_plane.clone(),
                         drain: drain.clone(),
+                        generation: current,
                         connections: connections.clone(),
                     }
                     .run(),
@@ -207,7 +234,9 @@ async fn reconcile(
                     name.to_owned(),
                     Active {
                         address,
+                        config,
                         drain,
+                        generation,
                         accept_loop,
                     },
                 );
