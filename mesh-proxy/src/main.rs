@@ -1,2 +1,177 @@
-//! Placeholder, replaced by the crate's real entry point.
-fn main() {}
+//! `mesh-proxy`: the sidecar and gateway proxy. Wires the pieces of
+//! DESIGN.md's data plane together: the xDS client fills the
+//! [`SnapshotStore`], the listeners serve from it, and the admin server
+//! reports on both. SIGINT or SIGTERM cancels one token that every task
+//! watches; the listeners then drain their connections.
+//!
+//! `mesh-proxy init ...` instead writes the pod's iptables capture rules
+//! ([`mesh_proxy::init`]) and exits.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use mesh_proxy::admin::{self, AdminState};
+use mesh_proxy::model::SnapshotStore;
+use mesh_proxy::xds::node::{parse_labels, parse_port_map, InterceptionMode, NodeInfo};
+use mesh_proxy::xds::{self, XdsConfig, XdsStatus};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+/// How long tasks get to finish after shutdown before the process exits anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Sidecar and gateway proxy driven by xDS (docs/architecture.md).
+#[derive(Debug, Parser)]
+#[command(
+    name = "mesh-proxy",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+struct Args {
+    /// Run a step other than the proxy itself.
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Pilot's ADS address.
+    #[arg(long, default_value = "127.0.0.1:15010")]
+    xds_address: String,
+    /// Istio-form node id: `TYPE~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local`.
+    #[arg(long, required = true)]
+    node_id: Option<String>,
+    /// The workload's namespace (default: the one in the node id).
+    #[arg(long)]
+    namespace: Option<String>,
+    /// The workload's labels, `k=v,k=v`.
+    #[arg(long, default_value = "", value_parser = parse_labels)]
+    labels: BTreeMap<String, String>,
+    /// The workload's service account.
+    #[arg(long)]
+    service_account: Option<String>,
+    /// REDIRECT (iptables capture) or NONE (loopback mode).
+    #[arg(long, default_value = "REDIRECT")]
+    interception_mode: InterceptionMode,
+    /// NONE mode: port of the outbound HTTP-proxy listener on the node IP.
+    #[arg(long)]
+    http_proxy_port: Option<u16>,
+    /// NONE mode: the IP the application listens on (default: the node IP).
+    #[arg(long)]
+    app_ip: Option<IpAddr>,
+    /// Gateways: `80=8080,...`, the port each Gateway server port is bound to.
+    #[arg(long, default_value = "", value_parser = parse_port_map)]
+    gateway_ports: BTreeMap<u16, u16>,
+    /// Admin server address (keep it on loopback).
+    #[arg(long, default_value = "127.0.0.1:15000")]
+    admin_address: SocketAddr,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write the iptables rules that capture the pod's traffic, then exit.
+    Init(mesh_proxy::init::InitConfig),
+}
+
+impl Args {
+    fn node(&self) -> anyhow::Result<NodeInfo> {
+        let id = self.node_id.as_deref().context("--node-id is required")?;
+        let mut node = NodeInfo::from_id(id)?;
+        if let Some(ns) = &self.namespace {
+            node.namespace.clone_from(ns);
+        }
+        node.labels.clone_from(&self.labels);
+        node.service_account.clone_from(&self.service_account);
+        node.interception_mode = self.interception_mode;
+        node.http_proxy_port = self.http_proxy_port;
+        node.app_ip = self.app_ip;
+        node.gateway_ports.clone_from(&self.gateway_ports);
+        Ok(node)
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    if let Some(Command::Init(cfg)) = &args.command {
+        return mesh_proxy::init::run(cfg).context("mesh-proxy init");
+    }
+    let node = args.node()?;
+    tracing::info!(node_id = %node.id, xds = %args.xds_address, admin = %args.admin_address, "starting");
+
+    let store = Arc::new(SnapshotStore::new());
+    let status = Arc::new(XdsStatus::new());
+    let shutdown = CancellationToken::new();
+    let admin_listener = tokio::net::TcpListener::bind(args.admin_address)
+        .await
+        .with_context(|| format!("bind admin address {}", args.admin_address))?;
+
+    let mut tasks = JoinSet::new();
+    tasks.spawn(signals(shutdown.clone()));
+    let xds_config = XdsConfig {
+        address: args.xds_address.clone(),
+        node,
+    };
+    let (s, st, sd) = (store.clone(), status.clone(), shutdown.clone());
+    tasks.spawn(async move { xds::run(xds_config, s, st, sd).await.context("xDS client") });
+    let admin_state = AdminState {
+        store: store.clone(),
+        status,
+    };
+    let sd = shutdown.clone();
+    tasks.spawn(async move {
+        admin::serve(admin_listener, admin_state, sd).await;
+        Ok(())
+    });
+    tasks.spawn(mesh_proxy::listener::run(store, shutdown.clone()));
+
+    // The first task to end, for whatever reason, ends the process.
+    let mut result = match tasks.join_next().await {
+        Some(Ok(r)) => r,
+        Some(Err(join)) => Err(anyhow::anyhow!("task panicked: {join}")),
+        None => Ok(()),
+    };
+    if let Err(error) = &result {
+        tracing::error!("{error:#}");
+    }
+    shutdown.cancel();
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Err(e)) if result.is_ok() => result = Err(e),
+                Err(join) if result.is_ok() => {
+                    result = Err(anyhow::anyhow!("task panicked: {join}"))
+                }
+                _ => {}
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("tasks still running after {SHUTDOWN_GRACE:?}; exiting anyway");
+    }
+    tracing::info!("stopped");
+    result
+}
+
+/// Waits for SIGINT or SIGTERM (or another task's shutdown) and cancels.
+async fn signals(shutdown: CancellationToken) -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("install SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("wait for SIGINT")?,
+        _ = term.recv() => {}
+        () = shutdown.cancelled() => return Ok(()),
+    }
+    tracing::info!("signal received, shutting down");
+    shutdown.cancel();
+    Ok(())
+}
