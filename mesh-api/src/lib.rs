@@ -15,6 +15,7 @@ pub mod error;
 pub mod host;
 pub mod load;
 pub mod types;
+pub mod validate;
 
 pub use error::{ConfigError, ErrorKind};
 pub use host::{fqdn, host_matches, hosts_overlap};
@@ -32,3 +33,4 @@ pub use types::virtual_service::{
     TlsRoute, VirtualServiceSpec,
 };
 pub use types::{Loaded, Object, ObjectMeta, Resource, API_GROUP, API_VERSIONS, DEFAULT_NAMESPACE};
+pub use validate::{validate, validate_files, validate_object};

@@ -1,0 +1,172 @@
+//! Checks that need more than one object: duplicates, subsets that no
+//! DestinationRule defines, and VirtualServices without hosts that no other
+//! VirtualService delegates to.
+//!
+//! Part of [`super`]; host names are compared after [`fqdn`] resolution in
+//! each object's own namespace, as Istio does.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::Ctx;
+use crate::error::{ConfigError, ErrorKind};
+use crate::host::{fqdn, host_matches};
+use crate::types::virtual_service::{Destination, VirtualServiceSpec};
+use crate::types::{Loaded, Object};
+
+/// Runs every cross-object check.
+pub(super) fn validate_across(objects: &[Loaded]) -> Vec<ConfigError> {
+    let mut errors = duplicates(objects);
+    let subsets = defined_subsets(objects);
+    let delegates = delegate_targets(objects);
+    for loaded in objects {
+        let Object::VirtualService(vs) = &loaded.object else {
+            continue;
+        };
+        let mut ctx = Ctx::new(loaded);
+        let own = (
+            loaded.object.namespace().to_string(),
+            loaded.object.name().to_string(),
+        );
+        if vs.spec.hosts.is_empty() && !delegates.contains(&own) {
+            ctx.err(
+                ErrorKind::MissingField,
+                "spec.hosts",
+                "missing required field (only a delegate VirtualService may leave hosts out)",
+            );
+        }
+        for (path, dest) in destinations(&vs.spec) {
+            subset_reference(&mut ctx, &subsets, &path, dest);
+        }
+        errors.append(&mut ctx.errors);
+    }
+    errors
+}
+
+/// The later of two objects with the same `Kind/namespace/name` is an error.
+fn duplicates(objects: &[Loaded]) -> Vec<ConfigError> {
+    let mut first: BTreeMap<String, &Loaded> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for loaded in objects {
+        if loaded.object.name().is_empty() {
+            continue;
+        }
+        let key = loaded.key();
+        match first.get(&key) {
+            Some(earlier) => {
+                let at = match earlier.line {
+                    Some(line) => format!("{}:{line}", earlier.file.display()),
+                    None => earlier.file.display().to_string(),
+                };
+                let mut ctx = Ctx::new(loaded);
+                ctx.err(
+                    ErrorKind::Duplicate,
+                    "metadata.name",
+                    format!("duplicate object: {key} is already defined in {at}"),
+                );
+                errors.append(&mut ctx.errors);
+            }
+            None => {
+                first.insert(key, loaded);
+            }
+        }
+    }
+    errors
+}
+
+/// DestinationRule host pattern (FQDN) → the subset names its rules define.
+fn defined_subsets(objects: &[Loaded]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut subsets: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for loaded in objects {
+        if let Object::DestinationRule(dr) = &loaded.object {
+            let host = fqdn(&dr.spec.host, loaded.object.namespace());
+            subsets
+                .entry(host)
+                .or_default()
+                .extend(dr.spec.subsets.iter().map(|s| s.name.clone()));
+        }
+    }
+    subsets
+}
+
+/// `(namespace, name)` of every VirtualService named as a delegate.
+fn delegate_targets(objects: &[Loaded]) -> BTreeSet<(String, String)> {
+    let mut targets = BTreeSet::new();
+    for loaded in objects {
+        if let Object::VirtualService(vs) = &loaded.object {
+            for route in &vs.spec.http {
+                if let Some(d) = &route.delegate {
+                    let ns = d.namespace.as_deref().unwrap_or(loaded.object.namespace());
+                    targets.insert((ns.to_string(), d.name.clone()));
+                }
+            }
+        }
+    }
+    targets
+}
+
+/// Every destination of a VirtualService with its field path.
+fn destinations(spec: &VirtualServiceSpec) -> Vec<(String, &Destination)> {
+    let mut out = Vec::new();
+    for (i, route) in spec.http.iter().enumerate() {
+        for (j, r) in route.route.iter().enumerate() {
+            if let Some(d) = &r.destination {
+                out.push((format!("spec.http[{i}].route[{j}].destination"), d));
+            }
+        }
+        if let Some(d) = &route.mirror {
+            out.push((format!("spec.http[{i}].mirror"), d));
+        }
+        for (j, m) in route.mirrors.iter().enumerate() {
+            out.push((
+                format!("spec.http[{i}].mirrors[{j}].destination"),
+                &m.destination,
+            ));
+        }
+    }
+    for (i, route) in spec.tls.iter().enumerate() {
+        for (j, r) in route.route.iter().enumerate() {
+            if let Some(d) = &r.destination {
+                out.push((format!("spec.tls[{i}].route[{j}].destination"), d));
+            }
+        }
+    }
+    for (i, route) in spec.tcp.iter().enumerate() {
+        for (j, r) in route.route.iter().enumerate() {
+            if let Some(d) = &r.destination {
+                out.push((format!("spec.tcp[{i}].route[{j}].destination"), d));
+            }
+        }
+    }
+    out
+}
+
+/// A named subset must be defined by a DestinationRule whose host matches
+/// the destination host (exactly, or by a wildcard DestinationRule host).
+fn subset_reference(
+    ctx: &mut Ctx<'_>,
+    subsets: &BTreeMap<String, BTreeSet<String>>,
+    path: &str,
+    dest: &Destination,
+) {
+    let Some(subset) = &dest.subset else { return };
+    if dest.host.is_empty() {
+        return;
+    }
+    let host = fqdn(&dest.host, ctx.namespace());
+    let mut rules = subsets
+        .iter()
+        .filter(|(pattern, _)| host_matches(pattern, &host))
+        .peekable();
+    let message = if rules.peek().is_none() {
+        format!("subset {subset:?} is not defined: no DestinationRule has host {host}")
+    } else if rules.any(|(_, names)| names.contains(subset)) {
+        return;
+    } else {
+        format!("subset {subset:?} is not defined by any DestinationRule for host {host}")
+    };
+    ctx.err(
+        ErrorKind::UnresolvedReference,
+        format!("{path}.subset"),
+        message,
+    );
+}

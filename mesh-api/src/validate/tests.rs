@@ -1,0 +1,385 @@
+//! Unit tests of validation: one case per rule, asserting kind and path.
+
+use std::path::Path;
+
+use crate::error::{ConfigError, ErrorKind};
+use crate::load::{load_str, LoadedFile};
+use crate::validate::{validate, validate_files};
+
+/// Loads `yaml` (which must parse) and validates it.
+fn check(yaml: &str) -> Vec<ConfigError> {
+    let (objects, load_errors) = load_str(Path::new("t.yaml"), yaml);
+    assert!(load_errors.is_empty(), "{load_errors:?}");
+    validate(&objects)
+}
+
+/// The (kind, path) pairs of the errors of `yaml`.
+fn paths(yaml: &str) -> Vec<(ErrorKind, String)> {
+    check(yaml).into_iter().map(|e| (e.kind, e.path)).collect()
+}
+
+fn one(kind: ErrorKind, path: &str) -> Vec<(ErrorKind, String)> {
+    vec![(kind, path.to_string())]
+}
+
+const HEAD_VS: &str =
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n";
+const DR: &str = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews}\nspec:\n  host: reviews\n  subsets:\n  - {name: v1, labels: {version: v1}}\n  - {name: v2, labels: {version: v2}}\n";
+
+fn vs(body: &str) -> String {
+    format!("{HEAD_VS}{body}")
+}
+
+#[test]
+fn valid_virtual_service_has_no_errors() {
+    let yaml = vs("  hosts: [reviews]\n  http:\n  - match: [{uri: {exact: /a}}, {uri: {prefix: /b}}]\n    route:\n    - {destination: {host: reviews, subset: v1}, weight: 80}\n    - {destination: {host: reviews, subset: v2}, weight: 20}\n  - route: [{destination: {host: reviews}}]\n");
+    assert_eq!(check(&format!("{yaml}---\n{DR}")), vec![]);
+}
+
+#[test]
+fn virtual_service_without_hosts() {
+    assert_eq!(
+        paths(&vs("  http: [{route: [{destination: {host: a}}]}]\n")),
+        one(ErrorKind::MissingField, "spec.hosts")
+    );
+}
+
+#[test]
+fn delegate_virtual_service_may_leave_hosts_out() {
+    let root = vs("  hosts: [reviews]\n  http: [{delegate: {name: part}}]\n");
+    let part = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: part}\nspec:\n  http: [{route: [{destination: {host: reviews}}]}]\n";
+    assert_eq!(check(&format!("{root}---\n{part}")), vec![]);
+}
+
+#[test]
+fn route_destination_without_host() {
+    assert_eq!(
+        paths(&vs(
+            "  hosts: [a]\n  http: [{route: [{destination: {port: {number: 80}}}]}]\n"
+        )),
+        one(
+            ErrorKind::MissingField,
+            "spec.http[0].route[0].destination.host"
+        )
+    );
+    assert_eq!(
+        paths(&vs("  hosts: [a]\n  http: [{route: [{weight: 100}]}]\n")),
+        one(ErrorKind::MissingField, "spec.http[0].route[0].destination")
+    );
+}
+
+#[test]
+fn http_route_without_action() {
+    assert_eq!(
+        paths(&vs(
+            "  hosts: [a]\n  http: [{match: [{uri: {prefix: /}}]}]\n"
+        )),
+        one(ErrorKind::MissingField, "spec.http[0].route")
+    );
+}
+
+#[test]
+fn invalid_regexes_are_reported_per_field() {
+    let cases = [
+        ("uri: {regex: \"/a(\"}", "spec.http[0].match[0].uri.regex"),
+        (
+            "headers: {user-agent: {regex: \"[\"}}",
+            "spec.http[0].match[0].headers.user-agent.regex",
+        ),
+        (
+            "authority: {regex: \"*.com\"}",
+            "spec.http[0].match[0].authority.regex",
+        ),
+        (
+            "queryParams: {q: {regex: \"(?P<\"}}",
+            "spec.http[0].match[0].queryParams.q.regex",
+        ),
+    ];
+    for (m, path) in cases {
+        let yaml = vs(&format!(
+            "  hosts: [a]\n  http: [{{match: [{{{m}}}], route: [{{destination: {{host: a}}}}]}}]\n"
+        ));
+        let errors = check(&yaml);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(
+            (errors[0].kind, errors[0].path.as_str()),
+            (ErrorKind::InvalidValue, path)
+        );
+        assert!(
+            errors[0].message.contains("invalid regular expression"),
+            "{}",
+            errors[0]
+        );
+    }
+}
+
+#[test]
+fn string_match_needs_exactly_one_kind() {
+    assert_eq!(
+        paths(&vs("  hosts: [a]\n  http: [{match: [{uri: {exact: /a, prefix: /b}}], route: [{destination: {host: a}}]}]\n")),
+        one(ErrorKind::InvalidValue, "spec.http[0].match[0].uri")
+    );
+    assert_eq!(
+        paths(&vs(
+            "  hosts: [a]\n  http: [{match: [{uri: {}}], route: [{destination: {host: a}}]}]\n"
+        )),
+        one(ErrorKind::InvalidValue, "spec.http[0].match[0].uri")
+    );
+    // For headers an empty matcher means "present".
+    assert_eq!(
+        paths(&vs("  hosts: [a]\n  http: [{match: [{headers: {x-debug: {}}}], route: [{destination: {host: a}}]}]\n")),
+        vec![]
+    );
+}
+
+#[test]
+fn weights_must_sum_to_100() {
+    assert_eq!(
+        paths(&vs("  hosts: [a]\n  http:\n  - route:\n    - {destination: {host: a}, weight: 70}\n    - {destination: {host: b}, weight: 20}\n")),
+        one(ErrorKind::InvalidValue, "spec.http[0].route")
+    );
+    assert_eq!(
+        paths(&vs("  hosts: [a]\n  tcp:\n  - route:\n    - {destination: {host: a}, weight: 50}\n    - {destination: {host: b}}\n")),
+        one(ErrorKind::InvalidValue, "spec.tcp[0].route")
+    );
+    assert_eq!(
+        paths(&vs(
+            "  hosts: [a]\n  http: [{route: [{destination: {host: a}, weight: 120}]}]\n"
+        )),
+        one(ErrorKind::InvalidValue, "spec.http[0].route[0].weight")
+    );
+    // One destination needs no weight.
+    assert_eq!(
+        paths(&vs(
+            "  hosts: [a]\n  tcp: [{route: [{destination: {host: a}}]}]\n"
+        )),
+        vec![]
+    );
+}
+
+#[test]
+fn subset_must_be_defined_by_a_destination_rule() {
+    let yaml = vs("  hosts: [reviews]\n  http:\n  - route:\n    - {destination: {host: reviews, subset: v1}, weight: 50}\n    - {destination: {host: reviews, subset: v3}, weight: 50}\n");
+    let errors = check(&format!("{yaml}---\n{DR}"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].kind, ErrorKind::UnresolvedReference);
+    assert_eq!(errors[0].path, "spec.http[0].route[1].destination.subset");
+    assert!(
+        errors[0]
+            .message
+            .contains("reviews.default.svc.cluster.local"),
+        "{}",
+        errors[0]
+    );
+}
+
+#[test]
+fn subset_host_is_resolved_in_each_namespace() {
+    // The DR lives in prod: its `reviews` is reviews.prod..., not default.
+    let dr = DR.replace("name: reviews}", "name: reviews, namespace: prod}");
+    let yaml =
+        vs("  hosts: [reviews]\n  http: [{route: [{destination: {host: reviews, subset: v1}}]}]\n");
+    assert_eq!(
+        paths(&format!("{yaml}---\n{dr}")),
+        one(
+            ErrorKind::UnresolvedReference,
+            "spec.http[0].route[0].destination.subset"
+        )
+    );
+    let fq = vs("  hosts: [reviews]\n  http: [{route: [{destination: {host: reviews.prod.svc.cluster.local, subset: v1}}]}]\n");
+    assert_eq!(paths(&format!("{fq}---\n{dr}")), vec![]);
+}
+
+#[test]
+fn duplicates_name_the_first_file() {
+    let (a, _) = load_str(Path::new("a.yaml"), DR);
+    let (b, _) = load_str(Path::new("b.yaml"), DR);
+    let files = vec![
+        LoadedFile {
+            path: "a.yaml".into(),
+            objects: a,
+            errors: vec![],
+        },
+        LoadedFile {
+            path: "b.yaml".into(),
+            objects: b,
+            errors: vec![],
+        },
+    ];
+    let report = validate_files(&files);
+    assert_eq!(report[Path::new("a.yaml")], vec![]);
+    let errors = &report[Path::new("b.yaml")];
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(
+        (errors[0].kind, errors[0].path.as_str()),
+        (ErrorKind::Duplicate, "metadata.name")
+    );
+    assert_eq!(
+        errors[0].to_string(),
+        "b.yaml:1: DestinationRule/default/reviews: metadata.name: duplicate object: DestinationRule/default/reviews is already defined in a.yaml:1"
+    );
+}
+
+#[test]
+fn metadata_name_is_required() {
+    let errors = check("apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {namespace: x}\nspec: {address: 127.0.0.1}\n");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(
+        (errors[0].kind, errors[0].path.as_str()),
+        (ErrorKind::MissingField, "metadata.name")
+    );
+    assert_eq!(
+        errors[0].to_string(),
+        "t.yaml:1: metadata.name: missing required field"
+    );
+}
+
+#[test]
+fn gateway_rules() {
+    let gw = |servers: &str| {
+        format!("apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: gw}}\nspec:\n  selector: {{istio: ingressgateway}}\n{servers}")
+    };
+    assert_eq!(paths(&gw("")), one(ErrorKind::MissingField, "spec.servers"));
+    assert_eq!(
+        paths(&gw(
+            "  servers: [{port: {number: 80, name: http, protocol: HTTP}}]\n"
+        )),
+        one(ErrorKind::MissingField, "spec.servers[0].hosts")
+    );
+    assert_eq!(
+        paths(&gw(
+            "  servers: [{port: {number: 70000, name: http, protocol: HTTP}, hosts: ['*']}]\n"
+        )),
+        one(ErrorKind::InvalidValue, "spec.servers[0].port.number")
+    );
+    assert_eq!(
+        paths(&gw(
+            "  servers: [{port: {number: 443, name: https, protocol: HTTPS}, hosts: ['*']}]\n"
+        )),
+        one(ErrorKind::MissingField, "spec.servers[0].tls")
+    );
+    assert_eq!(
+        paths(&gw("  servers: [{port: {number: 443, name: https, protocol: HTTPS}, hosts: ['*'], tls: {mode: SIMPLE, credentialName: c}}]\n")),
+        vec![]
+    );
+}
+
+#[test]
+fn service_entry_rules() {
+    let se = |spec: &str| {
+        format!("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: se}}\nspec:\n{spec}")
+    };
+    assert_eq!(
+        paths(&se(
+            "  ports: [{number: 27017, name: tcp, protocol: TCP}]\n"
+        )),
+        one(ErrorKind::MissingField, "spec.hosts")
+    );
+    assert_eq!(
+        paths(&se(
+            "  hosts: [db.example.com]\n  ports: [{number: 0, name: tcp, protocol: TCP}]\n"
+        )),
+        one(ErrorKind::MissingField, "spec.ports[0].number")
+    );
+    assert_eq!(
+        paths(&se("  hosts: [a.example.com]\n  ports: [{number: 80, name: http, protocol: HTTP}]\n  resolution: STATIC\n  endpoints: [{address: 10.0.0.1, ports: {web: 8080}}]\n")),
+        one(ErrorKind::InvalidValue, "spec.endpoints[0].ports.web")
+    );
+    assert_eq!(
+        paths(&se("  hosts: [a.example.com]\n  ports: [{number: 80, name: http}]\n  resolution: DNS\n  endpoints: [{ports: {http: 8080}}]\n")),
+        one(ErrorKind::MissingField, "spec.endpoints[0].address")
+    );
+}
+
+#[test]
+fn workload_entry_needs_an_address() {
+    let we = "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: w}\nspec:\n  labels: {app: a}\n  ports: {http: 8080}\n";
+    assert_eq!(paths(we), one(ErrorKind::MissingField, "spec.address"));
+    let bad_port = "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: w}\nspec: {address: 127.0.0.1, ports: {http: 0}}\n";
+    assert_eq!(
+        paths(bad_port),
+        one(ErrorKind::MissingField, "spec.ports.http")
+    );
+}
+
+#[test]
+fn destination_rule_rules() {
+    let dr = |spec: &str| {
+        format!("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: d}}\nspec:\n{spec}")
+    };
+    assert_eq!(
+        paths(&dr("  subsets: [{name: v1}]\n")),
+        one(ErrorKind::MissingField, "spec.host")
+    );
+    assert_eq!(
+        paths(&dr("  host: a\n  subsets: [{name: v1}, {name: v1}]\n")),
+        one(ErrorKind::InvalidValue, "spec.subsets[1].name")
+    );
+    assert_eq!(
+        paths(&dr(
+            "  host: a\n  trafficPolicy:\n    portLevelSettings: [{port: {number: 0}}]\n"
+        )),
+        one(
+            ErrorKind::MissingField,
+            "spec.trafficPolicy.portLevelSettings[0].port.number"
+        )
+    );
+    assert_eq!(
+        paths(&dr(
+            "  host: a\n  trafficPolicy: {outlierDetection: {maxEjectionPercent: 150}}\n"
+        )),
+        one(
+            ErrorKind::InvalidValue,
+            "spec.trafficPolicy.outlierDetection.maxEjectionPercent"
+        )
+    );
+}
+
+#[test]
+fn fault_and_redirect_rules() {
+    assert_eq!(
+        paths(&vs("  hosts: [a]\n  http: [{route: [{destination: {host: a}}], fault: {abort: {httpStatus: 700, percentage: {value: 50}}}}]\n")),
+        one(ErrorKind::InvalidValue, "spec.http[0].fault.abort.httpStatus")
+    );
+    assert_eq!(
+        paths(&vs("  hosts: [a]\n  http: [{route: [{destination: {host: a}}], fault: {delay: {fixedDelay: 5s, percentage: {value: 101}}}}]\n")),
+        one(ErrorKind::InvalidValue, "spec.http[0].fault.delay.percentage.value")
+    );
+    assert_eq!(
+        paths(&vs(
+            "  hosts: [a]\n  http: [{redirect: {uri: /x, redirectCode: 200}}]\n"
+        )),
+        one(
+            ErrorKind::InvalidValue,
+            "spec.http[0].redirect.redirectCode"
+        )
+    );
+    assert_eq!(
+        paths(&vs(
+            "  hosts: [a]\n  http: [{redirect: {uri: /x}, route: [{destination: {host: a}}]}]\n"
+        )),
+        one(ErrorKind::InvalidValue, "spec.http[0]")
+    );
+}
+
+#[test]
+fn match_port_and_destination_port_ranges() {
+    assert_eq!(
+        paths(&vs("  hosts: [a]\n  http: [{match: [{port: 99999}], route: [{destination: {host: a, port: {number: 80}}}]}]\n")),
+        one(ErrorKind::InvalidValue, "spec.http[0].match[0].port")
+    );
+}
+
+#[test]
+fn wildcard_host_only_on_gateways() {
+    assert_eq!(
+        paths(&vs(
+            "  hosts: ['*']\n  http: [{route: [{destination: {host: a}}]}]\n"
+        )),
+        one(ErrorKind::InvalidValue, "spec.hosts[0]")
+    );
+    assert_eq!(
+        paths(&vs("  hosts: ['*']\n  gateways: [istio-system/gw]\n  http: [{route: [{destination: {host: a}}]}]\n")),
+        vec![]
+    );
+}
