@@ -72,8 +72,11 @@ mod tests {
             "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  selectr: {istio: ingressgateway}\n",
         )
         .unwrap();
-        assert_eq!(run(&[file.clone()], false).unwrap(), ExitCode::FAILURE);
-        let result = config::load_and_validate(&[file.clone()]);
+        assert_eq!(
+            run(std::slice::from_ref(&file), false).unwrap(),
+            ExitCode::FAILURE
+        );
+        let result = config::load_and_validate(std::slice::from_ref(&file));
         let line = result.errors[0].to_string();
         assert!(line.starts_with(&file.display().to_string()), "{line}");
         assert!(line.contains("Gateway/default/gw"), "{line}");
