@@ -1,0 +1,150 @@
+//! Debug HTTP server (`--debug-address`): a window on the flow's two ends,
+//! the config the source holds (`/debug/configz`) and what each proxy has
+//! been sent and ACKed (`/debug/syncz`). JSON shapes per
+//! docs/architecture.md.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::error::ServeError;
+use crate::source::ConfigSnapshot;
+use crate::xds::server::SyncTable;
+
+/// What the debug endpoints read.
+#[derive(Debug, Clone)]
+pub struct DebugState {
+    /// The latest config snapshot (before debouncing: what the pilot holds).
+    pub config: watch::Receiver<Arc<ConfigSnapshot>>,
+    /// Per-stream sync state.
+    pub sync: SyncTable,
+}
+
+#[derive(Serialize)]
+struct Configz<'a> {
+    version: String,
+    objects: Vec<ObjectJson<'a>>,
+    errors: &'a [String],
+}
+
+#[derive(Serialize)]
+struct ObjectJson<'a> {
+    kind: &'a str,
+    namespace: &'a str,
+    name: &'a str,
+    file: &'a str,
+    spec: serde_json::Value,
+}
+
+/// The `/debug/configz` document.
+pub fn configz(config: &ConfigSnapshot) -> serde_json::Value {
+    let doc = Configz {
+        version: config.version.to_string(),
+        objects: config
+            .objects
+            .iter()
+            .map(|o| ObjectJson {
+                kind: o.kind(),
+                namespace: o.namespace(),
+                name: o.name(),
+                file: &o.file,
+                spec: o.spec_json(),
+            })
+            .collect(),
+        errors: &config.errors,
+    };
+    serde_json::to_value(doc).unwrap_or(serde_json::Value::Null)
+}
+
+/// The `/debug/syncz` document.
+pub fn syncz(sync: &SyncTable) -> serde_json::Value {
+    serde_json::to_value(sync.list()).unwrap_or(serde_json::Value::Null)
+}
+
+fn route(state: &DebugState, req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+    let body = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/debug/configz") => configz(&state.config.borrow()),
+        (&Method::GET, "/debug/syncz") => syncz(&state.sync),
+        (&Method::GET, _) => return text(StatusCode::NOT_FOUND, "not found\n"),
+        _ => return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n"),
+    };
+    let mut json = serde_json::to_vec_pretty(&body).unwrap_or_default();
+    json.push(b'\n');
+    let mut resp = Response::new(Full::new(Bytes::from(json)));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *resp.status_mut() = status;
+    resp
+}
+
+/// Serve the debug endpoints on `addr` until `shutdown` turns true.
+pub async fn serve(
+    addr: SocketAddr,
+    state: DebugState,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), ServeError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    tracing::info!(%addr, "debug server listening");
+    serve_on(listener, state, shutdown).await
+}
+
+/// Serve on an already bound listener until `shutdown` turns true.
+pub async fn serve_on(
+    listener: TcpListener,
+    state: DebugState,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ServeError> {
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Running out of descriptors is transient; keep serving.
+                    tracing::warn!(error = %e, "debug accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = crate::drained(&mut shutdown) => return Ok(()),
+        };
+        let state = state.clone();
+        let mut conn_shutdown = shutdown.clone();
+        let span = tracing::debug_span!("debug", %peer);
+        tokio::spawn(
+            async move {
+                let svc = service_fn(move |req| {
+                    let resp = route(&state, &req);
+                    async move { Ok::<_, Infallible>(resp) }
+                });
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                tokio::select! {
+                    res = conn => if let Err(e) = res {
+                        tracing::debug!(error = %e, "debug connection ended");
+                    },
+                    _ = crate::drained(&mut conn_shutdown) => {}
+                }
+            }
+            .instrument(span),
+        );
+    }
+}

@@ -1,0 +1,134 @@
+//! The push queue: config snapshots from the source are debounced, joined
+//! with the registry built from them, and published as one immutable
+//! [`PushContext`] that every ADS stream follows.
+//!
+//! ```text
+//!  source ──watch<ConfigSnapshot>──► debounce ──► Registry::build ──watch<PushContext>──► ADS streams
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::proxy::Proxy;
+use crate::registry::Registry;
+use crate::source::ConfigSnapshot;
+use crate::translate;
+use crate::xds::Resources;
+
+/// Everything a push is computed from: the config and the registry made
+/// from it, replaced together.
+#[derive(Debug)]
+pub struct PushContext {
+    /// The config snapshot.
+    pub config: Arc<ConfigSnapshot>,
+    /// Services and endpoints derived from it.
+    pub registry: Registry,
+}
+
+impl PushContext {
+    /// Build the registry for a snapshot.
+    pub fn new(config: Arc<ConfigSnapshot>) -> Self {
+        let registry = Registry::build(&config);
+        PushContext { config, registry }
+    }
+
+    /// The version label sent as `version_info`.
+    pub fn version(&self) -> String {
+        self.config.version.to_string()
+    }
+
+    /// The packed resources of one proxy.
+    pub fn generate(&self, proxy: &Proxy) -> Resources {
+        Resources::pack(translate::generate(&self.config, &self.registry, proxy))
+    }
+}
+
+/// Publish a push context for the snapshots on `input`, once `delay` has
+/// passed without a newer one (at most `10 * delay` after the first change,
+/// so a steady trickle of edits still gets pushed). Ends on `shutdown` or
+/// when the source goes away.
+pub async fn debounce(
+    mut input: watch::Receiver<Arc<ConfigSnapshot>>,
+    output: watch::Sender<Arc<PushContext>>,
+    delay: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            changed = input.changed() => if changed.is_err() { return },
+            _ = crate::drained(&mut shutdown) => return,
+        }
+        let first = Instant::now();
+        let max_wait = delay * 10;
+        loop {
+            let quiet = tokio::time::sleep(delay);
+            tokio::select! {
+                _ = quiet => break,
+                changed = input.changed() => {
+                    if changed.is_err() || first.elapsed() >= max_wait {
+                        break;
+                    }
+                }
+                _ = crate::drained(&mut shutdown) => return,
+            }
+        }
+        let config = input.borrow_and_update().clone();
+        let version = config.version;
+        let ctx = Arc::new(PushContext::new(config));
+        tracing::info!(
+            version,
+            services = ctx.registry.services.len(),
+            "pushing config"
+        );
+        output.send_replace(ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(version: u64) -> Arc<ConfigSnapshot> {
+        Arc::new(ConfigSnapshot {
+            version,
+            ..Default::default()
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bursts_become_one_push() {
+        let (in_tx, in_rx) = watch::channel(snapshot(0));
+        let (out_tx, mut out_rx) = watch::channel(Arc::new(PushContext::new(snapshot(0))));
+        let (_stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(debounce(in_rx, out_tx, Duration::from_millis(100), stop_rx));
+        for v in 1..=5 {
+            in_tx.send_replace(snapshot(v));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        out_rx.changed().await.unwrap();
+        assert_eq!(out_rx.borrow_and_update().config.version, 5);
+        // Nothing more comes without another change.
+        let more = tokio::time::timeout(Duration::from_secs(5), out_rx.changed()).await;
+        assert!(more.is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_steady_trickle_is_still_pushed() {
+        let (in_tx, in_rx) = watch::channel(snapshot(0));
+        let (out_tx, out_rx) = watch::channel(Arc::new(PushContext::new(snapshot(0))));
+        let (_stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(debounce(in_rx, out_tx, Duration::from_millis(100), stop_rx));
+        let start = Instant::now();
+        let mut v = 0;
+        while !out_rx.has_changed().unwrap() {
+            v += 1;
+            in_tx.send_replace(snapshot(v));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(v < 100, "never pushed");
+        }
+        assert!(start.elapsed() <= Duration::from_millis(1100));
+    }
+}

@@ -1,0 +1,273 @@
+//! The directory source: every `*.yaml`/`*.yml` file of a directory, loaded
+//! and validated with mesh-api, assembled into a [`ConfigSnapshot`].
+//!
+//! Rules:
+//! - A file with errors (its own, or cross-object ones reported on its
+//!   objects, such as a route to an undefined subset) is skipped as a whole
+//!   and its errors reported; if an earlier version of it was accepted, that
+//!   version keeps being served, so a bad edit never takes config away.
+//! - When two files define the same object, the most recently written file
+//!   wins (a newer file is a newer intent); the other copy is shadowed, with
+//!   a log line.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use mesh_api::{ConfigError, ErrorKind, Loaded};
+
+use super::{ConfigObject, ConfigSnapshot};
+use crate::error::SourceError;
+
+/// Rounds of "drop the files with cross-object errors and check again".
+const CROSS_CHECK_ROUNDS: usize = 3;
+
+#[derive(Debug)]
+struct FileState {
+    /// Hash of the content last read.
+    content: u64,
+    modified: SystemTime,
+    /// The current content's objects when they pass the file's own checks.
+    current: Option<Vec<Loaded>>,
+    /// The file's own errors (load and per-object validation).
+    errors: Vec<String>,
+    /// Objects of the last version that was accepted into a snapshot.
+    last_good: Option<Vec<Loaded>>,
+}
+
+/// The state of a watched config directory.
+#[derive(Debug)]
+pub struct DirSource {
+    dir: PathBuf,
+    files: BTreeMap<String, FileState>,
+    current: ConfigSnapshot,
+}
+
+impl DirSource {
+    /// A source for `dir`; nothing is read until [`DirSource::reload`].
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        DirSource {
+            dir: dir.into(),
+            files: BTreeMap::new(),
+            current: ConfigSnapshot::default(),
+        }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The snapshot as of the last reload.
+    pub fn current(&self) -> &ConfigSnapshot {
+        &self.current
+    }
+
+    /// Re-read the directory. Returns the new snapshot when the config or
+    /// its errors changed, `None` when nothing did.
+    pub fn reload(&mut self) -> Result<Option<ConfigSnapshot>, SourceError> {
+        let names = self.list()?;
+        self.files.retain(|name, _| names.contains(name));
+        for name in &names {
+            self.read_file(name);
+        }
+        let (objects, errors) = self.assemble();
+        let next = ConfigSnapshot::new(self.current.version + 1, objects, errors);
+        if self.current.version > 0
+            && next.objects == self.current.objects
+            && next.errors == self.current.errors
+        {
+            return Ok(None);
+        }
+        for e in next
+            .errors
+            .iter()
+            .filter(|e| !self.current.errors.contains(e))
+        {
+            tracing::warn!("{e}");
+        }
+        self.current = next;
+        Ok(Some(self.current.clone()))
+    }
+
+    fn list(&self) -> Result<Vec<String>, SourceError> {
+        let read_err = |source| SourceError::ReadDir {
+            path: self.dir.clone(),
+            source,
+        };
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(read_err)? {
+            let entry = entry.map_err(read_err)?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            // Hidden files are editors' and `meshctl apply`'s temp files.
+            if !name.starts_with('.') && mesh_api::is_yaml_file(&entry.path()) {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn read_file(&mut self, name: &str) {
+        let path = self.dir.join(name);
+        let read = std::fs::read_to_string(&path).map(|text| {
+            let modified = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            (text, modified)
+        });
+        let (content, modified, current, errors) = match read {
+            Ok((text, modified)) => {
+                let mut h = DefaultHasher::new();
+                text.hash(&mut h);
+                let content = h.finish();
+                if self.files.get(name).is_some_and(|f| f.content == content) {
+                    return;
+                }
+                let (objects, errors) = check_file(&path, &text);
+                let current = errors.is_empty().then_some(objects);
+                (content, modified, current, errors)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Renamed away between listing and reading.
+                self.files.remove(name);
+                return;
+            }
+            Err(e) => {
+                let err =
+                    ConfigError::new(&path, ErrorKind::Io, "", format!("cannot read file: {e}"));
+                (0, SystemTime::UNIX_EPOCH, None, vec![err.to_string()])
+            }
+        };
+        if let Some(objects) = &current {
+            tracing::info!(file = %path.display(), objects = objects.len(), "read");
+        }
+        let state = self.files.entry(name.to_string()).or_insert(FileState {
+            content,
+            modified,
+            current: None,
+            errors: Vec::new(),
+            last_good: None,
+        });
+        state.content = content;
+        state.modified = modified;
+        state.current = current;
+        state.errors = errors;
+    }
+
+    /// The objects to serve and the errors to report; records which
+    /// versions were accepted.
+    fn assemble(&mut self) -> (Vec<ConfigObject>, Vec<String>) {
+        // Newest file first, so its copy of a duplicated object wins.
+        let mut order: Vec<&String> = self.files.keys().collect();
+        order.sort_by(|a, b| {
+            let (fa, fb) = (&self.files[*a], &self.files[*b]);
+            fb.modified.cmp(&fa.modified).then_with(|| b.cmp(a))
+        });
+        let order: Vec<String> = order.into_iter().cloned().collect();
+        // Files whose current content is held back by cross-object errors.
+        let mut held_back: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut chosen = Vec::new();
+        for round in 0..CROSS_CHECK_ROUNDS {
+            chosen = self.choose(&order, &held_back);
+            let loaded: Vec<Loaded> = chosen.iter().map(|(_, l, _)| l.clone()).collect();
+            let mut new_errors = false;
+            for err in mesh_api::validate(&loaded) {
+                let Some((name, _, is_current)) =
+                    chosen.iter().find(|(n, _, _)| self.dir.join(n) == err.file)
+                else {
+                    continue;
+                };
+                let held = held_back.entry(name.clone()).or_default();
+                let line = err.to_string();
+                if !held.contains(&line) {
+                    held.push(line);
+                    // Only dropping the file's current content can help.
+                    new_errors |= *is_current && round + 1 < CROSS_CHECK_ROUNDS;
+                }
+            }
+            if !new_errors {
+                break;
+            }
+        }
+        let mut accepted: BTreeSet<String> = BTreeSet::new();
+        let mut objects = Vec::new();
+        for (name, loaded, is_current) in chosen {
+            if is_current {
+                accepted.insert(name.clone());
+            }
+            objects.push(ConfigObject {
+                file: self.dir.join(&name).display().to_string(),
+                object: loaded.object,
+            });
+        }
+        let mut errors = Vec::new();
+        for (name, state) in self.files.iter_mut() {
+            if accepted.contains(name) {
+                state.last_good = state.current.clone();
+            }
+            errors.extend(state.errors.iter().cloned());
+        }
+        errors.extend(held_back.into_values().flatten());
+        errors.sort();
+        errors.dedup();
+        (objects, errors)
+    }
+
+    /// For each file (newest first): its current objects unless invalid or
+    /// held back, else its last good ones; duplicates dropped. Each entry is
+    /// (file, object, whether it is from the current content).
+    fn choose(
+        &self,
+        order: &[String],
+        held_back: &BTreeMap<String, Vec<String>>,
+    ) -> Vec<(String, Loaded, bool)> {
+        let mut seen: HashMap<String, &String> = HashMap::new();
+        let mut out = Vec::new();
+        for name in order {
+            let state = &self.files[name];
+            let (objects, is_current) = match &state.current {
+                Some(objs) if !held_back.contains_key(name) => (Some(objs), true),
+                _ => (state.last_good.as_ref(), false),
+            };
+            for loaded in objects.into_iter().flatten() {
+                let key = loaded.key();
+                if let Some(winner) = seen.get(&key) {
+                    tracing::debug!(%key, file = %name, newer = %winner, "shadowed by a newer file");
+                    continue;
+                }
+                seen.insert(key, name);
+                out.push((name.clone(), loaded.clone(), is_current));
+            }
+        }
+        out
+    }
+}
+
+/// Load a file and run the checks that need only the file itself: load
+/// errors, per-object validation, and duplicates within the file.
+fn check_file(path: &Path, text: &str) -> (Vec<Loaded>, Vec<String>) {
+    let (objects, mut errors) = mesh_api::load_str(path, text);
+    errors.extend(objects.iter().flat_map(mesh_api::validate_object));
+    let mut keys = BTreeSet::new();
+    for o in &objects {
+        if !keys.insert(o.key()) {
+            errors.push(
+                ConfigError::new(
+                    path,
+                    ErrorKind::Duplicate,
+                    "metadata.name",
+                    "defined twice in this file",
+                )
+                .at_line(o.line)
+                .for_object(Some(o.key())),
+            );
+        }
+    }
+    (objects, errors.iter().map(|e| e.to_string()).collect())
+}
+
+#[cfg(test)]
+mod tests;

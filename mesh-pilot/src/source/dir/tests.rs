@@ -1,0 +1,154 @@
+use super::*;
+
+const SE: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: messenger, namespace: default}
+spec:
+  hosts: [messenger.default.svc.cluster.local]
+  resolution: STATIC
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  workloadSelector: {labels: {app: messenger}}
+"#;
+
+const DR: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: messenger}
+spec:
+  host: messenger
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+"#;
+
+fn vs(subset: &str) -> String {
+    format!(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: messenger}}
+spec:
+  hosts: [messenger]
+  http:
+  - route:
+    - destination: {{host: messenger, subset: {subset}}}
+"#
+    )
+}
+
+fn vs_subset(snapshot: &ConfigSnapshot) -> Option<String> {
+    snapshot.virtual_services().next().and_then(|v| {
+        v.spec.http[0].route[0]
+            .destination
+            .as_ref()
+            .and_then(|d| d.subset.clone())
+    })
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+#[test]
+fn loads_yaml_files_and_ignores_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "se.yaml", SE);
+    write(tmp.path(), "dr.yml", DR);
+    write(tmp.path(), ".se.yaml.tmp", "not: [yaml");
+    write(tmp.path(), "notes.txt", "hello");
+    let mut src = DirSource::new(tmp.path());
+    let snap = src.reload().unwrap().unwrap();
+    assert_eq!(snap.version, 1);
+    assert_eq!(snap.objects.len(), 2);
+    assert!(snap.errors.is_empty(), "{:?}", snap.errors);
+    // Nothing changed: no new snapshot.
+    assert!(src.reload().unwrap().is_none());
+}
+
+#[test]
+fn a_bad_edit_keeps_the_last_good_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "se.yaml", SE);
+    write(tmp.path(), "dr.yaml", DR);
+    write(tmp.path(), "vs.yaml", &vs("v1"));
+    let mut src = DirSource::new(tmp.path());
+    let snap = src.reload().unwrap().unwrap();
+    assert_eq!(vs_subset(&snap).as_deref(), Some("v1"));
+
+    // Unknown field: the file's error is reported, v1 keeps being served.
+    write(tmp.path(), "vs.yaml", &vs("v2").replace("hosts:", "hostz:"));
+    let snap = src.reload().unwrap().unwrap();
+    assert_eq!(vs_subset(&snap).as_deref(), Some("v1"));
+    assert_eq!(snap.errors.len(), 1, "{:?}", snap.errors);
+    let err = &snap.errors[0];
+    assert!(
+        err.contains("vs.yaml") && err.contains("VirtualService/default/messenger"),
+        "{err}"
+    );
+
+    // A route to a subset no DestinationRule defines (a cross-file check).
+    write(tmp.path(), "vs.yaml", &vs("v9"));
+    let snap = src.reload().unwrap().unwrap();
+    assert_eq!(vs_subset(&snap).as_deref(), Some("v1"));
+    assert!(
+        snap.errors.iter().any(|e| e.contains("v9")),
+        "{:?}",
+        snap.errors
+    );
+
+    // Fixed: served, errors gone.
+    write(tmp.path(), "vs.yaml", &vs("v2"));
+    let snap = src.reload().unwrap().unwrap();
+    assert_eq!(vs_subset(&snap).as_deref(), Some("v2"));
+    assert!(snap.errors.is_empty(), "{:?}", snap.errors);
+}
+
+#[test]
+fn a_new_invalid_file_is_reported_and_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "se.yaml", SE);
+    write(tmp.path(), "broken.yaml", "apiVersion: [unclosed");
+    let mut src = DirSource::new(tmp.path());
+    let snap = src.reload().unwrap().unwrap();
+    assert_eq!(snap.objects.len(), 1);
+    assert_eq!(snap.errors.len(), 1);
+    assert!(snap.errors[0].starts_with(&tmp.path().join("broken.yaml").display().to_string()));
+}
+
+#[test]
+fn deletion_removes_objects_and_newer_duplicates_win() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "se.yaml", SE);
+    write(tmp.path(), "dr.yaml", DR);
+    write(tmp.path(), "a-route.yaml", &vs("v1"));
+    let mut src = DirSource::new(tmp.path());
+    src.reload().unwrap();
+    // A newer file with the same object wins, without an error.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    write(tmp.path(), "z-route.yaml", &vs("v2"));
+    let snap = src.reload().unwrap().unwrap();
+    assert_eq!(vs_subset(&snap).as_deref(), Some("v2"));
+    assert!(snap.errors.is_empty(), "{:?}", snap.errors);
+    // Deleting it brings the older copy back.
+    std::fs::remove_file(tmp.path().join("z-route.yaml")).unwrap();
+    let snap = src.reload().unwrap().unwrap();
+    assert_eq!(vs_subset(&snap).as_deref(), Some("v1"));
+    std::fs::remove_file(tmp.path().join("a-route.yaml")).unwrap();
+    let snap = src.reload().unwrap().unwrap();
+    assert!(snap.virtual_services().next().is_none());
+}
+
+#[test]
+fn duplicates_within_a_file_are_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "se.yaml", &format!("{SE}\n---\n{SE}"));
+    let mut src = DirSource::new(tmp.path());
+    let snap = src.reload().unwrap().unwrap();
+    assert!(snap.objects.is_empty());
+    assert!(!snap.errors.is_empty());
+}
+
+#[test]
+fn a_missing_directory_is_an_error() {
+    let mut src = DirSource::new("/nonexistent/mesh-pilot-test");
+    assert!(src.reload().is_err());
+}

@@ -1,0 +1,106 @@
+//! Config sources: the first stage of the pilot's flow. A source turns
+//! files into an immutable [`ConfigSnapshot`] and publishes it on a `watch`
+//! channel; the push queue (`push.rs`) takes it from there.
+//!
+//! ```text
+//!  DIR/*.yaml ──► dir::DirSource::reload (mesh-api load + validate, last good per file)
+//!      ▲                  │
+//!  watch.rs (notify) ─────┘──► watch<ConfigSnapshot>
+//! ```
+
+pub mod dir;
+pub mod watch;
+
+use mesh_api::{
+    DestinationRuleSpec, GatewaySpec, Object, ServiceEntrySpec, VirtualServiceSpec,
+    WorkloadEntrySpec,
+};
+
+/// One config object in the store, with the file it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigObject {
+    /// File name, relative to the config directory.
+    pub file: String,
+    /// The object.
+    pub object: Object,
+}
+
+impl ConfigObject {
+    /// The kind (`VirtualService`, ...).
+    pub fn kind(&self) -> &'static str {
+        self.object.kind()
+    }
+
+    /// The namespace (default `default`).
+    pub fn namespace(&self) -> &str {
+        self.object.namespace()
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        self.object.name()
+    }
+
+    /// The spec as JSON, for `/debug/configz`.
+    pub fn spec_json(&self) -> serde_json::Value {
+        self.object.spec_json()
+    }
+}
+
+/// The whole config at one moment: immutable, replaced whole.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConfigSnapshot {
+    /// Increases with every change the source sees.
+    pub version: u64,
+    /// Objects, ordered by kind, namespace, name.
+    pub objects: Vec<ConfigObject>,
+    /// Errors of the files as they are now, `FILE: Kind/ns/name: path: message`.
+    pub errors: Vec<String>,
+}
+
+/// A spec together with the namespace and name of its object.
+#[derive(Debug, Clone, Copy)]
+pub struct Named<'a, S> {
+    /// Namespace of the object.
+    pub namespace: &'a str,
+    /// Name of the object.
+    pub name: &'a str,
+    /// The spec.
+    pub spec: &'a S,
+}
+
+macro_rules! kind_iter {
+    ($fn:ident, $variant:ident, $spec:ty) => {
+        /// Objects of this kind, in snapshot order.
+        pub fn $fn(&self) -> impl Iterator<Item = Named<'_, $spec>> {
+            self.objects.iter().filter_map(|o| match &o.object {
+                Object::$variant(r) => Some(Named {
+                    namespace: o.object.namespace(),
+                    name: &r.metadata.name,
+                    spec: &r.spec,
+                }),
+                _ => None,
+            })
+        }
+    };
+}
+
+impl ConfigSnapshot {
+    /// A snapshot of `objects` (sorted here) and `errors`.
+    pub fn new(version: u64, mut objects: Vec<ConfigObject>, errors: Vec<String>) -> Self {
+        objects.sort_by(|a, b| {
+            (a.kind(), a.namespace(), a.name()).cmp(&(b.kind(), b.namespace(), b.name()))
+        });
+        ConfigSnapshot {
+            version,
+            objects,
+            errors,
+        }
+    }
+
+    kind_iter!(virtual_services, VirtualService, VirtualServiceSpec);
+    kind_iter!(destination_rules, DestinationRule, DestinationRuleSpec);
+    kind_iter!(gateways, Gateway, GatewaySpec);
+    kind_iter!(service_entries, ServiceEntry, ServiceEntrySpec);
+    kind_iter!(workload_entries, WorkloadEntry, WorkloadEntrySpec);
+}

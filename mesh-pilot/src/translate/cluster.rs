@@ -1,0 +1,206 @@
+//! CDS: one cluster per (service port, subset), inbound clusters to the
+//! sidecar's own app, and Istio's `BlackHoleCluster` / `PassthroughCluster`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use envoy_types::pb::envoy::config::cluster::v3::{cluster, Cluster};
+use envoy_types::pb::envoy::config::core::v3::Http2ProtocolOptions;
+use envoy_types::pb::envoy::config::endpoint::v3::{
+    lb_endpoint, ClusterLoadAssignment, Endpoint as EnvoyEndpoint, LbEndpoint, LocalityLbEndpoints,
+};
+use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
+    http_protocol_options::{
+        explicit_http_config::ProtocolConfig, ExplicitHttpConfig, UpstreamProtocolOptions,
+    },
+    HttpProtocolOptions,
+};
+use envoy_types::pb::google::protobuf::UInt32Value;
+
+use super::filters::{ads, seconds, socket};
+use super::{inbound_cluster_name, outbound_cluster_name};
+use crate::proxy::{Proxy, ProxyKind};
+use crate::registry::{labels_match, Discovery, Endpoint, Registry, Service, ServicePort};
+use crate::source::ConfigSnapshot;
+
+/// Istio's default upstream connect timeout.
+const CONNECT_TIMEOUT_SECS: i64 = 10;
+/// Key of the upstream HTTP protocol options extension.
+pub const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+/// Istio's cluster for traffic to nowhere.
+pub const BLACKHOLE: &str = "BlackHoleCluster";
+/// Istio's cluster for traffic to its original destination.
+pub const PASSTHROUGH: &str = "PassthroughCluster";
+
+/// A DestinationRule subset of a host: name and labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubsetRef<'a> {
+    /// Subset name.
+    pub name: &'a str,
+    /// Labels an endpoint must carry.
+    pub labels: &'a BTreeMap<String, String>,
+}
+
+/// The subsets DestinationRules define for `host` (an FQDN), first
+/// definition of a name wins.
+pub fn subsets<'a>(config: &'a ConfigSnapshot, host: &str) -> Vec<SubsetRef<'a>> {
+    let mut out: Vec<SubsetRef<'a>> = Vec::new();
+    for dr in config.destination_rules() {
+        if mesh_api::fqdn(&dr.spec.host, dr.namespace) != host {
+            continue;
+        }
+        for s in &dr.spec.subsets {
+            if !out.iter().any(|o| o.name == s.name) {
+                out.push(SubsetRef {
+                    name: &s.name,
+                    labels: &s.labels,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// All clusters of `proxy`.
+pub fn clusters(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> Vec<Cluster> {
+    let mut out = Vec::new();
+    for svc in registry.services.values() {
+        let subsets = subsets(config, &svc.hostname);
+        for port in &svc.ports {
+            out.push(outbound(svc, port, None));
+            for s in &subsets {
+                out.push(outbound(svc, port, Some(s)));
+            }
+        }
+    }
+    if proxy.kind == ProxyKind::Sidecar {
+        let app_ip = proxy.app_ip.to_string();
+        for inbound in registry.inbound_ports(&proxy.ip.to_string()) {
+            let name = inbound_cluster_name(inbound.port);
+            let endpoints = vec![lb_endpoint(&app_ip, inbound.port, 1)];
+            out.push(Cluster {
+                name: name.clone(),
+                cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(
+                    cluster::DiscoveryType::Static as i32,
+                )),
+                connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECS)),
+                load_assignment: Some(assignment(name, endpoints)),
+                ..Default::default()
+            });
+        }
+    }
+    out.push(Cluster {
+        name: BLACKHOLE.to_string(),
+        cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(
+            cluster::DiscoveryType::Static as i32,
+        )),
+        connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECS)),
+        ..Default::default()
+    });
+    out.push(Cluster {
+        name: PASSTHROUGH.to_string(),
+        cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(
+            cluster::DiscoveryType::OriginalDst as i32,
+        )),
+        lb_policy: cluster::LbPolicy::ClusterProvided as i32,
+        connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECS)),
+        ..Default::default()
+    });
+    out
+}
+
+fn outbound(svc: &Service, port: &ServicePort, subset: Option<&SubsetRef<'_>>) -> Cluster {
+    let name = outbound_cluster_name(port.number, subset.map_or("", |s| s.name), &svc.hostname);
+    let mut c = Cluster {
+        name: name.clone(),
+        connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECS)),
+        lb_policy: cluster::LbPolicy::RoundRobin as i32,
+        ..Default::default()
+    };
+    let kind = match svc.discovery {
+        Discovery::Eds => {
+            c.eds_cluster_config = Some(cluster::EdsClusterConfig {
+                eds_config: Some(ads()),
+                service_name: name.clone(),
+            });
+            cluster::DiscoveryType::Eds
+        }
+        Discovery::StrictDns | Discovery::LogicalDns => {
+            let mut endpoints: Vec<LbEndpoint> = svc
+                .endpoints
+                .iter()
+                .filter(|e| subset.is_none_or(|s| labels_match(s.labels, &e.labels)))
+                .filter_map(|e| endpoint_for(e, port.number))
+                .collect();
+            if endpoints.is_empty() && subset.is_none() && !svc.hostname.starts_with('*') {
+                // A DNS ServiceEntry without endpoints resolves its own host.
+                endpoints.push(lb_endpoint(
+                    &svc.hostname,
+                    port.target_port.unwrap_or(port.number),
+                    1,
+                ));
+            }
+            if svc.discovery == Discovery::LogicalDns {
+                // LOGICAL_DNS takes exactly one endpoint.
+                endpoints.truncate(1);
+            }
+            c.load_assignment = Some(assignment(name, endpoints));
+            match svc.discovery {
+                Discovery::LogicalDns => cluster::DiscoveryType::LogicalDns,
+                _ => cluster::DiscoveryType::StrictDns,
+            }
+        }
+    };
+    c.cluster_discovery_type = Some(cluster::ClusterDiscoveryType::Type(kind as i32));
+    if port.protocol.is_http2() {
+        let opts = HttpProtocolOptions {
+            upstream_protocol_options: Some(UpstreamProtocolOptions::ExplicitHttpConfig(
+                ExplicitHttpConfig {
+                    protocol_config: Some(ProtocolConfig::Http2ProtocolOptions(
+                        Http2ProtocolOptions::default(),
+                    )),
+                },
+            )),
+            ..Default::default()
+        };
+        c.typed_extension_protocol_options =
+            HashMap::from([(HTTP_PROTOCOL_OPTIONS.to_string(), crate::xds::any(&opts))]);
+    }
+    c
+}
+
+/// The LB endpoint of a registry endpoint for a service port, if the
+/// endpoint serves that port.
+pub fn endpoint_for(e: &Endpoint, service_port: u32) -> Option<LbEndpoint> {
+    let port = *e.ports.get(&service_port)?;
+    Some(lb_endpoint(&e.address, port, e.weight))
+}
+
+/// An LB endpoint at `address:port` with a weight.
+pub fn lb_endpoint(address: &str, port: u32, weight: u32) -> LbEndpoint {
+    LbEndpoint {
+        host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(EnvoyEndpoint {
+            address: Some(socket(address, port)),
+            ..Default::default()
+        })),
+        load_balancing_weight: Some(UInt32Value {
+            value: weight.max(1),
+        }),
+        ..Default::default()
+    }
+}
+
+/// A load assignment of one locality-less group of endpoints.
+pub fn assignment(cluster_name: String, endpoints: Vec<LbEndpoint>) -> ClusterLoadAssignment {
+    ClusterLoadAssignment {
+        cluster_name,
+        endpoints: if endpoints.is_empty() {
+            Vec::new()
+        } else {
+            vec![LocalityLbEndpoints {
+                lb_endpoints: endpoints,
+                ..Default::default()
+            }]
+        },
+        ..Default::default()
+    }
+}

@@ -1,0 +1,130 @@
+//! Building blocks the translator's stages share: addresses, the ADS config
+//! source, and the `Any`-packed filter configs (HttpConnectionManager,
+//! Router, TcpProxy) with Envoy's canonical names and type URLs.
+
+use envoy_types::pb::envoy::config::core::v3::{
+    address, config_source, socket_address, Address, AggregatedConfigSource, ApiVersion,
+    ConfigSource, Http1ProtocolOptions, SocketAddress,
+};
+use envoy_types::pb::envoy::config::listener::v3::{filter, Filter, FilterChain};
+use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    http_connection_manager::{CodecType, RouteSpecifier},
+    http_filter, HttpConnectionManager, HttpFilter, Rds,
+};
+use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
+    tcp_proxy::ClusterSpecifier, TcpProxy,
+};
+use envoy_types::pb::google::protobuf::{BoolValue, Duration};
+
+use crate::xds::any;
+
+/// Name of the HTTP connection manager network filter.
+pub const HCM: &str = "envoy.filters.network.http_connection_manager";
+/// Name of the TCP proxy network filter.
+pub const TCP_PROXY: &str = "envoy.filters.network.tcp_proxy";
+/// Name of the router HTTP filter.
+pub const ROUTER: &str = "envoy.filters.http.router";
+
+/// A socket address.
+pub fn socket(ip: &str, port: u32) -> Address {
+    Address {
+        address: Some(address::Address::SocketAddress(SocketAddress {
+            address: ip.to_string(),
+            port_specifier: Some(socket_address::PortSpecifier::PortValue(port)),
+            ..Default::default()
+        })),
+    }
+}
+
+/// Config source "over this ADS stream", API v3.
+pub fn ads() -> ConfigSource {
+    ConfigSource {
+        config_source_specifier: Some(config_source::ConfigSourceSpecifier::Ads(
+            AggregatedConfigSource {},
+        )),
+        resource_api_version: ApiVersion::V3 as i32,
+        ..Default::default()
+    }
+}
+
+/// A protobuf duration of whole seconds.
+pub fn seconds(s: i64) -> Duration {
+    Duration {
+        seconds: s,
+        nanos: 0,
+    }
+}
+
+/// A protobuf duration from a std one.
+pub fn duration(d: std::time::Duration) -> Duration {
+    Duration {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// Where an HCM gets its routes.
+#[derive(Debug, Clone)]
+pub enum Routes {
+    /// RDS over ADS, by route config name.
+    Rds(String),
+    /// An inline route config.
+    Inline(Box<RouteConfiguration>),
+}
+
+/// An HCM network filter with the router as its only HTTP filter.
+/// `absolute_urls` lets HTTP/1 clients use the listener as a plain HTTP
+/// proxy (`GET http://host:port/path`).
+pub fn http_connection_manager(stat_prefix: &str, routes: Routes, absolute_urls: bool) -> Filter {
+    let route_specifier = match routes {
+        Routes::Rds(name) => RouteSpecifier::Rds(Rds {
+            config_source: Some(ads()),
+            route_config_name: name,
+        }),
+        Routes::Inline(rc) => RouteSpecifier::RouteConfig(*rc),
+    };
+    let hcm = HttpConnectionManager {
+        codec_type: CodecType::Auto as i32,
+        stat_prefix: stat_prefix.to_string(),
+        http_filters: vec![HttpFilter {
+            name: ROUTER.to_string(),
+            config_type: Some(http_filter::ConfigType::TypedConfig(
+                any(&Router::default()),
+            )),
+            ..Default::default()
+        }],
+        http_protocol_options: absolute_urls.then(|| Http1ProtocolOptions {
+            allow_absolute_url: Some(BoolValue { value: true }),
+            ..Default::default()
+        }),
+        route_specifier: Some(route_specifier),
+        ..Default::default()
+    };
+    Filter {
+        name: HCM.to_string(),
+        config_type: Some(filter::ConfigType::TypedConfig(any(&hcm))),
+    }
+}
+
+/// A TCP proxy network filter to one cluster.
+pub fn tcp_proxy(stat_prefix: &str, cluster: &str) -> Filter {
+    let tcp = TcpProxy {
+        stat_prefix: stat_prefix.to_string(),
+        cluster_specifier: Some(ClusterSpecifier::Cluster(cluster.to_string())),
+        ..Default::default()
+    };
+    Filter {
+        name: TCP_PROXY.to_string(),
+        config_type: Some(filter::ConfigType::TypedConfig(any(&tcp))),
+    }
+}
+
+/// A filter chain of one network filter.
+pub fn chain(filter: Filter) -> FilterChain {
+    FilterChain {
+        filters: vec![filter],
+        ..Default::default()
+    }
+}

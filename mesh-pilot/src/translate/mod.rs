@@ -1,0 +1,98 @@
+//! The translator: `(config, registry, proxy) -> Envoy v3 resources`, pure.
+//! It sits between the push queue and the ADS server; the shapes and names
+//! it produces are the contract of docs/architecture.md ("What pilot
+//! sends"), Istio's where Istio has one.
+//!
+//! ```text
+//!  ConfigSnapshot + Registry + Proxy
+//!        │
+//!        ├─ cluster.rs   outbound|PORT|SUBSET|HOST, inbound|PORT||, BlackHole, Passthrough
+//!        ├─ endpoint.rs  ClusterLoadAssignment per EDS cluster
+//!        ├─ listener.rs  sidecar (NONE mode) and gateway listeners
+//!        └─ route.rs     http_proxy, http.P: virtual hosts and routes from VirtualServices
+//! ```
+
+pub mod cluster;
+pub mod endpoint;
+pub mod filters;
+pub mod listener;
+pub mod route;
+
+use envoy_types::pb::envoy::config::cluster::v3::Cluster;
+use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
+use envoy_types::pb::envoy::config::listener::v3::Listener;
+use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+
+use crate::proxy::Proxy;
+use crate::registry::Registry;
+use crate::source::ConfigSnapshot;
+
+/// Everything one proxy is sent, each list sorted by resource name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Output {
+    /// CDS.
+    pub clusters: Vec<Cluster>,
+    /// EDS.
+    pub endpoints: Vec<ClusterLoadAssignment>,
+    /// LDS.
+    pub listeners: Vec<Listener>,
+    /// RDS.
+    pub routes: Vec<RouteConfiguration>,
+}
+
+/// Generate the resources of `proxy`.
+pub fn generate(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> Output {
+    let clusters = cluster::clusters(config, registry, proxy);
+    let endpoints = endpoint::load_assignments(&clusters, config, registry);
+    let listeners = listener::listeners(config, registry, proxy);
+    let routes = route::route_configs(config, registry, proxy);
+    let mut out = Output {
+        clusters,
+        endpoints,
+        listeners,
+        routes,
+    };
+    out.clusters.sort_by(|a, b| a.name.cmp(&b.name));
+    out.endpoints
+        .sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
+    out.listeners.sort_by(|a, b| a.name.cmp(&b.name));
+    out.routes.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// Istio's outbound cluster name: `outbound|PORT|SUBSET|HOST`.
+pub fn outbound_cluster_name(port: u32, subset: &str, host: &str) -> String {
+    format!("outbound|{port}|{subset}|{host}")
+}
+
+/// Istio's inbound cluster name: `inbound|PORT||`.
+pub fn inbound_cluster_name(port: u32) -> String {
+    format!("inbound|{port}||")
+}
+
+/// Parse a cluster name made by [`outbound_cluster_name`]: (port, subset, host).
+pub fn parse_outbound_cluster_name(name: &str) -> Option<(u32, &str, &str)> {
+    let mut parts = name.splitn(4, '|');
+    if parts.next()? != "outbound" {
+        return None;
+    }
+    let port = parts.next()?.parse().ok()?;
+    Some((port, parts.next()?, parts.next()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_names_round_trip() {
+        let name = outbound_cluster_name(9080, "v1", "messenger.default.svc.cluster.local");
+        assert_eq!(name, "outbound|9080|v1|messenger.default.svc.cluster.local");
+        assert_eq!(
+            parse_outbound_cluster_name(&name),
+            Some((9080, "v1", "messenger.default.svc.cluster.local"))
+        );
+        assert_eq!(parse_outbound_cluster_name("inbound|9080||"), None);
+        assert_eq!(inbound_cluster_name(9080), "inbound|9080||");
+    }
+}

@@ -1,0 +1,165 @@
+use super::*;
+use crate::xds::{CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE};
+use envoy_types::pb::google::rpc::Status;
+
+fn resources(pairs: &[(&'static str, &str, u8)]) -> Arc<Resources> {
+    let mut r = Resources::default();
+    for t in PUSH_ORDER {
+        r.by_type.insert(t, BTreeMap::new());
+    }
+    for (t, name, content) in pairs {
+        r.by_type.get_mut(t).unwrap().insert(
+            name.to_string(),
+            Any {
+                type_url: t.to_string(),
+                value: vec![*content],
+            },
+        );
+    }
+    Arc::new(r)
+}
+
+fn req(type_url: &str, names: &[&str], version: &str, nonce: &str) -> DiscoveryRequest {
+    DiscoveryRequest {
+        type_url: type_url.to_string(),
+        resource_names: names.iter().map(|s| s.to_string()).collect(),
+        version_info: version.to_string(),
+        response_nonce: nonce.to_string(),
+        ..Default::default()
+    }
+}
+
+fn nack(type_url: &str, version: &str, nonce: &str, why: &str) -> DiscoveryRequest {
+    DiscoveryRequest {
+        error_detail: Some(Status {
+            code: 3,
+            message: why.to_string(),
+            details: vec![],
+        }),
+        ..req(type_url, &[], version, nonce)
+    }
+}
+
+fn base() -> Arc<Resources> {
+    resources(&[
+        (CLUSTER_TYPE, "a", 1),
+        (CLUSTER_TYPE, "b", 2),
+        (ENDPOINT_TYPE, "a", 3),
+        (ENDPOINT_TYPE, "b", 4),
+        (LISTENER_TYPE, "l", 5),
+        (ROUTE_TYPE, "r", 6),
+    ])
+}
+
+#[test]
+fn subscribe_ack_and_stale_nonce() {
+    let mut c = Connection::new("n".into(), base(), "1".into());
+    // Wildcard type: names are ignored, everything is sent.
+    let r = c.on_request(&req(CLUSTER_TYPE, &["x"], "", "")).unwrap();
+    assert_eq!(r.resources.len(), 2);
+    assert_eq!(r.version_info, "1");
+    // ACK: no response, recorded.
+    assert!(c
+        .on_request(&req(CLUSTER_TYPE, &[], "1", &r.nonce))
+        .is_none());
+    assert_eq!(c.status(true).acked[CLUSTER_TYPE], "1");
+    // Stale nonce: ignored, even with an error.
+    assert!(c
+        .on_request(&nack(CLUSTER_TYPE, "0", "old", "bad"))
+        .is_none());
+    assert!(c.status(true).last_nack.is_none());
+}
+
+#[test]
+fn eds_sends_what_was_requested_and_answers_name_changes() {
+    let mut c = Connection::new("n".into(), base(), "1".into());
+    let r = c.on_request(&req(ENDPOINT_TYPE, &["a"], "", "")).unwrap();
+    assert_eq!(r.resources.len(), 1);
+    // ACK with the same names: nothing.
+    assert!(c
+        .on_request(&req(ENDPOINT_TYPE, &["a"], "1", &r.nonce))
+        .is_none());
+    // ACK with new names: respond with those.
+    let r2 = c
+        .on_request(&req(ENDPOINT_TYPE, &["a", "b"], "1", &r.nonce))
+        .unwrap();
+    assert_eq!(r2.resources.len(), 2);
+    assert_ne!(r2.nonce, r.nonce);
+    // Empty list is a wildcard.
+    let mut c = Connection::new("n".into(), base(), "1".into());
+    let r = c.on_request(&req(ENDPOINT_TYPE, &[], "", "")).unwrap();
+    assert_eq!(r.resources.len(), 2);
+}
+
+#[test]
+fn nack_is_recorded_and_not_resent() {
+    let mut c = Connection::new("n".into(), base(), "1".into());
+    let r = c.on_request(&req(LISTENER_TYPE, &[], "", "")).unwrap();
+    c.on_request(&req(LISTENER_TYPE, &[], "1", &r.nonce));
+    // Version 2 changes the listener; the proxy rejects it.
+    let bad = resources(&[(LISTENER_TYPE, "l", 9), (ROUTE_TYPE, "r", 6)]);
+    let pushed = c.on_push(bad.clone(), "2".into());
+    assert_eq!(pushed.len(), 1);
+    assert!(c
+        .on_request(&nack(
+            LISTENER_TYPE,
+            "1",
+            &pushed[0].nonce,
+            "listener l: boom"
+        ))
+        .is_none());
+    let st = c.status(true);
+    assert_eq!(st.acked[LISTENER_TYPE], "1");
+    assert_eq!(st.sent[LISTENER_TYPE], "2");
+    let n = st.last_nack.unwrap();
+    assert_eq!(
+        (n.version.as_str(), n.reason.as_str()),
+        ("2", "listener l: boom")
+    );
+    // The same content under a new version is not resent.
+    assert!(c.on_push(bad, "3".into()).is_empty());
+    // A fix is.
+    let fixed = resources(&[(LISTENER_TYPE, "l", 10)]);
+    assert_eq!(c.on_push(fixed, "4".into()).len(), 1);
+}
+
+#[test]
+fn push_only_changed_types_in_order() {
+    let mut c = Connection::new("n".into(), base(), "1".into());
+    for t in [ROUTE_TYPE, LISTENER_TYPE, ENDPOINT_TYPE, CLUSTER_TYPE] {
+        c.on_request(&req(t, &[], "", "")).unwrap();
+    }
+    assert!(c.on_push(base(), "2".into()).is_empty());
+    let changed = resources(&[
+        (CLUSTER_TYPE, "a", 1),
+        (CLUSTER_TYPE, "c", 2),
+        (ENDPOINT_TYPE, "a", 3),
+        (ENDPOINT_TYPE, "b", 4),
+        (LISTENER_TYPE, "l", 5),
+        (ROUTE_TYPE, "r", 7),
+    ]);
+    let types: Vec<String> = c
+        .on_push(changed, "3".into())
+        .into_iter()
+        .map(|r| r.type_url)
+        .collect();
+    assert_eq!(
+        types,
+        vec![CLUSTER_TYPE.to_string(), ROUTE_TYPE.to_string()]
+    );
+}
+
+#[test]
+fn eds_push_ignores_changes_to_unrequested_names() {
+    let mut c = Connection::new("n".into(), base(), "1".into());
+    c.on_request(&req(ENDPOINT_TYPE, &["a"], "", "")).unwrap();
+    let other = resources(&[(ENDPOINT_TYPE, "a", 3), (ENDPOINT_TYPE, "b", 99)]);
+    assert!(c.on_push(other, "2".into()).is_empty());
+}
+
+#[test]
+fn unknown_types_are_ignored() {
+    let mut c = Connection::new("n".into(), base(), "1".into());
+    let secret = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
+    assert!(c.on_request(&req(secret, &[], "", "")).is_none());
+}
