@@ -20,6 +20,7 @@ use mesh_proxy::xds::node::{parse_labels, parse_port_map, InterceptionMode, Node
 use mesh_proxy::xds::{self, XdsConfig, XdsStatus};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 use tracing_subscriber::EnvFilter;
 
 /// How long tasks get to finish after shutdown before the process exits anyway.
@@ -121,16 +122,22 @@ async fn main() -> anyhow::Result<()> {
         node,
     };
     let (s, st, sd) = (store.clone(), status.clone(), shutdown.clone());
-    tasks.spawn(async move { xds::run(xds_config, s, st, sd).await.context("xDS client") });
+    let span = tracing::info_span!("xds", address = %args.xds_address);
+    tasks.spawn(
+        async move { xds::run(xds_config, s, st, sd).await.context("xDS client") }.instrument(span),
+    );
     let admin_state = AdminState {
         store: store.clone(),
         status,
     };
     let sd = shutdown.clone();
-    tasks.spawn(async move {
-        admin::serve(admin_listener, admin_state, sd).await;
-        Ok(())
-    });
+    tasks.spawn(
+        async move {
+            admin::serve(admin_listener, admin_state, sd).await;
+            Ok(())
+        }
+        .instrument(tracing::info_span!("admin", address = %args.admin_address)),
+    );
     tasks.spawn(mesh_proxy::listener::run(store, shutdown.clone()));
 
     // The first task to end, for whatever reason, ends the process.

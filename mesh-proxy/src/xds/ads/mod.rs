@@ -291,13 +291,13 @@ impl AdsState {
     /// A request for `ty`: an ACK (or first request) when `error` is `None`,
     /// else a NACK carrying the previous good version.
     fn request(&self, ty: ResourceType, error: Option<String>) -> DiscoveryRequest {
-        let ts = &self.types[&ty];
+        let ts = self.types.get(&ty).cloned().unwrap_or_default();
         DiscoveryRequest {
-            version_info: ts.version.clone(),
+            version_info: ts.version,
             node: Some(self.node.clone()),
-            resource_names: ts.names.iter().cloned().collect(),
+            resource_names: ts.names.into_iter().collect(),
             type_url: ty.type_url().to_owned(),
-            response_nonce: ts.nonce.clone(),
+            response_nonce: ts.nonce,
             error_detail: error.map(error_status),
             ..DiscoveryRequest::default()
         }
