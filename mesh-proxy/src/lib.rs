@@ -1,10 +1,10 @@
 //! Proxy library.
-pub mod model;
 pub mod admin;
-pub mod xds;
 pub mod cluster;
 pub mod error;
 pub mod http;
-pub mod listener;
-pub mod upstream;
 pub mod init;
+pub mod listener;
+pub mod model;
+pub mod upstream;
+pub mod xds;
