@@ -39,6 +39,10 @@ pub use accept::select_filter_chain;
 /// every new snapshot.
 const BIND_RETRY: Duration = Duration::from_secs(5);
 
+/// How long `run` waits for connections to drain after shutdown: short
+/// enough to fit in the grace a process gets from its supervisor.
+pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
+
 /// State the whole data path shares: the config and everything that must
 /// outlive a snapshot (load balancer positions, connection pools).
 #[derive(Debug)]
@@ -111,7 +115,7 @@ struct Active {
 
 /// Run the data plane: keep the bound listeners equal to the listeners of
 /// the store's current snapshot (those with `bind_to_port`) until `shutdown`
-/// fires, then drain every connection (at most [`crate::http::DRAIN_TIMEOUT`]).
+/// fires, then drain every connection (at most [`SHUTDOWN_DRAIN`]).
 ///
 /// Never fails on config: a listener that cannot bind is logged with its
 /// address and tried again on the next snapshot (and every few seconds).
@@ -150,7 +154,7 @@ pub async fn run(store: Arc<SnapshotStore>, shutdown: CancellationToken) -> anyh
         let _ = listener.accept_loop.await;
     }
     connections.close();
-    if tokio::time::timeout(crate::http::DRAIN_TIMEOUT, connections.wait())
+    if tokio::time::timeout(SHUTDOWN_DRAIN, connections.wait())
         .await
         .is_err()
     {
