@@ -71,7 +71,7 @@ pub fn load(files: &[PathBuf]) -> LoadResult {
 /// Loads `files` and validates all their objects together.
 pub fn load_and_validate(files: &[PathBuf]) -> LoadResult {
     let mut result = load(files);
-    result.errors.extend(shim::validate(&result.objects));
+    result.errors.extend(mesh_api::validate(&result.objects));
     result
 }
 
@@ -93,18 +93,9 @@ pub fn check_candidate(file: &Path, current: &[PathBuf]) -> Vec<String> {
         .collect();
     candidate.extend(incoming);
     errors.extend(
-        shim::validate(&candidate)
+        mesh_api::validate(&candidate)
             .into_iter()
             .filter(|e| e.file == file),
     );
     errors.iter().map(ToString::to_string).collect()
-}
-
-/// TEMPORARY until mesh-api's `validate` lands: no cross-object checks.
-mod shim {
-    use mesh_api::{ConfigError, Loaded};
-
-    pub fn validate(_objects: &[Loaded]) -> Vec<ConfigError> {
-        vec![]
-    }
 }

@@ -97,7 +97,6 @@ fn a_new_object_gets_its_own_file() {
 }
 
 #[test]
-#[ignore = "needs mesh_api::validate (cross-object checks), landing next"]
 fn unknown_subset_is_rejected_and_nothing_changes() {
     let dir = config_dir();
     let before = snapshot(dir.path());

@@ -1,0 +1,437 @@
+//! End to end on one machine: `meshctl local up` runs pilot, the ingress
+//! gateway, greeter and messenger v1/v2 with their sidecars as real
+//! processes on loopback; the test drives traffic through the gateway while
+//! `meshctl apply` changes the routes, then `meshctl local down` stops it
+//! all. Non-default ports (ingress 18080, xds 18010, debug 18014) and a
+//! temp state dir keep it apart from a `local up` a person may be running,
+//! except for the sample's fixed workload addresses (127.0.10.x).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const V1: &str = "Hello from messenger v1";
+const V2: &str = "Greetings from messenger v2";
+const INGRESS: &str = "http://127.0.0.1:18080/";
+const DEBUG: &str = "127.0.0.1:18014";
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn meshctl_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_meshctl"))
+}
+
+fn bin_dir() -> PathBuf {
+    meshctl_path()
+        .parent()
+        .expect("meshctl has a directory")
+        .to_path_buf()
+}
+
+/// The other binaries the mesh needs sit beside meshctl only if something
+/// built them; build them (a quick no-op when they are fresh).
+fn build_binaries() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--bins",
+            "-p",
+            "mesh-pilot",
+            "-p",
+            "mesh-proxy",
+            "-p",
+            "postcard",
+            "-p",
+            "mesh-ctl",
+        ])
+        .current_dir(workspace_root())
+        .status();
+    let missing: Vec<_> = ["mesh-pilot", "mesh-proxy", "greeter", "messenger"]
+        .into_iter()
+        .filter(|b| !bin_dir().join(b).is_file())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "binaries {missing:?} missing from {} (cargo build: {status:?})",
+        bin_dir().display()
+    );
+}
+
+/// The running `meshctl local up`; stops it and everything it started when
+/// dropped, also when the test fails, and prints what happened.
+struct Mesh {
+    child: Option<Child>,
+    state_dir: tempfile::TempDir,
+    pgid: Option<u32>,
+    pids: Vec<u32>,
+}
+
+impl Mesh {
+    fn start() -> Mesh {
+        let state_dir = tempfile::tempdir().expect("temp dir");
+        let out = fs::File::create(state_dir.path().join("meshctl.out")).expect("out file");
+        let err = out.try_clone().expect("out file");
+        let child = Command::new(meshctl_path())
+            .args(["local", "up", "-f"])
+            .arg(workspace_root().join("samples/postcard"))
+            .args([
+                "--ingress-port",
+                "18080",
+                "--ingress-admin-port",
+                "18000",
+                "--xds-port",
+                "18010",
+                "--debug-port",
+                "18014",
+            ])
+            .arg("--state-dir")
+            .arg(state_dir.path())
+            .arg("--bin-dir")
+            .arg(bin_dir())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start meshctl");
+        Mesh {
+            child: Some(child),
+            state_dir,
+            pgid: None,
+            pids: vec![],
+        }
+    }
+
+    fn dir(&self) -> &Path {
+        self.state_dir.path()
+    }
+
+    fn state(&self) -> Option<serde_json::Value> {
+        let text = fs::read_to_string(self.dir().join("state.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Waits until state.json says ready; remembers the processes.
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(150);
+        loop {
+            if let Some(state) = self.state() {
+                self.pgid = state["pgid"].as_u64().map(|p| p as u32);
+                self.pids = state["processes"]
+                    .as_array()
+                    .map(|ps| {
+                        ps.iter()
+                            .filter_map(|p| p["pid"].as_u64())
+                            .map(|p| p as u32)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if state["ready"] == serde_json::Value::Bool(true) {
+                    return;
+                }
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("meshctl local up exited early: {status}");
+            }
+            assert!(Instant::now() < deadline, "local mesh not ready in time");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn meshctl(&self, args: &[&str]) -> Output {
+        Command::new(meshctl_path())
+            .args(args)
+            .arg("--state-dir")
+            .arg(self.dir())
+            .output()
+            .expect("run meshctl")
+    }
+
+    fn dump(&self) {
+        let out = fs::read_to_string(self.dir().join("meshctl.out")).unwrap_or_default();
+        eprintln!("---- meshctl local up output ----\n{out}");
+        if let Ok(entries) = fs::read_dir(self.dir().join("logs")) {
+            for entry in entries.flatten() {
+                let text = fs::read_to_string(entry.path()).unwrap_or_default();
+                let lines: Vec<_> = text.lines().collect();
+                let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+                eprintln!("---- {} (tail) ----\n{tail}", entry.path().display());
+            }
+        }
+    }
+}
+
+impl Drop for Mesh {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dump();
+        }
+        if let Some(mut child) = self.child.take() {
+            if child.try_wait().ok().flatten().is_none() {
+                kill(&child.id().to_string(), "TERM");
+                let deadline = Instant::now() + Duration::from_secs(15);
+                while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        if let Some(pgid) = self.pgid {
+            kill(&format!("-{pgid}"), "KILL");
+        }
+        for pid in &self.pids {
+            if alive(*pid) {
+                kill(&pid.to_string(), "KILL");
+            }
+        }
+    }
+}
+
+fn kill(target: &str, signal: &str) {
+    let _ = Command::new("kill")
+        .args(["-s", signal, "--", target])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// True while `pid` exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().to_string())
+        })
+        .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client")
+}
+
+async fn card(client: &reqwest::Client) -> String {
+    match client.get(INGRESS).send().await {
+        Ok(resp) if resp.status().is_success() => resp.text().await.unwrap_or_default(),
+        Ok(resp) => format!("HTTP {}", resp.status()),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+/// Polls the postcard until it shows `text`; returns the last card.
+async fn until_card_shows(client: &reqwest::Client, text: &str, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let body = card(client).await;
+        if body.contains(text) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "card never showed {text:?}; last:\n{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Sends `n` requests over a few connections: (v1, v2, other).
+async fn count(client: &reqwest::Client, n: usize) -> (usize, usize, usize) {
+    let workers = 8;
+    let mut set = tokio::task::JoinSet::new();
+    for w in 0..workers {
+        let client = client.clone();
+        let share = n / workers + usize::from(w < n % workers);
+        set.spawn(async move {
+            let (mut v1, mut v2, mut other) = (0, 0, 0);
+            for _ in 0..share {
+                let body = card(&client).await;
+                if body.contains(V1) {
+                    v1 += 1;
+                } else if body.contains(V2) {
+                    v2 += 1;
+                } else {
+                    other += 1;
+                }
+            }
+            (v1, v2, other)
+        });
+    }
+    let mut total = (0, 0, 0);
+    while let Some(Ok((a, b, c))) = set.join_next().await {
+        total = (total.0 + a, total.1 + b, total.2 + c);
+    }
+    total
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn snapshot(dir: &Path) -> Vec<(String, String)> {
+    let mut files: Vec<_> = fs::read_dir(dir)
+        .expect("config dir")
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            (
+                p.display().to_string(),
+                fs::read_to_string(&p).unwrap_or_default(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postcard_through_the_local_mesh() {
+    build_binaries();
+    let mut mesh = Mesh::start();
+    mesh.wait_ready();
+    let client = client();
+    let routes = workspace_root().join("samples/postcard/mesh/routes");
+
+    // 1. The default route: messenger v1.
+    let body = until_card_shows(&client, V1, Duration::from_secs(20)).await;
+    assert!(!body.contains("no message"), "{body}");
+
+    // 2. All to v2.
+    let out = mesh.meshctl(&[
+        "apply",
+        "-f",
+        &routes.join("all-v2.yaml").display().to_string(),
+    ]);
+    assert!(
+        out.status.success(),
+        "apply all-v2 failed: {}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("virtualservice.networking.istio.io/messenger configured"),
+        "{}",
+        stdout(&out)
+    );
+    until_card_shows(&client, V2, Duration::from_secs(10)).await;
+
+    // 3. The 80/20 canary, once v1 answers again (the new routes are in).
+    let out = mesh.meshctl(&[
+        "apply",
+        "-f",
+        &routes.join("canary-80-20.yaml").display().to_string(),
+    ]);
+    assert!(
+        out.status.success(),
+        "apply canary failed: {}",
+        stderr(&out)
+    );
+    until_card_shows(&client, V1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (v1, v2, other) = count(&client, 1000).await;
+    assert!(
+        other <= 10,
+        "{other} of 1000 cards without a message (v1 {v1}, v2 {v2})"
+    );
+    let share_v2 = v2 as f64 / (v1 + v2) as f64;
+    assert!(
+        (0.15..=0.25).contains(&share_v2),
+        "v2 got {:.1}% (v1 {v1}, v2 {v2}), expected 20% ± 5",
+        share_v2 * 100.0
+    );
+
+    // 4. meshctl rejects an invalid file and changes nothing.
+    let config_dir = mesh.dir().join("config");
+    let before = snapshot(&config_dir);
+    let bad = mesh.dir().join("bad-route.yaml");
+    fs::write(
+        &bad,
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: messenger\nspec:\n  hosts: [messenger]\n  http:\n  - route:\n    - destination: {host: messenger, subset: v3}\n",
+    )
+    .expect("write bad file");
+    let out = mesh.meshctl(&["apply", "-f", &bad.display().to_string()]);
+    assert!(
+        !out.status.success(),
+        "invalid file was applied: {}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("spec.http[0].route[0].destination"),
+        "no field path in: {}",
+        stderr(&out)
+    );
+    assert_eq!(
+        snapshot(&config_dir),
+        before,
+        "rejected apply changed the config"
+    );
+
+    // 5. An invalid file written straight into the config dir: pilot
+    // reports it and keeps serving the last good config.
+    fs::write(
+        config_dir.join("broken.yaml"),
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: broken\nspec:\n  hosts: [messenger]\n  http:\n  - route:\n    - destination: {host: messenger, subset: v1}\n      weight: 30\n    - destination: {host: messenger, subset: v2}\n      weight: 30\n",
+    )
+    .expect("write broken file");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let configz = format!("http://{DEBUG}/debug/configz");
+    loop {
+        let json: serde_json::Value = match client.get(&configz).send().await {
+            Ok(resp) => resp.json().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        };
+        let reported = json["errors"].as_array().is_some_and(|errs| {
+            errs.iter()
+                .any(|e| e.as_str().is_some_and(|s| s.contains("broken.yaml")))
+        });
+        if reported {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pilot never reported broken.yaml: {json}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (v1, v2, other) = count(&client, 100).await;
+    assert!(
+        other == 0 && v1 > 0,
+        "traffic broke after a bad file: v1 {v1}, v2 {v2}, other {other}"
+    );
+
+    // 6. local down stops everything.
+    let pids = mesh.pids.clone();
+    let pgid = mesh.pgid;
+    assert_eq!(pids.len(), 8, "expected 8 processes, state had {pids:?}");
+    let out = mesh.meshctl(&["local", "down"]);
+    assert!(out.status.success(), "local down failed: {}", stderr(&out));
+    let mut child = mesh.child.take().expect("meshctl child");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait meshctl") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "meshctl did not exit after local down"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "meshctl local up exited with {status}");
+    let left: Vec<_> = pids.iter().filter(|p| alive(**p)).collect();
+    assert!(
+        left.is_empty(),
+        "processes still running after local down: {left:?}"
+    );
+    assert!(pgid.is_some());
+    assert!(!mesh.dir().join("state.json").exists());
+}
