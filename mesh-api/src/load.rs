@@ -258,8 +258,18 @@ enum Identified {
 }
 
 fn identify(file: &Path, line: usize, value: &Value) -> Identified {
+    let raw_kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
+    let key = if raw_kind.is_empty() {
+        None
+    } else {
+        object_key(raw_kind, value)
+    };
     let err = |kind, path: &str, msg: String| {
-        Identified::Error(ConfigError::new(file, kind, path, msg).at_line(Some(line)))
+        Identified::Error(
+            ConfigError::new(file, kind, path, msg)
+                .at_line(Some(line))
+                .for_object(key.clone()),
+        )
     };
     if !value.is_mapping() {
         return err(

@@ -65,6 +65,7 @@ fn unsupported_istio_kind_is_reported() {
         (ErrorKind::Unsupported, "kind")
     );
     assert!(err.message.contains("EnvoyFilter"), "{err}");
+    assert_eq!(err.object.as_deref(), Some("EnvoyFilter/default/f"));
 }
 
 #[test]
