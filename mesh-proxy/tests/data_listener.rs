@@ -225,3 +225,31 @@ async fn changed_inline_routes_reach_kept_alive_clients() {
     }
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn removed_listener_lets_in_flight_requests_finish() {
+    let app = upstream("app").await;
+    let listener = free_addr();
+    let proxy = Proxy::start(inbound_snapshot(listener, app)).await;
+    let client = client();
+    let in_flight = {
+        let client = client.clone();
+        tokio::spawn(async move { get(&client, &format!("http://{listener}/slow/500")).await })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    proxy.store.publish(Snapshot::default());
+
+    let (status, body) = tokio::time::timeout(WAIT, in_flight)
+        .await
+        .expect("in time")
+        .expect("task");
+    assert_eq!(status, 200);
+    assert!(body.starts_with("app "), "{body}");
+    // And nothing new is accepted there.
+    let deadline = Instant::now() + WAIT;
+    while TcpStream::connect(listener).await.is_ok() {
+        assert!(Instant::now() < deadline, "removed listener still accepts");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.stop().await;
+}
