@@ -112,14 +112,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_connection_is_described_by_its_cause() {
-        // A port that was free a moment ago: nothing listens there now.
-        let port = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.local_addr().unwrap().port()
-        };
+        // Port 1 (tcpmux) on loopback: nothing listens there, so the
+        // connection is refused at once.
         let client = http_client(None).unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let up = Upstream::new(client, &base, Duration::from_secs(2));
+        let up = Upstream::new(client, "http://127.0.0.1:1", Duration::from_secs(2));
         let err = up
             .get_json::<serde_json::Value>("/x", HeaderMap::new())
             .await

@@ -4,11 +4,13 @@
 //! server stands in for a dependency), loopback-mode proxying and a clean
 //! stop on SIGTERM.
 //!
-//! Every process is started on 127.0.0.1 with a port that was free a moment
-//! before, and killed by the `Fleet` guard when the test ends, pass or fail.
+//! Each test has its own loopback address (127.0.77.N), so tests running in
+//! parallel cannot take each other's ports; every process gets a port that
+//! was free a moment before on it, and the `Fleet` guard kills them all when
+//! the test ends, pass or fail.
 
 use std::fs::File;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -21,11 +23,14 @@ use hyper::{StatusCode, Uri};
 /// How long a process may take to answer `/health` after starting.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A port on 127.0.0.1 that nothing listened on a moment ago.
-fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+/// A port on `ip` that nothing listened on a moment ago.
+fn free_addr(ip: Ipv4Addr) -> SocketAddr {
+    let listener = std::net::TcpListener::bind((ip, 0)).expect("bind a free port");
     listener.local_addr().expect("local addr")
 }
+
+/// Where nothing listens: port 1 (tcpmux) of loopback refuses at once.
+const NOBODY: &str = "http://127.0.0.1:1";
 
 fn url(addr: SocketAddr) -> String {
     format!("http://{addr}")
@@ -50,13 +55,17 @@ struct App {
 /// The processes of one test; kills them all when dropped.
 struct Fleet {
     test: &'static str,
+    /// This test's own loopback address.
+    ip: Ipv4Addr,
     apps: Vec<App>,
 }
 
 impl Fleet {
-    fn new(test: &'static str) -> Self {
+    /// A fleet for `test`, on loopback address 127.0.77.`n` (one `n` per test).
+    fn new(test: &'static str, n: u8) -> Self {
         Self {
             test,
+            ip: Ipv4Addr::new(127, 0, 77, n),
             apps: Vec::new(),
         }
     }
@@ -64,7 +73,7 @@ impl Fleet {
     /// Starts `bin` as `name` on a fresh loopback port with `env`, and waits
     /// until it answers `/health`.
     async fn start(&mut self, bin: &str, name: &str, env: &[(&str, String)]) -> SocketAddr {
-        let addr = free_addr();
+        let addr = free_addr(self.ip);
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bookinfo-apps");
         std::fs::create_dir_all(&dir).expect("log dir");
         let log = dir.join(format!("{}-{name}.log", self.test));
@@ -97,14 +106,18 @@ impl Fleet {
         let deadline = Instant::now() + START_TIMEOUT;
         let health = format!("{}/health", url(addr));
         loop {
-            if let Ok(resp) = client().get(&health).send().await {
-                if resp.status() == StatusCode::OK {
-                    return;
-                }
-            }
+            let healthy = match client().get(&health).send().await {
+                Ok(resp) => resp.status() == StatusCode::OK,
+                Err(_) => false,
+            };
             let app = self.app(name);
+            // Checked after /health too: a healthy answer from a process that
+            // is not ours must not pass.
             if let Ok(Some(status)) = app.child.try_wait() {
                 panic!("{name} exited with {status}:\n{}", read_log(&app.log));
+            }
+            if healthy {
+                return;
             }
             if Instant::now() > deadline {
                 panic!(
@@ -220,7 +233,7 @@ async fn page(base: &str, cookie: Option<&str>) -> String {
 
 #[tokio::test]
 async fn the_page_shows_details_and_v1_reviews_and_survives_reviews_going_away() {
-    let mut fleet = Fleet::new("v1");
+    let mut fleet = Fleet::new("v1", 1);
     let (details, reviews) = backends(&mut fleet, "v1").await;
     let base = productpage(&mut fleet, &details, &reviews, &[]).await;
 
@@ -270,7 +283,7 @@ async fn the_page_shows_details_and_v1_reviews_and_survives_reviews_going_away()
 
 #[tokio::test]
 async fn v2_shows_black_stars_until_ratings_goes_away() {
-    let mut fleet = Fleet::new("v2");
+    let mut fleet = Fleet::new("v2", 2);
     let (details, reviews) = backends(&mut fleet, "v2").await;
     let base = productpage(&mut fleet, &details, &reviews, &[]).await;
 
@@ -290,10 +303,9 @@ async fn v2_shows_black_stars_until_ratings_goes_away() {
 
 #[tokio::test]
 async fn v3_shows_red_stars_and_missing_details_are_explained() {
-    let mut fleet = Fleet::new("v3");
+    let mut fleet = Fleet::new("v3", 3);
     let (_, reviews) = backends(&mut fleet, "v3").await;
-    let nobody = url(free_addr());
-    let base = productpage(&mut fleet, &nobody, &reviews, &[]).await;
+    let base = productpage(&mut fleet, NOBODY, &reviews, &[]).await;
 
     let html = page(&base, None).await;
     assert!(
@@ -333,8 +345,8 @@ impl Handler for Recorder {
     }
 }
 
-async fn start_recorder() -> (SocketAddr, Seen) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+async fn start_recorder(ip: Ipv4Addr) -> (SocketAddr, Seen) {
+    let listener = tokio::net::TcpListener::bind((ip, 0))
         .await
         .expect("bind recorder");
     let addr = listener.local_addr().expect("recorder addr");
@@ -369,8 +381,8 @@ const TRACE_HEADERS: &[(&str, &str)] = &[
 
 #[tokio::test]
 async fn tracing_headers_and_end_user_reach_every_hop() {
-    let mut fleet = Fleet::new("headers");
-    let (recorder, seen) = start_recorder().await;
+    let mut fleet = Fleet::new("headers", 4);
+    let (recorder, seen) = start_recorder(fleet.ip).await;
     let reviews = fleet
         .start(
             env!("CARGO_BIN_EXE_reviews"),
@@ -421,8 +433,8 @@ async fn tracing_headers_and_end_user_reach_every_hop() {
 
 #[tokio::test]
 async fn with_http_proxy_calls_go_to_the_proxy_by_service_name() {
-    let mut fleet = Fleet::new("proxy");
-    let (proxy, seen) = start_recorder().await;
+    let mut fleet = Fleet::new("proxy", 5);
+    let (proxy, seen) = start_recorder(fleet.ip).await;
     // Names only the mesh could resolve: the call must go to the proxy.
     let base = productpage(
         &mut fleet,
@@ -446,7 +458,7 @@ async fn with_http_proxy_calls_go_to_the_proxy_by_service_name() {
 
 #[tokio::test]
 async fn sigterm_stops_a_service_cleanly() {
-    let mut fleet = Fleet::new("sigterm");
+    let mut fleet = Fleet::new("sigterm", 6);
     fleet
         .start(env!("CARGO_BIN_EXE_ratings"), "ratings", &[])
         .await;

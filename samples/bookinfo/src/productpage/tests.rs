@@ -152,15 +152,11 @@ fn a_pod_name_is_shown_beside_the_version() {
     assert!(html.contains("reviews-v2</span> <small>(pod reviews-v2-5d8f-abcde)</small>"));
 }
 
-/// A product page whose dependencies all refuse connections.
+/// A product page whose dependencies all refuse connections (port 1 of
+/// loopback, where nothing listens).
 fn isolated() -> ProductPage {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let base = format!("http://127.0.0.1:{port}");
     let client = http_client(None).unwrap();
-    let up = || Upstream::new(client.clone(), &base, Duration::from_secs(2));
+    let up = || Upstream::new(client.clone(), "http://127.0.0.1:1", Duration::from_secs(2));
     ProductPage::new(up(), up(), up())
 }
 

@@ -11,13 +11,10 @@ use super::*;
 use crate::client::http_client;
 use crate::ratings::default_ratings;
 
+/// Ratings on port 1 (tcpmux) of loopback, where nothing listens.
 fn unreachable_ratings() -> Upstream {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let base = format!("http://127.0.0.1:{port}");
-    Upstream::new(http_client(None).unwrap(), &base, Duration::from_secs(2))
+    let client = http_client(None).unwrap();
+    Upstream::new(client, "http://127.0.0.1:1", Duration::from_secs(2))
 }
 
 fn reviews(version: Version) -> Reviews {
