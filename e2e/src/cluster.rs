@@ -1,0 +1,216 @@
+//! The [`Cluster`] driver trait the scenarios are written against, and what
+//! they hand it: a [`Workload`] (one pod of a Kubernetes Deployment, with
+//! the Service it backs), mesh config YAML, and commands to run in pods.
+//!
+//! Blocking on purpose: scenarios are sequences of slow steps, and a driver
+//! is made of external tools (`ip`, `kubectl`), so async would add nothing.
+
+use std::collections::BTreeMap;
+
+use crate::E2eError;
+
+/// Which proxy runs beside the app in a pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sidecar {
+    /// Our `mesh-proxy`, after `mesh-proxy init` set up capture.
+    MeshProxy,
+    /// A real Envoy with a bootstrap pointing at pilot, same capture.
+    Envoy,
+    /// No sidecar and no capture: the pod is outside the mesh.
+    None,
+}
+
+/// A service port of a workload (container port = service port).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    /// Port name, which is also its protocol hint in Istio (`http`, `tcp-db`).
+    pub name: String,
+    /// The port number.
+    pub number: u16,
+    /// Istio protocol: `HTTP`, `HTTP2`, `GRPC`, `TCP`, `TLS`, `MONGO`, ...
+    pub protocol: String,
+}
+
+/// One pod running an unmodified app, and the Service (selector `app`) it
+/// belongs to. Pod names are unique within a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    /// Pod (Deployment) name, e.g. `messenger-v1`.
+    pub name: String,
+    /// Kubernetes namespace.
+    pub namespace: String,
+    /// Name of the Service it backs; its pods carry `app: SERVICE`.
+    pub service: String,
+    /// Pod labels; `app` is always the service name.
+    pub labels: BTreeMap<String, String>,
+    /// Service account (the SPIFFE identity's `sa`).
+    pub service_account: String,
+    /// Ports the app listens on.
+    pub ports: Vec<Port>,
+    /// The app's command line. Locally a bare name is looked up beside the
+    /// test binaries (`target/debug`) first, then on PATH.
+    pub command: Vec<String>,
+    /// The app's environment (only these; it is given no proxy settings).
+    pub env: BTreeMap<String, String>,
+    /// Container image (kind only), e.g. `postcard:e2e`.
+    pub image: String,
+    /// The proxy beside it.
+    pub sidecar: Sidecar,
+}
+
+impl Workload {
+    /// A pod `name` in namespace `default` backing `service`, labelled
+    /// `app: SERVICE`, service account `SERVICE`, with a mesh-proxy sidecar.
+    pub fn new(name: &str, service: &str, command: &[&str]) -> Workload {
+        Workload {
+            name: name.to_string(),
+            namespace: "default".to_string(),
+            service: service.to_string(),
+            labels: BTreeMap::from([("app".to_string(), service.to_string())]),
+            service_account: service.to_string(),
+            ports: Vec::new(),
+            command: command.iter().map(|s| s.to_string()).collect(),
+            env: BTreeMap::new(),
+            image: String::new(),
+            sidecar: Sidecar::MeshProxy,
+        }
+    }
+
+    /// Sets the namespace.
+    pub fn namespace(mut self, namespace: &str) -> Workload {
+        self.namespace = namespace.to_string();
+        self
+    }
+
+    /// Adds a label (`app` cannot be changed: it selects the service).
+    pub fn label(mut self, key: &str, value: &str) -> Workload {
+        if key != "app" {
+            self.labels.insert(key.to_string(), value.to_string());
+        }
+        self
+    }
+
+    /// Sets the service account.
+    pub fn service_account(mut self, sa: &str) -> Workload {
+        self.service_account = sa.to_string();
+        self
+    }
+
+    /// Adds a port.
+    pub fn port(mut self, name: &str, number: u16, protocol: &str) -> Workload {
+        self.ports.push(Port {
+            name: name.to_string(),
+            number,
+            protocol: protocol.to_string(),
+        });
+        self
+    }
+
+    /// Sets an environment variable of the app.
+    pub fn env(mut self, key: &str, value: &str) -> Workload {
+        self.env.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    /// Sets the container image (kind).
+    pub fn image(mut self, image: &str) -> Workload {
+        self.image = image.to_string();
+        self
+    }
+
+    /// Sets the sidecar.
+    pub fn sidecar(mut self, sidecar: Sidecar) -> Workload {
+        self.sidecar = sidecar;
+        self
+    }
+
+    /// Rejects names that are not DNS labels (they become file, interface and
+    /// Kubernetes names) and workloads without a command.
+    pub fn validate(&self) -> Result<(), E2eError> {
+        for (what, value) in [
+            ("name", &self.name),
+            ("namespace", &self.namespace),
+            ("service", &self.service),
+            ("service account", &self.service_account),
+        ] {
+            if !is_dns_label(value) {
+                return Err(E2eError::Invalid(format!(
+                    "workload {what} {value:?} is not a DNS label ([a-z0-9-], at most 40 chars)"
+                )));
+            }
+        }
+        if self.command.is_empty() {
+            return Err(E2eError::Invalid(format!(
+                "workload {} has no command",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Lowercase letters, digits and inner dashes; kept short so that derived
+/// names stay within the kernel's limits.
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 40
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// What a command run in a pod printed, and how it exited.
+pub type ExecOutput = crate::cmd::Finished;
+
+/// An HTTP response as seen from inside a pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Body, lossily decoded.
+    pub body: String,
+}
+
+/// A place to run scenarios: builds pods, feeds mesh config, runs commands
+/// inside pods and tears everything down. Implemented by
+/// [`crate::LocalCluster`] (network namespaces) and [`crate::KindCluster`].
+pub trait Cluster {
+    /// `local` or `kind`, for messages.
+    fn driver(&self) -> &'static str;
+
+    /// Starts a pod (app plus sidecar) and its Service, and returns once the
+    /// app accepts connections and the sidecar is ready.
+    fn deploy(&mut self, workload: &Workload) -> Result<(), E2eError>;
+
+    /// Starts the ingress gateway (`istio-ingressgateway` in `istio-system`,
+    /// labels `istio: ingressgateway`), reachable at [`Cluster::ingress_url`].
+    fn deploy_ingress(&mut self) -> Result<(), E2eError>;
+
+    /// Applies mesh config (Istio YAML, one or more documents).
+    fn apply(&mut self, yaml: &str) -> Result<(), E2eError>;
+
+    /// Deletes mesh config applied earlier with the same YAML.
+    fn delete(&mut self, yaml: &str) -> Result<(), E2eError>;
+
+    /// The URL an app inside the mesh uses for a service: by name only.
+    fn service_url(&self, service: &str, namespace: &str, port: u16) -> String {
+        format!("http://{service}.{namespace}:{port}")
+    }
+
+    /// A URL of the ingress gateway that the test process itself can reach.
+    fn ingress_url(&self) -> Result<String, E2eError>;
+
+    /// Runs `argv` inside `pod`'s app container (or network namespace) and
+    /// returns its output whatever the exit code.
+    fn exec(&self, pod: &str, argv: &[&str]) -> Result<ExecOutput, E2eError>;
+
+    /// A plain HTTP GET made from inside `pod`, as its app would make it.
+    fn http_get(&self, pod: &str, url: &str) -> Result<HttpResponse, E2eError>;
+
+    /// Everything `pod`'s processes logged so far (app and sidecar).
+    fn logs(&self, pod: &str) -> Result<String, E2eError>;
+
+    /// Removes everything the cluster created. Also done on drop.
+    fn teardown(&mut self) -> Result<(), E2eError>;
+}

@@ -1,0 +1,113 @@
+//! Kubernetes manifests for a [`Workload`]: ServiceAccount, Service
+//! (selector `app`) and a one-replica Deployment, plus the namespace with
+//! the injection label. Pure, so the shapes are unit-tested without a cluster.
+
+use serde_json::{json, Value};
+
+use crate::cluster::{Sidecar, Workload};
+use crate::local::registry::to_yaml_stream;
+
+/// The namespace, labelled `istio-injection=enabled` so pods get a sidecar.
+pub fn namespace(name: &str) -> String {
+    to_yaml_stream(&[json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {"istio-injection": "enabled"}},
+    })])
+}
+
+/// ServiceAccount, Service and Deployment of `w`. A pod without a sidecar is
+/// opted out with `sidecar.istio.io/inject: "false"`.
+pub fn workload(w: &Workload) -> String {
+    let meta = |name: &str| json!({"name": name, "namespace": w.namespace});
+    let mut annotations = serde_json::Map::new();
+    if w.sidecar == Sidecar::None {
+        annotations.insert("sidecar.istio.io/inject".into(), "false".into());
+    }
+    let env: Vec<Value> = w
+        .env
+        .iter()
+        .map(|(k, v)| json!({"name": k, "value": v}))
+        .collect();
+    let (command, args) = w
+        .command
+        .split_first()
+        .map_or((vec![], vec![]), |(c, a)| (vec![c.clone()], a.to_vec()));
+    let docs = [
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(&w.service_account)}),
+        json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": w.service, "namespace": w.namespace, "labels": {"app": w.service}},
+            "spec": {
+                "selector": {"app": w.service},
+                "ports": w.ports.iter().map(|p| json!({
+                    "name": p.name, "port": p.number, "targetPort": p.number,
+                })).collect::<Vec<_>>(),
+            },
+        }),
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": w.name, "namespace": w.namespace, "labels": w.labels},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": w.labels},
+                "template": {
+                    "metadata": {"labels": w.labels, "annotations": annotations},
+                    "spec": {
+                        "serviceAccountName": w.service_account,
+                        "containers": [{
+                            "name": "app",
+                            "image": w.image,
+                            "imagePullPolicy": "IfNotPresent",
+                            "command": command,
+                            "args": args,
+                            "env": env,
+                            "ports": w.ports.iter().map(|p| json!({
+                                "name": p.name, "containerPort": p.number,
+                            })).collect::<Vec<_>>(),
+                        }],
+                    },
+                },
+            },
+        }),
+    ];
+    to_yaml_stream(&docs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deployment_service_and_account_for_a_workload() {
+        let w = Workload::new("messenger-v2", "messenger", &["messenger", "--x"])
+            .label("version", "v2")
+            .port("http", 9080, "HTTP")
+            .env("MESSAGE_TEXT", "hi")
+            .image("postcard:e2e")
+            .sidecar(Sidecar::None);
+        let yaml = workload(&w);
+        let docs: Vec<serde_yaml::Value> = yaml
+            .split("---\n")
+            .filter_map(|d| serde_yaml::from_str(d).ok())
+            .collect();
+        assert_eq!(docs.len(), 3, "{yaml}");
+        assert_eq!(docs[1]["spec"]["selector"]["app"], "messenger");
+        assert_eq!(docs[1]["spec"]["ports"][0]["port"], 9080);
+        let pod = &docs[2]["spec"]["template"];
+        assert_eq!(pod["metadata"]["labels"]["version"], "v2");
+        assert_eq!(
+            pod["metadata"]["annotations"]["sidecar.istio.io/inject"],
+            "false"
+        );
+        let c = &pod["spec"]["containers"][0];
+        assert_eq!(
+            (&c["image"], &c["command"][0], &c["args"][0]),
+            (&"postcard:e2e".into(), &"messenger".into(), &"--x".into())
+        );
+        assert_eq!(c["env"][0]["name"], "MESSAGE_TEXT");
+        assert!(namespace("shop").contains("istio-injection: enabled"));
+    }
+}

