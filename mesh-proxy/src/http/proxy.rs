@@ -128,6 +128,8 @@ async fn proxy(
         .await?;
     let request = upstream_request(parts, body, route, forward, authority, cluster.http2)?;
 
+    // The route timeout covers connect and the wait for response headers;
+    // a streaming response body is not cut off by it (yet).
     let started = Instant::now();
     let send = data_plane.pool.send(endpoint.address, cluster, request);
     let response = match forward.timeout {
