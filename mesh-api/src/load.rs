@@ -2,7 +2,7 @@
 //! [`ConfigError`] (file, line, object, field path) for every document that
 //! cannot be read as one.
 //!
-//! First step of the flow in DESIGN.md; [`crate::validate`] comes next.
+//! First step of the flow in DESIGN.md; [`crate::validate()`] comes next.
 //!
 //! Rules:
 //! - Documents are separated by `---` lines; empty documents are skipped.

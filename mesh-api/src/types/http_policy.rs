@@ -111,6 +111,12 @@ pub struct HttpRetry {
     /// Retry to other localities.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_remote_localities: Option<bool>,
+    /// Avoid hosts already tried when retrying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_ignore_previous_hosts: Option<bool>,
+    /// Base interval between retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<Duration>,
 }
 
 /// Faults injected into requests.

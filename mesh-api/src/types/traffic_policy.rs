@@ -35,6 +35,21 @@ pub struct TrafficPolicy {
     /// Send a PROXY protocol header upstream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_protocol: Option<ProxyProtocol>,
+    /// Limit on concurrent retries, relative to active requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_budget: Option<RetryBudget>,
+}
+
+/// Retry budget: retries allowed as a share of active requests.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RetryBudget {
+    /// Share of active requests that may be retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<super::common::Percent>,
+    /// Retries always allowed regardless of the share.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_retry_concurrency: Option<u32>,
 }
 
 /// Traffic policy for one port of the destination.

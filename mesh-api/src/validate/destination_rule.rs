@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{is_dns1123_label, is_wildcard_host, port_number, Ctx};
+use super::{is_dns1123_label, is_wildcard_host, percent, port_number, Ctx};
 use crate::types::destination_rule::DestinationRuleSpec;
 use crate::types::traffic_policy::{
     ClientTlsMode, ClientTlsSettings, ConnectionPoolSettings, LoadBalancerSettings,
@@ -95,6 +95,13 @@ fn traffic_policy(ctx: &mut Ctx<'_>, path: &str, policy: &TrafficPolicy, top: bo
                 format!("{proto:?} is not CONNECT or POST"),
             );
         }
+    }
+    if let Some(budget) = &policy.retry_budget {
+        percent(
+            ctx,
+            &format!("{path}.retryBudget.percent"),
+            budget.percent.as_ref(),
+        );
     }
     if let Some(version) = policy
         .proxy_protocol
