@@ -349,6 +349,32 @@ async fn postcard_through_the_local_mesh() {
         share_v2 * 100.0
     );
 
+    // 3b. A header route: the tester sees v2, everyone else v1 (greeter
+    // forwards `x-user`).
+    let header_route = routes.join("header-tester-v2.yaml").display().to_string();
+    let out = mesh.meshctl(&["apply", "-f", &header_route]);
+    assert!(
+        out.status.success(),
+        "apply header route failed: {}",
+        stderr(&out)
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let tester_v2 = match client.get(INGRESS).header("x-user", "tester").send().await {
+            Ok(resp) => resp.text().await.unwrap_or_default().contains(V2),
+            Err(_) => false,
+        };
+        let (v1, v2, _) = count(&client, 16).await;
+        if tester_v2 && v1 == 16 && v2 == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "header route not in effect (others: v1 {v1}, v2 {v2})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // 4. meshctl rejects an invalid file and changes nothing.
     let config_dir = mesh.dir().join("config");
     let before = snapshot(&config_dir);
@@ -408,7 +434,26 @@ async fn postcard_through_the_local_mesh() {
         "traffic broke after a bad file: v1 {v1}, v2 {v2}, other {other}"
     );
 
-    // 6. local down stops everything.
+    // 6. Deleting the route leaves messenger without a VirtualService:
+    // both versions answer.
+    let out = mesh.meshctl(&["delete", "-f", &header_route]);
+    assert!(out.status.success(), "delete failed: {}", stderr(&out));
+    assert!(
+        stdout(&out).contains("virtualservice.networking.istio.io \"messenger\" deleted"),
+        "{}",
+        stdout(&out)
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (v1, v2, _) = count(&client, 40).await;
+        if v1 > 0 && v2 > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "after delete: v1 {v1}, v2 {v2}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // 7. local down stops everything.
     let pids = mesh.pids.clone();
     let pgid = mesh.pgid;
     assert_eq!(pids.len(), 8, "expected 8 processes, state had {pids:?}");
