@@ -156,12 +156,9 @@ impl Registry {
                 .collect();
             if let Some(selector) = &se.spec.workload_selector {
                 for we in &workloads {
-                    let selected = we.namespace == se.namespace
-                        && selector
-                            .labels
-                            .iter()
-                            .all(|(k, v)| we.spec.labels.get(k) == Some(v));
-                    if selected {
+                    if we.namespace == se.namespace
+                        && labels_match(&selector.labels, &we.spec.labels)
+                    {
                         let id = format!("{}/{}", we.namespace, we.name);
                         endpoints.push(endpoint(we.spec, &ports, Some(id)));
                     }

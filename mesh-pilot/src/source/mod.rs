@@ -104,3 +104,23 @@ impl ConfigSnapshot {
     kind_iter!(service_entries, ServiceEntry, ServiceEntrySpec);
     kind_iter!(workload_entries, WorkloadEntry, WorkloadEntrySpec);
 }
+
+/// A snapshot (version 1) of the objects in one YAML text, as if it were the
+/// file `file` of a config directory; for tests and tools. Fails with the
+/// error lines when the text does not load or validate.
+pub fn snapshot_from_str(file: &str, text: &str) -> Result<ConfigSnapshot, Vec<String>> {
+    let path = std::path::Path::new(file);
+    let (loaded, mut errors) = mesh_api::load_str(path, text);
+    errors.extend(mesh_api::validate(&loaded));
+    if !errors.is_empty() {
+        return Err(errors.iter().map(|e| e.to_string()).collect());
+    }
+    let objects = loaded
+        .into_iter()
+        .map(|l| ConfigObject {
+            file: file.to_string(),
+            object: l.object,
+        })
+        .collect();
+    Ok(ConfigSnapshot::new(1, objects, Vec::new()))
+}
