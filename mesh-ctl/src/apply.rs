@@ -28,6 +28,8 @@ pub enum Outcome {
     Configured,
     /// It existed as it is.
     Unchanged,
+    /// It is not a `networking.istio.io` object, so not the mesh's to keep.
+    Skipped,
 }
 
 impl Outcome {
@@ -36,6 +38,7 @@ impl Outcome {
             Outcome::Created => "created",
             Outcome::Configured => "configured",
             Outcome::Unchanged => "unchanged",
+            Outcome::Skipped => "skipped (not a networking.istio.io object)",
         }
     }
 }
@@ -78,6 +81,7 @@ pub fn delete(file: &Path, state_dir: &Path) -> anyhow::Result<ExitCode> {
             id.name
         );
     }
+    warn_about_remaining_issues(&state.config_dir);
     Ok(if missing.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -89,6 +93,22 @@ pub fn delete(file: &Path, state_dir: &Path) -> anyhow::Result<ExitCode> {
 /// object, or the problems that stopped it (nothing written).
 pub type Applied = Result<Vec<(ObjectId, Outcome)>, Vec<String>>;
 
+/// After a delete, says whether what is left refers to what is gone (a
+/// VirtualService naming a subset of a deleted DestinationRule, ...): pilot
+/// will report it and keep its last good config for those objects.
+fn warn_about_remaining_issues(config_dir: &Path) {
+    let Ok(files) = config::yaml_files(&[config_dir.to_path_buf()], false) else {
+        return;
+    };
+    let errors = config::load_and_validate(&files).errors;
+    if !errors.is_empty() {
+        eprintln!("warning: the config now has {} issue(s):", errors.len());
+        for err in errors {
+            eprintln!("  {err}");
+        }
+    }
+}
+
 /// Applies `file` to `config_dir`. I/O failures are the outer error.
 pub fn apply_to_dir(file: &Path, config_dir: &Path) -> anyhow::Result<Applied> {
     let text =
@@ -99,19 +119,23 @@ pub fn apply_to_dir(file: &Path, config_dir: &Path) -> anyhow::Result<Applied> {
         return Ok(Err(errors));
     }
 
-    let incoming: Vec<(ObjectId, Doc)> = docs::split(&text)
-        .into_iter()
-        .filter_map(|d| d.id().map(|id| (id, d)))
-        .collect();
+    let mut results = Vec::new();
+    let mut incoming: Vec<(ObjectId, Doc)> = Vec::new();
+    for doc in docs::split(&text) {
+        match doc.id() {
+            Some(id) if doc.is_mesh_object() => incoming.push((id, doc)),
+            Some(id) => results.push((id, Outcome::Skipped)),
+            None => {}
+        }
+    }
     if incoming.is_empty() {
         return Ok(Err(vec![format!(
-            "{}: no objects to apply",
+            "{}: no networking.istio.io objects to apply",
             file.display()
         )]));
     }
 
     let mut holders = index_dir(config_dir, &current)?;
-    let mut results = Vec::new();
     // Files to rewrite, with their documents as they will be.
     let mut rewrites: BTreeMap<PathBuf, Vec<Doc>> = BTreeMap::new();
     for (id, doc) in incoming {
@@ -159,10 +183,14 @@ pub fn delete_from_dir(
 ) -> anyhow::Result<(Vec<ObjectId>, Vec<ObjectId>)> {
     let text =
         fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let ids: Vec<ObjectId> = docs::split(&text).iter().filter_map(Doc::id).collect();
+    let ids: Vec<ObjectId> = docs::split(&text)
+        .iter()
+        .filter(|d| d.is_mesh_object())
+        .filter_map(Doc::id)
+        .collect();
     if ids.is_empty() {
         bail!(
-            "{}: no objects (with kind and metadata.name) to delete",
+            "{}: no networking.istio.io objects (with kind and metadata.name) to delete",
             file.display()
         );
     }

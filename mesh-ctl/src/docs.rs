@@ -88,6 +88,16 @@ impl Doc {
         })
     }
 
+    /// True when the document's apiVersion is in `networking.istio.io`, the
+    /// group the mesh's config store holds.
+    pub fn is_mesh_object(&self) -> bool {
+        self.value
+            .as_ref()
+            .and_then(|v| v.get("apiVersion"))
+            .and_then(|v| v.as_str())
+            .is_some_and(|v| v.split('/').next() == Some(API_GROUP))
+    }
+
     /// True for a document with nothing but comments and blank lines.
     pub fn is_blank(&self) -> bool {
         self.text
@@ -169,6 +179,10 @@ mod tests {
         assert_eq!(a.resource(), "virtualservice.networking.istio.io/a");
         assert_eq!(a.file_name(), "applied-virtualservice-default-a.yaml");
         assert_eq!(docs[1].id().unwrap().to_string(), "DestinationRule/prod/b");
+        assert!(docs[0].is_mesh_object());
+        // The second has no apiVersion.
+        assert!(!docs[1].is_mesh_object());
+        assert!(!split("apiVersion: apps/v1\nkind: Deployment\n")[0].is_mesh_object());
     }
 
     #[test]

@@ -175,3 +175,30 @@ fn delete_keeps_the_rest_of_a_file() {
     assert!(left.contains("name: messenger"));
     assert!(!left.contains("name: greeter"));
 }
+
+#[test]
+fn objects_of_other_groups_are_skipped() {
+    let dir = config_dir();
+    let before = snapshot(dir.path());
+    let input = tempfile::tempdir().unwrap();
+    let deployment =
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: greeter-v1}\nspec: {}\n";
+    let file = write(
+        input.path(),
+        "mixed.yaml",
+        &format!("{deployment}---\n{}", route("messenger", "v2")),
+    );
+    let results = apply_to_dir(&file, dir.path()).unwrap().unwrap();
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert_eq!(results[0].1, Outcome::Skipped, "{results:?}");
+    assert_eq!(results[1].1, Outcome::Configured);
+    assert!(!dir
+        .path()
+        .join("applied-deployment-default-greeter-v1.yaml")
+        .exists());
+
+    let only = write(input.path(), "only.yaml", deployment);
+    assert!(apply_to_dir(&only, dir.path()).unwrap().is_err());
+    assert!(delete_from_dir(&only, dir.path()).is_err());
+    assert_ne!(snapshot(dir.path()), before);
+}
