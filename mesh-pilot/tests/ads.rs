@@ -1,0 +1,380 @@
+//! The ADS server in-process (127.0.0.1:0) with tonic clients playing
+//! proxies: subscribe to CDS/EDS/LDS/RDS and ACK; a config change pushes
+//! only what changed, only to the proxies whose view changed; a NACK is
+//! recorded in syncz with its reason and not answered with a resend.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use envoy_types::pb::envoy::config::core::v3::Node;
+use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
+use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
+use envoy_types::pb::google::protobuf::{value::Kind, Struct, Value};
+use envoy_types::pb::google::rpc::Status;
+use prost::Message;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+
+use mesh_pilot::push::PushContext;
+use mesh_pilot::source::snapshot_from_str;
+use mesh_pilot::xds::server::{AdsServer, SyncTable};
+use mesh_pilot::xds::{CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE};
+
+const BASE: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: greeter, namespace: default}
+spec:
+  hosts: [greeter.default.svc.cluster.local]
+  resolution: STATIC
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  workloadSelector: {labels: {app: greeter}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: messenger, namespace: default}
+spec:
+  hosts: [messenger.default.svc.cluster.local]
+  resolution: STATIC
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  workloadSelector: {labels: {app: messenger}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: greeter-v1, namespace: default}
+spec: {address: 127.0.30.1, labels: {app: greeter, version: v1}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: messenger-v1, namespace: default}
+spec: {address: 127.0.30.2, labels: {app: messenger, version: v1}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: messenger-v2, namespace: default}
+spec: {address: 127.0.30.3, labels: {app: messenger, version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: messenger, namespace: default}
+spec:
+  host: messenger
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: front, namespace: default}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http: [{route: [{destination: {host: greeter}}]}]
+"#;
+
+fn messenger_vs(subset: &str) -> String {
+    format!(
+        "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: messenger, namespace: default}}\nspec:\n  hosts: [messenger]\n  http: [{{route: [{{destination: {{host: messenger, subset: {subset}}}}}]}}]\n"
+    )
+}
+
+fn push_context(version: u64, yaml: &str) -> Arc<PushContext> {
+    let mut snapshot = snapshot_from_str("test.yaml", yaml).expect("valid config");
+    snapshot.version = version;
+    Arc::new(PushContext::new(Arc::new(snapshot)))
+}
+
+fn string(s: &str) -> Value {
+    Value {
+        kind: Some(Kind::StringValue(s.to_string())),
+    }
+}
+
+fn node(id: &str, labels: &[(&str, &str)], meta: &[(&str, &str)]) -> Node {
+    let mut fields: HashMap<String, Value> = meta
+        .iter()
+        .map(|(k, v)| (k.to_string(), string(v)))
+        .collect();
+    let labels = Struct {
+        fields: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), string(v)))
+            .collect(),
+    };
+    fields.insert(
+        "LABELS".to_string(),
+        Value {
+            kind: Some(Kind::StructValue(labels)),
+        },
+    );
+    Node {
+        id: id.to_string(),
+        metadata: Some(Struct { fields }),
+        ..Default::default()
+    }
+}
+
+/// A fake proxy on one ADS stream.
+struct FakeProxy {
+    node: Node,
+    tx: mpsc::Sender<DiscoveryRequest>,
+    rx: tonic::Streaming<DiscoveryResponse>,
+}
+
+impl FakeProxy {
+    async fn connect(addr: std::net::SocketAddr, node: Node) -> FakeProxy {
+        let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{addr}"))
+            .await
+            .expect("connect");
+        let (tx, rx) = mpsc::channel(16);
+        let rx = client
+            .stream_aggregated_resources(ReceiverStream::new(rx))
+            .await
+            .expect("open stream")
+            .into_inner();
+        FakeProxy { node, tx, rx }
+    }
+
+    async fn send(&self, type_url: &str, names: &[&str], version: &str, nonce: &str) {
+        let req = DiscoveryRequest {
+            node: Some(self.node.clone()),
+            type_url: type_url.to_string(),
+            resource_names: names.iter().map(|s| s.to_string()).collect(),
+            version_info: version.to_string(),
+            response_nonce: nonce.to_string(),
+            ..Default::default()
+        };
+        self.tx.send(req).await.expect("send");
+    }
+
+    async fn ack(&self, resp: &DiscoveryResponse, names: &[&str]) {
+        self.send(&resp.type_url, names, &resp.version_info, &resp.nonce)
+            .await;
+    }
+
+    async fn nack(&self, resp: &DiscoveryResponse, good_version: &str, reason: &str) {
+        let req = DiscoveryRequest {
+            node: Some(self.node.clone()),
+            type_url: resp.type_url.clone(),
+            version_info: good_version.to_string(),
+            response_nonce: resp.nonce.clone(),
+            error_detail: Some(Status {
+                code: 3,
+                message: reason.to_string(),
+                details: vec![],
+            }),
+            ..Default::default()
+        };
+        self.tx.send(req).await.expect("send");
+    }
+
+    async fn recv(&mut self) -> DiscoveryResponse {
+        tokio::time::timeout(Duration::from_secs(5), self.rx.message())
+            .await
+            .expect("a response within 5s")
+            .expect("stream ok")
+            .expect("stream open")
+    }
+
+    async fn expect_silence(&mut self, what: &str) {
+        let got = tokio::time::timeout(Duration::from_millis(400), self.rx.message()).await;
+        if let Ok(Ok(Some(resp))) = got {
+            panic!("{what}: unexpected push of {}", resp.type_url);
+        }
+    }
+
+    /// Subscribe to everything the way Envoy does and ACK each response.
+    async fn subscribe_all(&mut self, route_names: &[&str]) -> Vec<DiscoveryResponse> {
+        self.send(CLUSTER_TYPE, &[], "", "").await;
+        let cds = self.recv().await;
+        assert_eq!(cds.type_url, CLUSTER_TYPE);
+        self.ack(&cds, &[]).await;
+        let eds_names: Vec<String> = cds
+            .resources
+            .iter()
+            .filter_map(|a| {
+                envoy_types::pb::envoy::config::cluster::v3::Cluster::decode(a.value.as_slice())
+                    .ok()
+            })
+            .filter(|c| c.eds_cluster_config.is_some())
+            .map(|c| c.name)
+            .collect();
+        let eds_names: Vec<&str> = eds_names.iter().map(String::as_str).collect();
+        self.send(ENDPOINT_TYPE, &eds_names, "", "").await;
+        let eds = self.recv().await;
+        assert_eq!(eds.type_url, ENDPOINT_TYPE);
+        assert_eq!(eds.resources.len(), eds_names.len());
+        self.ack(&eds, &eds_names).await;
+        self.send(LISTENER_TYPE, &[], "", "").await;
+        let lds = self.recv().await;
+        assert_eq!(lds.type_url, LISTENER_TYPE);
+        self.ack(&lds, &[]).await;
+        self.send(ROUTE_TYPE, route_names, "", "").await;
+        let rds = self.recv().await;
+        assert_eq!(rds.type_url, ROUTE_TYPE);
+        self.ack(&rds, route_names).await;
+        vec![cds, eds, lds, rds]
+    }
+}
+
+fn route_cluster(rds: &DiscoveryResponse, vhost: &str) -> String {
+    let rc = RouteConfiguration::decode(rds.resources[0].value.as_slice()).expect("route config");
+    let vh = rc
+        .virtual_hosts
+        .iter()
+        .find(|v| v.name == vhost)
+        .expect("virtual host");
+    format!("{:?}", vh.routes[0].action)
+}
+
+async fn syncz_entry(sync: &SyncTable, node_id: &str) -> serde_json::Value {
+    let all = mesh_pilot::debug::syncz(sync);
+    all.as_array()
+        .and_then(|a| a.iter().find(|p| p["node_id"] == node_id).cloned())
+        .unwrap_or_else(|| panic!("{node_id} not in syncz: {all}"))
+}
+
+#[tokio::test]
+async fn subscribe_push_nack_and_no_push_for_unchanged_views() {
+    let (push_tx, push_rx) =
+        watch::channel(push_context(1, &format!("{BASE}{}", messenger_vs("v1"))));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let sync = SyncTable::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(AdsServer::new(push_rx, sync.clone(), stop_rx).serve(listener));
+
+    let greeter_id = "sidecar~127.0.30.1~greeter-v1.default~default.svc.cluster.local";
+    let mut greeter = FakeProxy::connect(
+        addr,
+        node(
+            greeter_id,
+            &[("app", "greeter"), ("version", "v1")],
+            &[("INTERCEPTION_MODE", "NONE"), ("HTTP_PROXY_PORT", "15080")],
+        ),
+    )
+    .await;
+    let gateway_id = "router~127.0.30.9~ingress.istio-system~istio-system.svc.cluster.local";
+    let mut gateway = FakeProxy::connect(
+        addr,
+        node(
+            gateway_id,
+            &[("istio", "ingressgateway")],
+            &[("MESH_GATEWAY_PORTS", "80=18080")],
+        ),
+    )
+    .await;
+
+    let first = greeter.subscribe_all(&["http_proxy"]).await;
+    let vhost = "messenger.default.svc.cluster.local:9080";
+    assert!(route_cluster(&first[3], vhost).contains("outbound|9080|v1|messenger"));
+    gateway.subscribe_all(&["http.80"]).await;
+    let st = syncz_entry(&sync, greeter_id).await;
+    assert_eq!(st["connected"], true);
+    assert_eq!(st["acked"][ROUTE_TYPE], "1");
+    assert!(st["last_nack"].is_null());
+
+    // A stale nonce is ignored: no answer.
+    greeter.send(CLUSTER_TYPE, &[], "1", "no-such-nonce").await;
+    greeter.expect_silence("stale nonce").await;
+
+    // All to v2: only the sidecar's routes change; the gateway's view does not.
+    push_tx.send_replace(push_context(2, &format!("{BASE}{}", messenger_vs("v2"))));
+    let pushed = greeter.recv().await;
+    assert_eq!(pushed.type_url, ROUTE_TYPE);
+    assert_eq!(pushed.version_info, "2");
+    assert!(route_cluster(&pushed, vhost).contains("outbound|9080|v2|messenger"));
+    greeter.expect_silence("only RDS changed").await;
+    gateway.expect_silence("gateway view unchanged").await;
+
+    // The sidecar rejects it: recorded, stays on version 1, nothing resent.
+    greeter
+        .nack(&pushed, "1", "route http_proxy: no such cluster")
+        .await;
+    greeter.expect_silence("NACK is not answered").await;
+    let st = syncz_entry(&sync, greeter_id).await;
+    assert_eq!(st["acked"][ROUTE_TYPE], "1");
+    assert_eq!(st["sent"][ROUTE_TYPE], "2");
+    assert_eq!(st["last_nack"]["version"], "2");
+    assert_eq!(st["last_nack"]["type_url"], ROUTE_TYPE);
+    assert_eq!(
+        st["last_nack"]["reason"],
+        "route http_proxy: no such cluster"
+    );
+
+    // The same content under a new version is not pushed again.
+    push_tx.send_replace(push_context(3, &format!("{BASE}{}", messenger_vs("v2"))));
+    greeter.expect_silence("same content after a NACK").await;
+
+    // New content is; the ACK clears nothing but moves the acked version.
+    push_tx.send_replace(push_context(4, &format!("{BASE}{}", messenger_vs("v1"))));
+    let pushed = greeter.recv().await;
+    assert_eq!(
+        (pushed.type_url.as_str(), pushed.version_info.as_str()),
+        (ROUTE_TYPE, "4")
+    );
+    greeter.ack(&pushed, &["http_proxy"]).await;
+    gateway.expect_silence("gateway view still unchanged").await;
+    let st = syncz_entry(&sync, greeter_id).await;
+    assert_eq!(st["acked"][ROUTE_TYPE], "4");
+
+    // A new workload changes clusters' endpoints only: EDS to both proxies.
+    let more = format!(
+        "{BASE}{}---\napiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {{name: messenger-v1b, namespace: default}}\nspec: {{address: 127.0.30.4, labels: {{app: messenger, version: v1}}}}\n",
+        messenger_vs("v1")
+    );
+    push_tx.send_replace(push_context(5, &more));
+    for p in [&mut greeter, &mut gateway] {
+        let pushed = p.recv().await;
+        assert_eq!(pushed.type_url, ENDPOINT_TYPE);
+        p.expect_silence("only EDS changed").await;
+    }
+
+    // Disconnect shows in syncz.
+    drop(greeter);
+    let mut disconnected = false;
+    for _ in 0..50 {
+        if syncz_entry(&sync, greeter_id).await["connected"] == false {
+            disconnected = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(disconnected, "greeter still shown as connected");
+
+    stop_tx.send_replace(true);
+    drop(gateway);
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("server stops on shutdown")
+        .expect("server task")
+        .expect("server ok");
+}
+
+#[tokio::test]
+async fn a_stream_without_a_valid_node_is_refused() {
+    let (_push_tx, push_rx) = watch::channel(push_context(1, BASE));
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(AdsServer::new(push_rx, SyncTable::default(), stop_rx).serve(listener));
+    let mut p = FakeProxy::connect(addr, node("not-a-node-id", &[], &[])).await;
+    p.send(CLUSTER_TYPE, &[], "", "").await;
+    let got = tokio::time::timeout(Duration::from_secs(5), p.rx.message())
+        .await
+        .expect("answer");
+    let status = got.expect_err("an error status");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(
+        status.message().contains("not-a-node-id"),
+        "{}",
+        status.message()
+    );
+}
