@@ -3,8 +3,9 @@
 //! right connections, and cleanup restores the table exactly. Root only.
 //!
 //! The workspace forbids `unsafe`, so the test cannot `setns` itself: it
-//! re-runs this test binary inside the namespace (`ip netns exec NS <exe>
-//! --ignored --exact netns_helper`), and the helper calls the library.
+//! runs the `mesh-proxy init` binary, or re-runs this test binary, inside the
+//! namespace (`ip netns exec NS <exe> --ignored --exact netns_helper`); the
+//! helper calls the library or probes where connections land.
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -13,6 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mesh_proxy::init::{cleanup, run, InitConfig};
 
+/// The `mesh-proxy` binary of this build.
+const PROXY_BIN: &str = env!("CARGO_BIN_EXE_mesh-proxy");
 /// Env var that tells `netns_helper` what to do inside the namespace.
 const ACTION: &str = "MESH_INIT_TEST_ACTION";
 /// An address on the namespace's veth: "this pod's IP".
@@ -140,7 +143,8 @@ fn init_twice_redirects_once_and_cleanup_restores_the_table() {
     ]);
     let before = ns.nat();
 
-    ns.helper("install", false);
+    // Once through the real CLI, once through the library.
+    ns.ok(&[PROXY_BIN, "init"]);
     let once = ns.nat();
     ns.helper("install", false);
     let twice = ns.nat();
@@ -171,10 +175,32 @@ fn init_twice_redirects_once_and_cleanup_restores_the_table() {
     assert_eq!(ns.probe(&own, true), "15006");
     assert_eq!(ns.probe(&own, false), "9080");
 
-    ns.helper("cleanup", false);
+    ns.ok(&[PROXY_BIN, "init", "--cleanup"]);
     assert_eq!(ns.nat(), before, "cleanup did not restore the table");
     ns.helper("cleanup", false);
     assert_eq!(ns.nat(), before, "a second cleanup changed the table");
+}
+
+/// `--dry-run` prints the rules and changes nothing; no root needed.
+#[test]
+fn dry_run_prints_the_restore_input() {
+    let out = Command::new(PROXY_BIN)
+        .args(["init", "--dry-run", "--proxy-uid", "2000"])
+        .output()
+        .expect("run mesh-proxy");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    for line in [
+        "*nat",
+        "-A MESH_REDIRECT -p tcp -j REDIRECT --to-ports 15001",
+        "-A MESH_OUTPUT -m owner --uid-owner 2000 -j RETURN",
+        "COMMIT",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "{line:?} missing:\n{stdout}"
+        );
+    }
 }
 
 /// Runs inside the namespace on behalf of the test above; a no-op otherwise.
