@@ -38,8 +38,8 @@ pub struct Spawn<'a> {
     pub uid: Option<u32>,
     /// The command line.
     pub argv: &'a [String],
-    /// Environment on top of PATH, RUST_LOG and the run tag; nothing else
-    /// of the test's environment is passed on.
+    /// Environment on top of PATH, RUST_LOG, NO_COLOR and the run tag;
+    /// nothing else of the test's environment is passed on.
     pub env: &'a BTreeMap<String, String>,
     /// Log file (appended).
     pub log: &'a Path,
@@ -95,6 +95,8 @@ impl Procs {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            // Plain log files, no terminal colour codes.
+            .env("NO_COLOR", "1")
             .envs(spec.env)
             .env(RUN_ENV, &self.run)
             .stdin(Stdio::null())
