@@ -99,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
         let _ = debouncer.await;
     })
     .await;
+    tracing::info!("stopped");
     outcome
 }
 
