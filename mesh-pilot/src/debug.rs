@@ -148,3 +148,69 @@ pub async fn serve_on(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::snapshot_from_str;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const VS: &str = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r, namespace: ns1}\nspec:\n  hosts: [a.example.com]\n  http: [{route: [{destination: {host: a.example.com}}]}]\n";
+
+    async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).await.unwrap();
+        let status = text[9..12].parse().unwrap();
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    #[tokio::test]
+    async fn serves_configz_and_syncz_as_json() {
+        let mut snap = snapshot_from_str("/cfg/r.yaml", VS).unwrap();
+        snap.version = 7;
+        snap.errors = vec!["/cfg/bad.yaml: Gateway/default/g: spec.servers: missing".into()];
+        let (_tx, config) = watch::channel(Arc::new(snap));
+        let (stop_tx, stop) = watch::channel(false);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = DebugState {
+            config,
+            sync: SyncTable::default(),
+        };
+        let server = tokio::spawn(serve_on(listener, state, stop));
+
+        let (status, body) = get(addr, "/debug/configz").await;
+        assert_eq!(status, 200);
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["version"], "7");
+        assert_eq!(
+            json["errors"][0],
+            "/cfg/bad.yaml: Gateway/default/g: spec.servers: missing"
+        );
+        let obj = &json["objects"][0];
+        assert_eq!(
+            (&obj["kind"], &obj["namespace"], &obj["name"], &obj["file"]),
+            (
+                &"VirtualService".into(),
+                &"ns1".into(),
+                &"r".into(),
+                &"/cfg/r.yaml".into()
+            )
+        );
+        assert_eq!(obj["spec"]["hosts"][0], "a.example.com");
+
+        let (status, body) = get(addr, "/debug/syncz").await;
+        assert_eq!((status, body.trim()), (200, "[]"));
+        assert_eq!(get(addr, "/nope").await.0, 404);
+
+        stop_tx.send_replace(true);
+        server.await.unwrap().unwrap();
+    }
+}
