@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use mesh_proxy::admin::{self, AdminState};
+use mesh_proxy::listener::CaptureOptions;
 use mesh_proxy::model::SnapshotStore;
 use mesh_proxy::xds::node::{parse_labels, parse_port_map, InterceptionMode, NodeInfo};
 use mesh_proxy::xds::{self, XdsConfig, XdsStatus};
@@ -68,6 +69,27 @@ struct Args {
     /// Admin server address (keep it on loopback).
     #[arg(long, default_value = "127.0.0.1:15000")]
     admin_address: SocketAddr,
+    /// How long a capture listener waits for a client's first bytes to
+    /// detect its protocol (`100ms`, `1s`; docs/capture.md).
+    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    protocol_detection_timeout: Duration,
+}
+
+/// `250ms`, `2s` or a bare number of milliseconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "ms"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected e.g. 100ms or 1s"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        _ => Err(format!("{text:?}: unit must be ms or s")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,7 +160,15 @@ async fn main() -> anyhow::Result<()> {
         }
         .instrument(tracing::info_span!("admin", address = %args.admin_address)),
     );
-    tasks.spawn(mesh_proxy::listener::run(store, shutdown.clone()));
+    let capture = CaptureOptions {
+        detection_timeout: args.protocol_detection_timeout,
+        ..CaptureOptions::default()
+    };
+    tasks.spawn(mesh_proxy::listener::run_with(
+        store,
+        shutdown.clone(),
+        capture,
+    ));
 
     // The first task to end, for whatever reason, ends the process.
     let mut result = match tasks.join_next().await {
@@ -181,4 +211,18 @@ async fn signals(shutdown: CancellationToken) -> anyhow::Result<()> {
     tracing::info!("signal received, shutting down");
     shutdown.cancel();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detection_timeout_takes_ms_s_or_a_bare_number() {
+        assert_eq!(parse_duration("100ms"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("250"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("1h").is_err());
+        assert!(parse_duration("ms").is_err());
+    }
 }

@@ -94,8 +94,9 @@ impl ClusterManager {
             Discovery::StrictDns(hosts) => Cow::Owned(self.dns.resolve(hosts).await),
             Discovery::OriginalDst => {
                 // Without capture the original destination is the listener
-                // itself; dialling it would loop through us without end.
-                if original_dst == listener_addr {
+                // itself; dialling one of our own sockets would loop
+                // through us without end.
+                if is_own_socket(snapshot, original_dst, listener_addr) {
                     return Err(ProxyError::OriginalDstLoop(original_dst));
                 }
                 Cow::Owned(vec![Endpoint {
@@ -130,6 +131,23 @@ impl ClusterManager {
     }
 }
 
+/// Whether `destination` is a socket this proxy listens on: the one the
+/// connection came in on, or a bound listener of the snapshot (a wildcard
+/// listener counts for loopback and for the local address).
+pub fn is_own_socket(snapshot: &Snapshot, destination: SocketAddr, local: SocketAddr) -> bool {
+    destination == local
+        || snapshot
+            .listeners
+            .values()
+            .filter(|l| l.bind_to_port)
+            .any(|l| {
+                l.address == destination
+                    || (l.address.ip().is_unspecified()
+                        && l.address.port() == destination.port()
+                        && (destination.ip().is_loopback() || destination.ip() == local.ip()))
+            })
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -144,6 +162,7 @@ mod tests {
             lb_policy: LbPolicy::RoundRobin,
             connect_timeout: Duration::from_secs(1),
             http2: false,
+            upstream_bind: None,
         }
     }
 
@@ -229,5 +248,49 @@ mod tests {
             .pick(&snapshot, &passthrough, addr(9), addr(80))
             .await;
         assert_eq!(real.unwrap().address, addr(9));
+    }
+
+    #[tokio::test]
+    async fn original_dst_refuses_only_our_own_listener_sockets() {
+        use crate::model::Listener;
+        let manager = ClusterManager::new();
+        let passthrough = cluster("PassthroughCluster", Discovery::OriginalDst);
+        let mut snapshot = Snapshot::default();
+        let listener = |name: &str, address: &str, bind_to_port: bool| Listener {
+            name: name.into(),
+            address: address.parse().unwrap(),
+            bind_to_port,
+            use_original_dst: false,
+            listener_filters: vec![],
+            traffic_direction: None,
+            filter_chains: vec![],
+            default_filter_chain: None,
+        };
+        for l in [
+            listener("virtualOutbound", "0.0.0.0:15001", true),
+            listener("admin-ish", "127.0.0.1:15080", true),
+            listener("0.0.0.0_9080", "0.0.0.0:9080", false),
+        ] {
+            snapshot.listeners.insert(l.name.clone(), Arc::new(l));
+        }
+        let local: SocketAddr = "127.0.0.1:15001".parse().unwrap();
+        let pick = |dst: &str| {
+            let dst: SocketAddr = dst.parse().unwrap();
+            let (manager, snapshot, passthrough) = (&manager, &snapshot, &passthrough);
+            async move { manager.pick(snapshot, passthrough, dst, local).await }
+        };
+        for own in ["127.0.0.1:15001", "127.0.0.2:15001", "127.0.0.1:15080"] {
+            let looped = pick(own).await;
+            assert!(
+                matches!(looped, Err(ProxyError::OriginalDstLoop(_))),
+                "{own}"
+            );
+        }
+        // A remote port that a wildcard listener of ours happens to use, and
+        // a port only a bind_to_port=false listener dispatches for.
+        for remote in ["198.19.0.3:15001", "198.19.0.3:9080", "127.0.0.1:9080"] {
+            let picked = pick(remote).await.unwrap();
+            assert_eq!(picked.address.to_string(), remote);
+        }
     }
 }

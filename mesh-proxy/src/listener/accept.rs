@@ -1,7 +1,8 @@
-//! One bound listener: its accept loop and, per connection, the filter chain
-//! choice and a plain `match` on the chain's network filter (ztunnel style).
+//! One bound listener: its accept loop and, per connection, the original
+//! destination, dispatch to the listener owning it, protocol detection, the
+//! filter chain choice and a plain `match` on the chain's network filter
+//! (ztunnel style).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -10,9 +11,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::{tcp, DataPlane, Downstream};
+use super::detect::{self, Detected};
+use super::{select, tcp, DataPlane, Downstream};
 use crate::http::{self, HttpConnection};
-use crate::model::{FilterChain, Listener, NetworkFilter};
+use crate::model::NetworkFilter;
 
 /// A listener socket bound for one snapshot listener, by name.
 pub(super) struct BoundListener {
@@ -72,21 +74,44 @@ impl BoundListener {
     }
 }
 
-/// Serve one connection with the config of the snapshot current now.
+/// Serve one connection with the config of the snapshot current now:
+/// original destination, dispatch, detection, chain, filter.
 async fn serve_connection(
     data_plane: Arc<DataPlane>,
     listener_name: String,
     stream: TcpStream,
-    downstream: Downstream,
+    mut downstream: Downstream,
     drain: CancellationToken,
 ) {
     let snapshot = data_plane.store.load();
-    let Some(listener) = snapshot.listeners.get(&listener_name) else {
+    let Some(accepting) = snapshot.listeners.get(&listener_name) else {
         tracing::debug!("listener no longer configured; closing");
         return;
     };
-    let Some(chain) = select_filter_chain(listener, downstream.original_dst) else {
-        tracing::debug!("no filter chain matches; closing");
+    if accepting.use_original_dst {
+        downstream.original_dst = data_plane
+            .capture
+            .original_dst
+            .lookup(&stream, downstream.local);
+    }
+    let listener = select::dispatch(
+        &snapshot,
+        accepting,
+        downstream.original_dst,
+        downstream.local,
+    );
+    if listener.name != accepting.name {
+        tracing::debug!(original_dst = %downstream.original_dst, to = %listener.name, "dispatched");
+    }
+    let detected = if select::needs_detection(listener, downstream.original_dst.port()) {
+        let detected = detect::detect(&stream, data_plane.capture.detection_timeout).await;
+        tracing::trace!(?detected, "detected");
+        detected
+    } else {
+        Detected::raw()
+    };
+    let Some(chain) = select::select_chain(listener, downstream.original_dst, &detected) else {
+        tracing::debug!(listener = %listener.name, "no filter chain matches; closing");
         return;
     };
     match &chain.filter {
@@ -105,26 +130,4 @@ async fn serve_connection(
             tcp::relay(&data_plane, &tcp_proxy, stream, downstream, drain).await;
         }
     }
-}
-
-/// The first filter chain whose match holds for a plaintext connection to
-/// `destination`, else the default chain.
-///
-/// Without TLS inspection or protocol sniffing, a chain that wants SNI names
-/// or TLS never matches, and `application_protocols` are not checked (both
-/// HTTP versions are served by one chain anyway).
-pub fn select_filter_chain(listener: &Listener, destination: SocketAddr) -> Option<&FilterChain> {
-    listener
-        .filter_chains
-        .iter()
-        .find(|chain| {
-            let m = &chain.matcher;
-            m.destination_port
-                .is_none_or(|port| port == destination.port())
-                && m.server_names.is_empty()
-                && m.transport_protocol
-                    .as_deref()
-                    .is_none_or(|t| t == "raw_buffer")
-        })
-        .or(listener.default_filter_chain.as_ref())
 }

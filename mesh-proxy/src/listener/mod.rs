@@ -10,12 +10,17 @@
 //!                                   ├─ removed / moved   ─► stop accepting, drain
 //!                                   └─ bind failed       ─► log, retry next snapshot
 //!  accept loop ─► one task per connection (span: listener, peer)
-//!                   └─ load snapshot once ─► filter chain ─► match filter
+//!                   └─ load snapshot once ─► original destination (use_original_dst)
+//!                        ─► dispatch (bind_to_port=false listener for it)
+//!                        ─► detect (only if its chains need it) ─► filter chain ─► match filter
 //!                        ├─ Http ─► http::serve (HTTP/1.1 + h2c)
 //!                        └─ Tcp  ─► tcp::relay
 //! ```
 
 mod accept;
+pub mod detect;
+pub mod original_dst;
+pub mod select;
 pub mod tcp;
 
 use std::collections::{HashMap, HashSet};
@@ -33,7 +38,9 @@ use crate::cluster::ClusterManager;
 use crate::model::{Discovery, Snapshot, SnapshotStore};
 use crate::upstream::UpstreamPool;
 
-pub use accept::select_filter_chain;
+pub use detect::Detected;
+pub use original_dst::OriginalDst;
+pub use select::{select_chain, select_filter_chain};
 
 /// How often listeners that failed to bind are tried again, besides on
 /// every new snapshot.
@@ -42,6 +49,26 @@ const BIND_RETRY: Duration = Duration::from_secs(5);
 /// How long `run` waits for connections to drain after shutdown: short
 /// enough to fit in the grace a process gets from its supervisor.
 pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
+
+/// How capture listeners learn and inspect their connections
+/// (docs/capture.md).
+#[derive(Debug, Clone, Copy)]
+pub struct CaptureOptions {
+    /// Where the original destination comes from (the kernel, or a test).
+    pub original_dst: OriginalDst,
+    /// How long protocol detection waits for the client's first bytes
+    /// (`--protocol-detection-timeout`).
+    pub detection_timeout: Duration,
+}
+
+impl Default for CaptureOptions {
+    fn default() -> Self {
+        Self {
+            original_dst: OriginalDst::SocketOption,
+            detection_timeout: detect::DEFAULT_TIMEOUT,
+        }
+    }
+}
 
 /// State the whole data path shares: the config and everything that must
 /// outlive a snapshot (load balancer positions, connection pools).
@@ -53,15 +80,23 @@ pub struct DataPlane {
     pub clusters: ClusterManager,
     /// Pooled upstream HTTP connections, per endpoint.
     pub pool: UpstreamPool,
+    /// Original destination and detection settings.
+    pub capture: CaptureOptions,
 }
 
 impl DataPlane {
-    /// Data plane state over `store`.
+    /// Data plane state over `store`, reading original destinations from the kernel.
     pub fn new(store: Arc<SnapshotStore>) -> Self {
+        Self::with_capture(store, CaptureOptions::default())
+    }
+
+    /// Data plane state over `store` with these capture settings.
+    pub fn with_capture(store: Arc<SnapshotStore>, capture: CaptureOptions) -> Self {
         Self {
             store,
             clusters: ClusterManager::new(),
             pool: UpstreamPool::new(),
+            capture,
         }
     }
 
@@ -93,8 +128,8 @@ pub struct Downstream {
     pub peer: SocketAddr,
     /// The local address the connection was accepted on.
     pub local: SocketAddr,
-    /// Where the client meant to connect. Equal to `local` until capture
-    /// (issue #3) reads SO_ORIGINAL_DST.
+    /// Where the client meant to connect: SO_ORIGINAL_DST on listeners with
+    /// `use_original_dst`, else (and when nothing was redirected) `local`.
     pub original_dst: SocketAddr,
 }
 
@@ -120,7 +155,17 @@ struct Active {
 /// Never fails on config: a listener that cannot bind is logged with its
 /// address and tried again on the next snapshot (and every few seconds).
 pub async fn run(store: Arc<SnapshotStore>, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let data_plane = Arc::new(DataPlane::new(store.clone()));
+    run_with(store, shutdown, CaptureOptions::default()).await
+}
+
+/// [`run`] with explicit capture settings: the `--protocol-detection-timeout`
+/// flag, or an injected original destination in tests.
+pub async fn run_with(
+    store: Arc<SnapshotStore>,
+    shutdown: CancellationToken,
+    capture: CaptureOptions,
+) -> anyhow::Result<()> {
+    let data_plane = Arc::new(DataPlane::with_capture(store.clone(), capture));
     let mut changes = store.subscribe();
     let mut active: HashMap<String, Active> = HashMap::new();
     let connections = TaskTracker::new();

@@ -68,11 +68,15 @@ async fn connect(
             downstream.local,
         )
         .await?;
-    let stream = crate::upstream::connect(endpoint.address, cluster.connect_timeout)
-        .await
-        .map_err(|error| ProxyError::UpstreamConnect {
-            addr: endpoint.address,
-            source: Box::new(error),
-        })?;
+    let stream = crate::upstream::connect(
+        endpoint.address,
+        cluster.connect_timeout,
+        cluster.upstream_bind,
+    )
+    .await
+    .map_err(|error| ProxyError::UpstreamConnect {
+        addr: endpoint.address,
+        source: Box::new(error),
+    })?;
     Ok((stream, endpoint))
 }

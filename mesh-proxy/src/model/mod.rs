@@ -7,7 +7,7 @@
 //! snapshot never disturbs work in flight.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,10 +39,36 @@ pub struct Listener {
     pub bind_to_port: bool,
     /// Hand accepted connections to the listener owning the original destination.
     pub use_original_dst: bool,
+    /// The listener filters pilot asked for, in order. The proxy does their
+    /// work itself (docs/capture.md); they are kept to show in the config dump.
+    pub listener_filters: Vec<ListenerFilter>,
+    /// Envoy's `traffic_direction`, when pilot sets it. A capture listener
+    /// only hands connections to listeners of its own direction.
+    pub traffic_direction: Option<TrafficDirection>,
     /// Filter chains, tried in order by their match.
     pub filter_chains: Vec<FilterChain>,
     /// Used when no chain matches.
     pub default_filter_chain: Option<FilterChain>,
+}
+
+/// A listener filter: a step before filter chain selection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ListenerFilter {
+    /// `envoy.filters.listener.original_dst`: read SO_ORIGINAL_DST.
+    OriginalDst,
+    /// `envoy.filters.listener.http_inspector`: detect HTTP/1.x and h2c.
+    HttpInspector,
+    /// `envoy.filters.listener.tls_inspector`: detect TLS, its SNI and ALPN.
+    TlsInspector,
+}
+
+/// Which way a listener's traffic flows, relative to the workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum TrafficDirection {
+    /// Into the workload (`virtualInbound`, `inbound|...`).
+    Inbound,
+    /// Out of the workload (`virtualOutbound`, service listeners).
+    Outbound,
 }
 
 /// A filter chain and the connections it is for.
@@ -254,6 +280,9 @@ pub struct Cluster {
     pub connect_timeout: Duration,
     /// Speak HTTP/2 (prior knowledge) to the upstream.
     pub http2: bool,
+    /// Source address to bind before connecting (`upstream_bind_config`),
+    /// e.g. 127.0.0.6, which the capture rules let through uncaptured.
+    pub upstream_bind: Option<IpAddr>,
 }
 
 /// Endpoint discovery of a cluster.

@@ -1,7 +1,7 @@
 //! Pooled HTTP/1.1 and HTTP/2 connections to upstream endpoints.
 //!
 //! One hyper-util legacy [`Client`] per `(endpoint, protocol, connect
-//! timeout)`, each with a connector that always dials that endpoint's
+//! timeout, source address)`, each with a connector that always dials that endpoint's
 //! address. The request URI keeps the original authority, so an HTTP/1.1
 //! upstream gets it in `Host` and an HTTP/2 upstream in `:authority`, exactly
 //! as the client sent it, while connections are still pooled per endpoint.
@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
@@ -41,6 +41,7 @@ struct PoolKey {
     address: SocketAddr,
     http2: bool,
     connect_timeout: Duration,
+    bind: Option<IpAddr>,
 }
 
 /// All upstream HTTP connection pools of the data plane.
@@ -76,6 +77,7 @@ impl UpstreamPool {
             address,
             http2: cluster.http2,
             connect_timeout: cluster.connect_timeout,
+            bind: cluster.upstream_bind,
         });
         client.request(request).await.map_err(|error| {
             if error.is_connect() {
@@ -112,6 +114,7 @@ impl UpstreamPool {
             .build(EndpointConnector {
                 address: key.address,
                 connect_timeout: key.connect_timeout,
+                bind: key.bind,
             });
         clients.insert(key, client.clone());
         client
@@ -129,6 +132,7 @@ impl UpstreamPool {
 pub struct EndpointConnector {
     address: SocketAddr,
     connect_timeout: Duration,
+    bind: Option<IpAddr>,
 }
 
 impl tower_service::Service<Uri> for EndpointConnector {
@@ -144,9 +148,10 @@ impl tower_service::Service<Uri> for EndpointConnector {
         let EndpointConnector {
             address,
             connect_timeout,
+            bind,
         } = *self;
         Box::pin(async move {
-            super::connect(address, connect_timeout)
+            super::connect(address, connect_timeout, bind)
                 .await
                 .map(TokioIo::new)
         })

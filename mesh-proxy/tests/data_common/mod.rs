@@ -174,6 +174,8 @@ pub fn http_listener(name: &str, address: SocketAddr, routes: RouteSource) -> Li
         address,
         bind_to_port: true,
         use_original_dst: false,
+        listener_filters: vec![],
+        traffic_direction: None,
         filter_chains: vec![FilterChain {
             name: String::new(),
             matcher: FilterChainMatch::default(),
@@ -193,6 +195,8 @@ pub fn tcp_listener(name: &str, address: SocketAddr, destination: ClusterTarget)
         address,
         bind_to_port: true,
         use_original_dst: false,
+        listener_filters: vec![],
+        traffic_direction: None,
         filter_chains: vec![],
         default_filter_chain: Some(FilterChain {
             name: String::new(),
@@ -258,6 +262,7 @@ pub fn eds_cluster(name: &str) -> Cluster {
         lb_policy: LbPolicy::RoundRobin,
         connect_timeout: Duration::from_secs(1),
         http2: false,
+        upstream_bind: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! xDS conversion of CDS and EDS resources: `Cluster` (discovery type, load
 //! balancing, timeouts, HTTP/2) and `ClusterLoadAssignment` (endpoints).
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use envoy_types::pb::envoy::config::cluster::v3::{
@@ -102,8 +103,32 @@ impl TryFrom<&XdsCluster> for Cluster {
             lb_policy,
             connect_timeout,
             http2: http2(c)?,
+            upstream_bind: upstream_bind(c).map_err(|e| e.at("upstream_bind_config"))?,
         })
     }
+}
+
+/// The source IP of `upstream_bind_config` (its port is left to the OS, as
+/// Envoy does for port 0); `None` without one.
+// Refuses the deprecated `additional_source_addresses` as well as their successor.
+#[allow(deprecated)]
+fn upstream_bind(c: &XdsCluster) -> Result<Option<IpAddr>, ConvertError> {
+    let Some(bind) = &c.upstream_bind_config else {
+        return Ok(None);
+    };
+    if !bind.additional_source_addresses.is_empty() || !bind.extra_source_addresses.is_empty() {
+        return Err(ConvertError::unsupported("additional source addresses"));
+    }
+    let Some(source) = &bind.source_address else {
+        return Err(ConvertError::Missing("source_address"));
+    };
+    let ip = source.address.parse().map_err(|_| {
+        ConvertError::invalid(
+            "source_address",
+            format!("{:?} is not an IP address", source.address),
+        )
+    })?;
+    Ok(Some(ip))
 }
 
 /// Whether the cluster asks for HTTP/2 to its upstreams: explicitly through

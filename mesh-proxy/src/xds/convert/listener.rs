@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use envoy_types::pb::envoy::config::core::v3::TrafficDirection as XdsDirection;
 use envoy_types::pb::envoy::config::listener::v3::{
     filter, listener_filter, Filter as XdsFilter, FilterChain as XdsFilterChain,
     FilterChainMatch as XdsFilterChainMatch, Listener as XdsListener,
@@ -20,7 +21,8 @@ use prost::Name;
 use super::{bool_or, socket_addr, type_name, unpack};
 use crate::model::{
     ClusterTarget, FilterChain, FilterChainMatch, HttpConnectionManager, HttpFilter, Listener,
-    NetworkFilter, RouteConfig, RouteSource, TcpProxy, WeightedCluster,
+    ListenerFilter, NetworkFilter, RouteConfig, RouteSource, TcpProxy, TrafficDirection,
+    WeightedCluster,
 };
 use crate::xds::error::ConvertError;
 
@@ -31,15 +33,33 @@ pub const TCP_PROXY_NAME: &str = "envoy.filters.network.tcp_proxy";
 /// Well-known name of the router HTTP filter.
 pub const ROUTER_NAME: &str = "envoy.filters.http.router";
 
-/// Listener filters that only help detect protocol or destination. The
-/// proxy does that detection itself, so they are accepted and dropped.
-const DETECTION_LISTENER_FILTERS: &[&str] = &[
-    "envoy.filters.listener.original_dst",
-    "envoy.filters.listener.tls_inspector",
-    "envoy.filters.listener.http_inspector",
-    "envoy.extensions.filters.listener.original_dst.v3.OriginalDst",
-    "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
-    "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector",
+/// Listener filters the proxy knows, by filter name and by config type:
+/// each is a step the proxy does itself (docs/capture.md).
+const LISTENER_FILTERS: &[(&str, ListenerFilter)] = &[
+    (
+        "envoy.filters.listener.original_dst",
+        ListenerFilter::OriginalDst,
+    ),
+    (
+        "envoy.filters.listener.tls_inspector",
+        ListenerFilter::TlsInspector,
+    ),
+    (
+        "envoy.filters.listener.http_inspector",
+        ListenerFilter::HttpInspector,
+    ),
+    (
+        "envoy.extensions.filters.listener.original_dst.v3.OriginalDst",
+        ListenerFilter::OriginalDst,
+    ),
+    (
+        "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
+        ListenerFilter::TlsInspector,
+    ),
+    (
+        "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector",
+        ListenerFilter::HttpInspector,
+    ),
 ];
 
 // Accepts the deprecated `deprecated_v1.bind_to_port` as Envoy does.
@@ -57,19 +77,25 @@ impl TryFrom<&XdsListener> for Listener {
         if l.filter_chain_matcher.is_some() {
             return Err(ConvertError::unsupported("filter_chain_matcher"));
         }
+        let mut listener_filters = Vec::new();
         for lf in &l.listener_filters {
             let kind = match &lf.config_type {
                 Some(listener_filter::ConfigType::TypedConfig(any)) => type_name(&any.type_url),
                 _ => lf.name.as_str(),
             };
-            if !DETECTION_LISTENER_FILTERS.contains(&kind) {
+            let Some((_, filter)) = LISTENER_FILTERS.iter().find(|(name, _)| *name == kind) else {
                 return Err(ConvertError::unsupported(format!(
                     "listener filter {}",
                     lf.name
                 )));
-            }
-            tracing::debug!(listener = %l.name, filter = %lf.name, "listener filter left to the proxy's own detection");
+            };
+            listener_filters.push(*filter);
         }
+        let traffic_direction = match XdsDirection::try_from(l.traffic_direction) {
+            Ok(XdsDirection::Inbound) => Some(TrafficDirection::Inbound),
+            Ok(XdsDirection::Outbound) => Some(TrafficDirection::Outbound),
+            _ => None,
+        };
         let address = socket_addr(l.address.as_ref()).map_err(|e| e.at("address"))?;
         let filter_chains = l
             .filter_chains
@@ -94,6 +120,8 @@ impl TryFrom<&XdsListener> for Listener {
             address,
             bind_to_port: bool_or(l.bind_to_port.as_ref().or(deprecated_bind), true),
             use_original_dst: bool_or(l.use_original_dst.as_ref(), false),
+            listener_filters,
+            traffic_direction,
             filter_chains,
             default_filter_chain,
         })

@@ -265,3 +265,31 @@ fn load_assignment_endpoints() {
         .contains("load_balancing_weight"));
     assert!(LoadAssignment::try_from(&cla("", vec![])).is_err());
 }
+
+#[test]
+fn upstream_bind_config_gives_the_source_address() {
+    use envoy_types::pb::envoy::config::core::v3::{BindConfig, SocketAddress};
+    let mut c = cluster("InboundPassthroughCluster", DiscoveryType::OriginalDst);
+    c.lb_policy = XdsLb::ClusterProvided as i32;
+    assert_eq!(convert(&c).unwrap().upstream_bind, None);
+    c.upstream_bind_config = Some(BindConfig {
+        source_address: Some(SocketAddress {
+            address: "127.0.0.6".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let got = convert(&c).unwrap();
+    assert!(matches!(got.discovery, Discovery::OriginalDst));
+    assert_eq!(got.upstream_bind, Some("127.0.0.6".parse().unwrap()));
+    c.upstream_bind_config = Some(BindConfig::default());
+    assert!(convert(&c).unwrap_err().contains("source_address"));
+    c.upstream_bind_config = Some(BindConfig {
+        source_address: Some(SocketAddress {
+            address: "localhost".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    assert!(convert(&c).unwrap_err().contains("not an IP address"));
+}

@@ -18,8 +18,10 @@ use envoy_types::util::pack_any;
 
 use super::*;
 use crate::model::{
-    ClusterTarget, HttpFilter as ModelHttpFilter, Listener, NetworkFilter, RouteAction, RouteSource,
+    ClusterTarget, HttpFilter as ModelHttpFilter, Listener, ListenerFilter as ModelListenerFilter,
+    NetworkFilter, RouteAction, RouteSource, TrafficDirection,
 };
+use envoy_types::pb::envoy::config::core::v3::TrafficDirection as XdsDirection;
 
 fn convert(l: &XdsListener) -> Result<Listener, String> {
     Listener::try_from(l).map_err(|e| e.to_string())
@@ -156,7 +158,21 @@ fn detection_listener_filters_are_accepted() {
             ..Default::default()
         },
     ];
-    convert(&l).unwrap();
+    let got = convert(&l).unwrap();
+    assert_eq!(
+        got.listener_filters,
+        [
+            ModelListenerFilter::OriginalDst,
+            ModelListenerFilter::TlsInspector,
+            ModelListenerFilter::HttpInspector
+        ]
+    );
+    assert_eq!(got.traffic_direction, None);
+    l.traffic_direction = XdsDirection::Inbound as i32;
+    assert_eq!(
+        convert(&l).unwrap().traffic_direction,
+        Some(TrafficDirection::Inbound)
+    );
     l.listener_filters.push(ListenerFilter {
         name: "envoy.filters.listener.proxy_protocol".into(),
         ..Default::default()

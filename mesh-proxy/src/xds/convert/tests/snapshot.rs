@@ -15,6 +15,7 @@ fn model_cluster(name: &str) -> Arc<Cluster> {
         lb_policy: LbPolicy::RoundRobin,
         connect_timeout: std::time::Duration::from_secs(1),
         http2: false,
+        upstream_bind: None,
     })
 }
 
