@@ -38,6 +38,14 @@ pub enum SourceError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The mesh config file cannot be read or parsed.
+    #[error("mesh config {path}: {why}")]
+    MeshConfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
     /// The file watcher could not be set up.
     #[error("watching {path}: {source}")]
     Watch {

@@ -11,6 +11,7 @@
 
 pub mod debug;
 pub mod error;
+pub mod mesh_config;
 pub mod proxy;
 pub mod push;
 pub mod registry;

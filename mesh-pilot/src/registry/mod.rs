@@ -107,6 +107,8 @@ pub struct Service {
     pub namespace: String,
     /// `namespace/name` of the ServiceEntry.
     pub source: String,
+    /// Virtual IPs (`addresses` that are plain IPs; CIDRs are left out).
+    pub addresses: Vec<String>,
     /// Ports, in ServiceEntry order.
     pub ports: Vec<ServicePort>,
     /// How endpoints are found.
@@ -165,6 +167,13 @@ impl Registry {
                 }
             }
             endpoints.retain(|e| !e.address.is_empty());
+            let addresses: Vec<String> = se
+                .spec
+                .addresses
+                .iter()
+                .filter(|a| a.parse::<std::net::IpAddr>().is_ok())
+                .cloned()
+                .collect();
             let discovery = match se.spec.resolution {
                 Some(Resolution::Dns) => Discovery::StrictDns,
                 Some(Resolution::DnsRoundRobin) => Discovery::LogicalDns,
@@ -175,6 +184,7 @@ impl Registry {
                     hostname: host.clone(),
                     namespace: se.namespace.to_string(),
                     source: format!("{}/{}", se.namespace, se.name),
+                    addresses: addresses.clone(),
                     ports: ports.clone(),
                     discovery,
                     external: se.spec.location == Some(Location::MeshExternal),

@@ -20,6 +20,7 @@ use mesh_api::{ConfigError, ErrorKind, Loaded};
 
 use super::{ConfigObject, ConfigSnapshot};
 use crate::error::SourceError;
+use crate::mesh_config::MeshConfig;
 
 /// Rounds of "drop the files with cross-object errors and check again".
 const CROSS_CHECK_ROUNDS: usize = 3;
@@ -42,6 +43,7 @@ struct FileState {
 pub struct DirSource {
     dir: PathBuf,
     files: BTreeMap<String, FileState>,
+    mesh: MeshConfig,
     current: ConfigSnapshot,
 }
 
@@ -51,8 +53,15 @@ impl DirSource {
         DirSource {
             dir: dir.into(),
             files: BTreeMap::new(),
+            mesh: MeshConfig::default(),
             current: ConfigSnapshot::default(),
         }
+    }
+
+    /// Use these mesh-wide settings in every snapshot.
+    pub fn with_mesh_config(mut self, mesh: MeshConfig) -> Self {
+        self.mesh = mesh;
+        self
     }
 
     /// The directory.
@@ -74,7 +83,8 @@ impl DirSource {
             self.read_file(name);
         }
         let (objects, errors) = self.assemble();
-        let next = ConfigSnapshot::new(self.current.version + 1, objects, errors);
+        let mut next = ConfigSnapshot::new(self.current.version + 1, objects, errors);
+        next.mesh = self.mesh.clone();
         if self.current.version > 0
             && next.objects == self.current.objects
             && next.errors == self.current.errors

@@ -11,6 +11,7 @@
 pub mod dir;
 pub mod watch;
 
+use crate::mesh_config::MeshConfig;
 use mesh_api::{
     DestinationRuleSpec, GatewaySpec, Object, ServiceEntrySpec, VirtualServiceSpec,
     WorkloadEntrySpec,
@@ -56,6 +57,8 @@ pub struct ConfigSnapshot {
     pub objects: Vec<ConfigObject>,
     /// Errors of the files as they are now, `FILE: Kind/ns/name: path: message`.
     pub errors: Vec<String>,
+    /// Mesh-wide settings.
+    pub mesh: MeshConfig,
 }
 
 /// A spec together with the namespace and name of its object.
@@ -95,6 +98,7 @@ impl ConfigSnapshot {
             version,
             objects,
             errors,
+            mesh: MeshConfig::default(),
         }
     }
 

@@ -1,0 +1,290 @@
+//! RDS: route configurations. A NONE-mode sidecar gets `http_proxy` (every
+//! HTTP service port, one virtual host each); a REDIRECT-mode sidecar gets
+//! one config per outbound HTTP port, named `PORT`, ending in `allow_any`
+//! (or `block_all`); a gateway gets `http.P` per HTTP server port, from the
+//! VirtualServices bound to its Gateways (`gateway.rs`); inbound listeners
+//! carry an inline `inbound|PORT||` config. Routes themselves come from
+//! `http.rs`.
+//!
+//! VirtualService `http[i]` with k matches becomes k routes named
+//! `VSNAME.http[i]` (docs/architecture.md, "Routes (RDS)").
+
+mod gateway;
+mod http;
+
+use std::collections::{BTreeSet, HashSet};
+
+use envoy_types::pb::envoy::config::route::v3::{
+    route, route_action, DirectResponseAction, Route, RouteAction, RouteConfiguration, VirtualHost,
+};
+use mesh_api::host_matches;
+
+use self::gateway::gateway;
+use self::http::{default_route, prefix_match, vs_hosts, vs_routes};
+use super::cluster::PASSTHROUGH;
+use super::filters::seconds;
+use super::inbound_cluster_name;
+use super::listener::gateway_http_ports;
+use crate::mesh_config::OutboundMode;
+use crate::proxy::{InterceptionMode, Proxy, ProxyKind};
+use crate::registry::{Registry, Service};
+use crate::source::{ConfigSnapshot, Named};
+
+/// Name of the NONE-mode sidecar's outbound route config.
+pub const HTTP_PROXY_ROUTE: &str = "http_proxy";
+/// The `gateways` entry that means "the sidecars of the mesh".
+const MESH: &str = "mesh";
+/// Cluster DNS suffix of short-name domains.
+const SVC_SUFFIX: &str = ".svc.cluster.local";
+
+/// Istio's gateway route config name for server port `port`.
+pub fn gateway_route_name(port: u32) -> String {
+    format!("http.{port}")
+}
+
+/// All route configs of `proxy`.
+pub fn route_configs(
+    config: &ConfigSnapshot,
+    registry: &Registry,
+    proxy: &Proxy,
+) -> Vec<RouteConfiguration> {
+    match (proxy.kind, proxy.interception_mode) {
+        (ProxyKind::Sidecar, InterceptionMode::None) if proxy.http_proxy_port.is_some() => {
+            vec![http_proxy(config, registry, proxy)]
+        }
+        (ProxyKind::Sidecar, InterceptionMode::None) => Vec::new(),
+        (ProxyKind::Sidecar, InterceptionMode::Redirect) => outbound_http_ports(registry)
+            .into_iter()
+            .map(|port| port_config(config, registry, proxy, port))
+            .collect(),
+        (ProxyKind::Router, _) => gateway_http_ports(config, proxy)
+            .into_keys()
+            .map(|port| gateway(config, registry, proxy, port))
+            .collect(),
+    }
+}
+
+/// Ports that some service serves as HTTP: each gets a REDIRECT-mode
+/// listener `0.0.0.0_PORT` and route config `PORT`.
+pub fn outbound_http_ports(registry: &Registry) -> BTreeSet<u32> {
+    registry
+        .services
+        .values()
+        .flat_map(|s| s.ports.iter())
+        .filter(|p| p.protocol.is_http())
+        .map(|p| p.number)
+        .collect()
+}
+
+/// The inline route config of an inbound HTTP listener.
+pub fn inbound_route_config(port: u32) -> RouteConfiguration {
+    let cluster = inbound_cluster_name(port);
+    RouteConfiguration {
+        name: cluster.clone(),
+        virtual_hosts: vec![VirtualHost {
+            name: format!("inbound|http|{port}"),
+            domains: vec!["*".to_string()],
+            routes: vec![Route {
+                name: "default".to_string(),
+                r#match: Some(prefix_match("/")),
+                action: Some(route::Action::Route(RouteAction {
+                    cluster_specifier: Some(route_action::ClusterSpecifier::Cluster(cluster)),
+                    timeout: Some(seconds(0)),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+/// Who a route is generated for: the mesh's sidecars or one gateway.
+struct Context<'a> {
+    proxy: &'a Proxy,
+    registry: &'a Registry,
+    /// `namespace/name` of the gateway, `None` for sidecars.
+    gateway: Option<&'a str>,
+    /// The port of the virtual host.
+    port: u32,
+}
+
+/// The VirtualServices the mesh's sidecars use.
+fn mesh_virtual_services(config: &ConfigSnapshot) -> Vec<Named<'_, mesh_api::VirtualServiceSpec>> {
+    config
+        .virtual_services()
+        .filter(|vs| vs.spec.gateways.is_empty() || vs.spec.gateways.iter().any(|g| g == MESH))
+        .collect()
+}
+
+/// The sidecar routes of a service port: from the mesh VirtualServices
+/// whose hosts match, else one default route to the service.
+fn service_routes(
+    mesh_vs: &[Named<'_, mesh_api::VirtualServiceSpec>],
+    svc: &Service,
+    ctx: &Context<'_>,
+) -> Vec<Route> {
+    let mut routes = Vec::new();
+    for vs in mesh_vs {
+        if vs_hosts(vs).any(|h| host_matches(&h, &svc.hostname)) {
+            routes.extend(vs_routes(vs, ctx));
+        }
+    }
+    if routes.is_empty() {
+        routes.push(default_route(ctx.port, &svc.hostname));
+    }
+    routes
+}
+
+/// Route config `PORT` of a REDIRECT-mode sidecar: a virtual host per
+/// service with an HTTP port `PORT`, then `allow_any` or `block_all`.
+fn port_config(
+    config: &ConfigSnapshot,
+    registry: &Registry,
+    proxy: &Proxy,
+    port: u32,
+) -> RouteConfiguration {
+    let mesh_vs = mesh_virtual_services(config);
+    let ctx = Context {
+        proxy,
+        registry,
+        gateway: None,
+        port,
+    };
+    let mut seen = HashSet::new();
+    let mut vhosts = Vec::new();
+    for svc in registry.services.values() {
+        if !svc.port(port).is_some_and(|p| p.protocol.is_http()) {
+            continue;
+        }
+        let mut domains = domains(svc, port, &proxy.namespace, true);
+        for vip in &svc.addresses {
+            domains.push(vip.clone());
+            domains.push(format!("{vip}:{port}"));
+        }
+        let domains: Vec<String> = domains
+            .into_iter()
+            .filter(|d| seen.insert(d.clone()))
+            .collect();
+        if domains.is_empty() {
+            continue;
+        }
+        vhosts.push(VirtualHost {
+            name: format!("{}:{port}", svc.hostname),
+            domains,
+            routes: service_routes(&mesh_vs, svc, &ctx),
+            ..Default::default()
+        });
+    }
+    vhosts.push(fallthrough(config.mesh.outbound_traffic_policy.mode));
+    RouteConfiguration {
+        name: port.to_string(),
+        virtual_hosts: vhosts,
+        ..Default::default()
+    }
+}
+
+/// The last virtual host of a port config: unknown hosts pass through
+/// (`ALLOW_ANY`) or get a 502 (`REGISTRY_ONLY`).
+fn fallthrough(mode: OutboundMode) -> VirtualHost {
+    let (name, action) = match mode {
+        OutboundMode::AllowAny => (
+            "allow_any",
+            route::Action::Route(RouteAction {
+                cluster_specifier: Some(route_action::ClusterSpecifier::Cluster(
+                    PASSTHROUGH.to_string(),
+                )),
+                timeout: Some(seconds(0)),
+                ..Default::default()
+            }),
+        ),
+        OutboundMode::RegistryOnly => (
+            "block_all",
+            route::Action::DirectResponse(DirectResponseAction {
+                status: 502,
+                ..Default::default()
+            }),
+        ),
+    };
+    VirtualHost {
+        name: name.to_string(),
+        domains: vec!["*".to_string()],
+        routes: vec![Route {
+            name: name.to_string(),
+            r#match: Some(prefix_match("/")),
+            action: Some(action),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+fn http_proxy(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> RouteConfiguration {
+    let mesh_vs = mesh_virtual_services(config);
+    let mut seen = HashSet::new();
+    let mut vhosts = Vec::new();
+    for svc in registry.services.values() {
+        let http_ports: Vec<u32> = svc
+            .ports
+            .iter()
+            .filter(|p| p.protocol.is_http())
+            .map(|p| p.number)
+            .collect();
+        // Bare host names (no port) can only go to one port of a service.
+        let bare = http_ports
+            .iter()
+            .copied()
+            .find(|p| *p == 80)
+            .or(http_ports.first().copied());
+        for &port in &http_ports {
+            let ctx = Context {
+                proxy,
+                registry,
+                gateway: None,
+                port,
+            };
+            let domains: Vec<String> = domains(svc, port, &proxy.namespace, bare == Some(port))
+                .into_iter()
+                .filter(|d| seen.insert(d.clone()))
+                .collect();
+            if domains.is_empty() {
+                continue;
+            }
+            vhosts.push(VirtualHost {
+                name: format!("{}:{port}", svc.hostname),
+                domains,
+                routes: service_routes(&mesh_vs, svc, &ctx),
+                ..Default::default()
+            });
+        }
+    }
+    RouteConfiguration {
+        name: HTTP_PROXY_ROUTE.to_string(),
+        virtual_hosts: vhosts,
+        ..Default::default()
+    }
+}
+
+/// Domains of a service port: the host and, for proxies of the service's
+/// namespace, its short forms; each with `:PORT`, and bare when `bare`.
+fn domains(svc: &Service, port: u32, proxy_ns: &str, bare: bool) -> Vec<String> {
+    let host = &svc.hostname;
+    let mut names = vec![host.clone()];
+    let ns_suffix = format!(".{}{SVC_SUFFIX}", svc.namespace);
+    if svc.namespace == proxy_ns {
+        if let Some(short) = host.strip_suffix(&ns_suffix) {
+            names.push(short.to_string());
+            names.push(format!("{short}.{}", svc.namespace));
+            names.push(format!("{short}.{}.svc", svc.namespace));
+        }
+    }
+    let mut out = Vec::new();
+    for n in names {
+        if bare {
+            out.push(n.clone());
+        }
+        out.push(format!("{n}:{port}"));
+    }
+    out
+}
