@@ -49,6 +49,37 @@ impl Proxy {
         }
     }
 
+    /// Like [`Proxy::start`], but every connection to a listener with
+    /// `use_original_dst` was "redirected" from `original_dst` (no root, no
+    /// iptables), and detection waits at most `detection_timeout`.
+    pub async fn start_captured(
+        snapshot: Snapshot,
+        original_dst: SocketAddr,
+        detection_timeout: Duration,
+    ) -> Proxy {
+        let store = Arc::new(SnapshotStore::new());
+        let addresses: Vec<SocketAddr> = bound_addresses(&snapshot);
+        store.publish(snapshot);
+        let shutdown = CancellationToken::new();
+        let capture = mesh_proxy::listener::CaptureOptions {
+            original_dst: mesh_proxy::listener::OriginalDst::Fixed(original_dst),
+            detection_timeout,
+        };
+        let task = tokio::spawn(mesh_proxy::listener::run_with(
+            store.clone(),
+            shutdown.clone(),
+            capture,
+        ));
+        for address in addresses {
+            wait_listening(address).await;
+        }
+        Proxy {
+            store,
+            shutdown,
+            task,
+        }
+    }
+
     /// Publish and wait until the new bound listeners accept.
     pub async fn publish(&self, snapshot: Snapshot) {
         let addresses = bound_addresses(&snapshot);
