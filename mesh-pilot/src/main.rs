@@ -12,6 +12,7 @@ use clap::Parser;
 use tokio::sync::watch;
 
 use mesh_pilot::debug::{self, DebugState};
+use mesh_pilot::mesh_config::MeshConfig;
 use mesh_pilot::push::{self, PushContext};
 use mesh_pilot::source::{self, dir::DirSource};
 use mesh_pilot::xds::server::{AdsServer, SyncTable};
@@ -32,6 +33,9 @@ struct Args {
     /// Quiet time after a config change before pushing, in milliseconds.
     #[arg(long, default_value_t = 100)]
     debounce_ms: u64,
+    /// Istio MeshConfig YAML (`outboundTrafficPolicy`), read at start.
+    #[arg(long)]
+    mesh_config: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -46,7 +50,11 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
 
-    let mut dir = DirSource::new(&args.config_dir);
+    let mesh = match &args.mesh_config {
+        Some(path) => MeshConfig::load(path)?,
+        None => MeshConfig::default(),
+    };
+    let mut dir = DirSource::new(&args.config_dir).with_mesh_config(mesh);
     let first = dir
         .reload()
         .with_context(|| format!("loading {}", args.config_dir.display()))?

@@ -122,3 +122,15 @@ fn gateway_with_bound_virtual_services() {
         }],
     );
 }
+
+#[test]
+fn sidecar_with_transparent_capture() {
+    check(
+        "redirect-sidecar",
+        &[Node {
+            id: "sidecar~127.0.20.1~greeter-v1.default~default.svc.cluster.local",
+            labels: &[("app", "greeter"), ("version", "v1")],
+            meta: &[("INTERCEPTION_MODE", "REDIRECT")],
+        }],
+    );
+}

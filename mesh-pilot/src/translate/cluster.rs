@@ -1,10 +1,13 @@
 //! CDS: one cluster per (service port, subset), inbound clusters to the
-//! sidecar's own app, and Istio's `BlackHoleCluster` / `PassthroughCluster`.
+//! sidecar's own app, and Istio's `BlackHoleCluster` / `PassthroughCluster`
+//! (plus `InboundPassthroughCluster` for capturing sidecars).
 
 use std::collections::{BTreeMap, HashMap};
 
 use envoy_types::pb::envoy::config::cluster::v3::{cluster, Cluster};
-use envoy_types::pb::envoy::config::core::v3::Http2ProtocolOptions;
+use envoy_types::pb::envoy::config::core::v3::{
+    socket_address, BindConfig, Http2ProtocolOptions, SocketAddress,
+};
 use envoy_types::pb::envoy::config::endpoint::v3::{
     lb_endpoint, ClusterLoadAssignment, Endpoint as EnvoyEndpoint, LbEndpoint, LocalityLbEndpoints,
 };
@@ -18,7 +21,7 @@ use envoy_types::pb::google::protobuf::UInt32Value;
 
 use super::filters::{ads, seconds, socket};
 use super::{inbound_cluster_name, outbound_cluster_name};
-use crate::proxy::{Proxy, ProxyKind};
+use crate::proxy::{InterceptionMode, Proxy, ProxyKind};
 use crate::registry::{labels_match, Discovery, Endpoint, Registry, Service, ServicePort};
 use crate::source::ConfigSnapshot;
 
@@ -30,6 +33,11 @@ pub const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.Http
 pub const BLACKHOLE: &str = "BlackHoleCluster";
 /// Istio's cluster for traffic to its original destination.
 pub const PASSTHROUGH: &str = "PassthroughCluster";
+/// Istio's cluster for captured inbound traffic to ports no service names.
+pub const INBOUND_PASSTHROUGH: &str = "InboundPassthroughCluster";
+/// Source address of a capturing sidecar's connections to its own app; the
+/// capture rules let it through (Istio's choice of address).
+const INBOUND_SOURCE: &str = "127.0.0.6";
 
 /// A DestinationRule subset of a host: name and labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +81,16 @@ pub fn clusters(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> 
         }
     }
     if proxy.kind == ProxyKind::Sidecar {
+        let capture = proxy.interception_mode == InterceptionMode::Redirect;
+        // Captured traffic to the app must not be captured again.
+        let bind = capture.then(|| BindConfig {
+            source_address: Some(SocketAddress {
+                address: INBOUND_SOURCE.to_string(),
+                port_specifier: Some(socket_address::PortSpecifier::PortValue(0)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
         let app_ip = proxy.app_ip.to_string();
         for inbound in registry.inbound_ports(&proxy.ip.to_string()) {
             let name = inbound_cluster_name(inbound.port);
@@ -84,6 +102,19 @@ pub fn clusters(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> 
                 )),
                 connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECS)),
                 load_assignment: Some(assignment(name, endpoints)),
+                upstream_bind_config: bind.clone(),
+                ..Default::default()
+            });
+        }
+        if capture {
+            out.push(Cluster {
+                name: INBOUND_PASSTHROUGH.to_string(),
+                cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(
+                    cluster::DiscoveryType::OriginalDst as i32,
+                )),
+                lb_policy: cluster::LbPolicy::ClusterProvided as i32,
+                connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECS)),
+                upstream_bind_config: bind,
                 ..Default::default()
             });
         }

@@ -1,6 +1,5 @@
 //! LDS: the listeners of a sidecar in NONE (loopback) mode and of a
-//! gateway. REDIRECT-mode sidecar listeners (15001/15006) arrive with
-//! issue 3; until then such a sidecar gets no listeners.
+//! gateway; REDIRECT-mode sidecars get theirs from `capture.rs`.
 
 use std::collections::BTreeMap;
 
@@ -18,7 +17,9 @@ use crate::source::{ConfigSnapshot, Named};
 pub fn listeners(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> Vec<Listener> {
     match (proxy.kind, proxy.interception_mode) {
         (ProxyKind::Sidecar, InterceptionMode::None) => sidecar_none(registry, proxy),
-        (ProxyKind::Sidecar, InterceptionMode::Redirect) => Vec::new(),
+        (ProxyKind::Sidecar, InterceptionMode::Redirect) => {
+            super::capture::listeners(config, registry, proxy)
+        }
         (ProxyKind::Router, _) => gateway(config, proxy),
     }
 }

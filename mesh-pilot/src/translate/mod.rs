@@ -9,9 +9,11 @@
 //!        ├─ cluster.rs   outbound|PORT|SUBSET|HOST, inbound|PORT||, BlackHole, Passthrough
 //!        ├─ endpoint.rs  ClusterLoadAssignment per EDS cluster
 //!        ├─ listener.rs  sidecar (NONE mode) and gateway listeners
+//!        ├─ capture.rs   sidecar (REDIRECT mode): virtualOutbound/Inbound, per-port
 //!        └─ route.rs     http_proxy, http.P: virtual hosts and routes from VirtualServices
 //! ```
 
+pub mod capture;
 pub mod cluster;
 pub mod endpoint;
 pub mod filters;

@@ -1,0 +1,254 @@
+//! LDS for a sidecar in REDIRECT mode (transparent capture, issue 3): what
+//! `mesh-proxy init`'s iptables rules send to 15001 and 15006 is dispatched
+//! by original destination (docs/architecture.md, "sidecar in REDIRECT
+//! mode").
+//!
+//! ```text
+//!  app ─► iptables ─► virtualOutbound :15001 ─(orig dst)─► 0.0.0.0_PORT (HTTP, RDS "PORT")
+//!                                                       ├► VIP_PORT     (TCP, tcp_proxy)
+//!                                                       ├► VIP_PORT     (TLS, by SNI)
+//!                                                       └► default: Passthrough / BlackHole
+//!  peer ─► iptables ─► virtualInbound :15006 ─(destination_port)─► inbound|PORT|| ─► app
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
+use envoy_types::pb::envoy::config::listener::v3::{
+    listener_filter, FilterChain, FilterChainMatch, Listener, ListenerFilter,
+};
+use envoy_types::pb::envoy::extensions::filters::listener::http_inspector::v3::HttpInspector;
+use envoy_types::pb::envoy::extensions::filters::listener::original_dst::v3::OriginalDst;
+use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
+use envoy_types::pb::google::protobuf::{BoolValue, UInt32Value};
+
+use super::cluster::{BLACKHOLE, INBOUND_PASSTHROUGH, PASSTHROUGH};
+use super::filters::{chain, http_connection_manager, socket, tcp_proxy, Routes};
+use super::route::{inbound_route_config, outbound_http_ports};
+use super::{inbound_cluster_name, outbound_cluster_name};
+use crate::mesh_config::OutboundMode;
+use crate::proxy::Proxy;
+use crate::registry::{Protocol, Registry};
+use crate::source::ConfigSnapshot;
+use crate::xds::any;
+
+/// Port the capture rules send outbound traffic to.
+pub const OUTBOUND_CAPTURE_PORT: u32 = 15001;
+/// Port the capture rules send inbound traffic to.
+pub const INBOUND_CAPTURE_PORT: u32 = 15006;
+const ORIGINAL_DST: &str = "envoy.filters.listener.original_dst";
+const HTTP_INSPECTOR: &str = "envoy.filters.listener.http_inspector";
+const TLS_INSPECTOR: &str = "envoy.filters.listener.tls_inspector";
+const ANY_IP: &str = "0.0.0.0";
+
+/// The listeners of a REDIRECT-mode sidecar.
+pub fn listeners(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> Vec<Listener> {
+    let unknown = match config.mesh.outbound_traffic_policy.mode {
+        OutboundMode::AllowAny => PASSTHROUGH,
+        OutboundMode::RegistryOnly => BLACKHOLE,
+    };
+    let mut out = vec![virtual_outbound(unknown), virtual_inbound(registry, proxy)];
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    for port in outbound_http_ports(registry) {
+        let name = format!("{ANY_IP}_{port}");
+        names.insert(name.clone());
+        out.push(Listener {
+            name,
+            address: Some(socket(ANY_IP, port)),
+            bind_to_port: Some(BoolValue { value: false }),
+            listener_filters: vec![listener_filter(
+                HTTP_INSPECTOR,
+                any(&HttpInspector::default()),
+            )],
+            filter_chains: vec![FilterChain {
+                filter_chain_match: Some(FilterChainMatch {
+                    application_protocols: vec!["http/1.1".to_string(), "h2c".to_string()],
+                    ..Default::default()
+                }),
+                ..chain(http_connection_manager(
+                    &format!("outbound_{ANY_IP}_{port}"),
+                    Routes::Rds(port.to_string()),
+                    false,
+                ))
+            }],
+            default_filter_chain: Some(chain(tcp_proxy(unknown, unknown))),
+            traffic_direction: TrafficDirection::Outbound as i32,
+            ..Default::default()
+        });
+    }
+    // TCP and TLS services: one listener per VIP (or 0.0.0.0) and port.
+    let mut tls: BTreeMap<(String, u32), Vec<FilterChain>> = BTreeMap::new();
+    for svc in registry.services.values() {
+        let ips: Vec<&str> = if svc.addresses.is_empty() {
+            vec![ANY_IP]
+        } else {
+            svc.addresses.iter().map(String::as_str).collect()
+        };
+        for port in svc.ports.iter().filter(|p| !p.protocol.is_http()) {
+            let cluster = outbound_cluster_name(port.number, "", &svc.hostname);
+            for ip in &ips {
+                let name = format!("{ip}_{}", port.number);
+                if matches!(port.protocol, Protocol::Tls | Protocol::Https) {
+                    tls.entry((ip.to_string(), port.number))
+                        .or_default()
+                        .push(FilterChain {
+                            filter_chain_match: Some(FilterChainMatch {
+                                server_names: vec![svc.hostname.clone()],
+                                ..Default::default()
+                            }),
+                            ..chain(tcp_proxy(&cluster, &cluster))
+                        });
+                    continue;
+                }
+                if !names.insert(name.clone()) {
+                    tracing::debug!(%name, host = %svc.hostname, "listener taken by another service");
+                    continue;
+                }
+                out.push(Listener {
+                    name,
+                    address: Some(socket(ip, port.number)),
+                    bind_to_port: Some(BoolValue { value: false }),
+                    filter_chains: vec![chain(tcp_proxy(&cluster, &cluster))],
+                    traffic_direction: TrafficDirection::Outbound as i32,
+                    ..Default::default()
+                });
+            }
+        }
+    }
+    for ((ip, port), chains) in tls {
+        let name = format!("{ip}_{port}");
+        if !names.insert(name.clone()) {
+            tracing::debug!(%name, "TLS listener taken by another service");
+            continue;
+        }
+        out.push(Listener {
+            name,
+            address: Some(socket(&ip, port)),
+            bind_to_port: Some(BoolValue { value: false }),
+            listener_filters: vec![listener_filter(
+                TLS_INSPECTOR,
+                any(&TlsInspector::default()),
+            )],
+            filter_chains: chains,
+            default_filter_chain: Some(chain(tcp_proxy(unknown, unknown))),
+            traffic_direction: TrafficDirection::Outbound as i32,
+            ..Default::default()
+        });
+    }
+    out
+}
+
+fn virtual_outbound(unknown: &str) -> Listener {
+    Listener {
+        name: "virtualOutbound".to_string(),
+        address: Some(socket(ANY_IP, OUTBOUND_CAPTURE_PORT)),
+        use_original_dst: Some(BoolValue { value: true }),
+        listener_filters: vec![listener_filter(ORIGINAL_DST, any(&OriginalDst::default()))],
+        default_filter_chain: Some(chain(tcp_proxy(unknown, unknown))),
+        traffic_direction: TrafficDirection::Outbound as i32,
+        ..Default::default()
+    }
+}
+
+fn virtual_inbound(registry: &Registry, proxy: &Proxy) -> Listener {
+    let chains = registry
+        .inbound_ports(&proxy.ip.to_string())
+        .into_iter()
+        .map(|inbound| {
+            let port = inbound.port;
+            let cluster = inbound_cluster_name(port);
+            let filter = if inbound.protocol.is_http() {
+                http_connection_manager(
+                    &format!("inbound_{ANY_IP}_{port}"),
+                    Routes::Inline(Box::new(inbound_route_config(port))),
+                    false,
+                )
+            } else {
+                tcp_proxy(&cluster, &cluster)
+            };
+            FilterChain {
+                name: cluster.clone(),
+                filter_chain_match: Some(FilterChainMatch {
+                    destination_port: Some(UInt32Value { value: port }),
+                    ..Default::default()
+                }),
+                ..chain(filter)
+            }
+        })
+        .collect();
+    Listener {
+        name: "virtualInbound".to_string(),
+        address: Some(socket(ANY_IP, INBOUND_CAPTURE_PORT)),
+        use_original_dst: Some(BoolValue { value: true }),
+        listener_filters: vec![listener_filter(ORIGINAL_DST, any(&OriginalDst::default()))],
+        filter_chains: chains,
+        default_filter_chain: Some(chain(tcp_proxy(INBOUND_PASSTHROUGH, INBOUND_PASSTHROUGH))),
+        traffic_direction: TrafficDirection::Inbound as i32,
+        ..Default::default()
+    }
+}
+
+fn listener_filter(name: &str, config: envoy_types::pb::google::protobuf::Any) -> ListenerFilter {
+    ListenerFilter {
+        name: name.to_string(),
+        config_type: Some(listener_filter::ConfigType::TypedConfig(config)),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh_config::{MeshConfig, OutboundMode, OutboundTrafficPolicy};
+    use crate::proxy::NodeMetadata;
+    use crate::source::snapshot_from_str;
+    use envoy_types::pb::envoy::config::listener::v3::filter::ConfigType;
+    use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
+        tcp_proxy::ClusterSpecifier, TcpProxy,
+    };
+    use prost::Message;
+
+    const SE: &str = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: db}\nspec:\n  hosts: [db.example.com]\n  resolution: DNS\n  ports: [{number: 5432, name: tcp, protocol: TCP}]\n";
+
+    fn default_cluster(l: &Listener) -> String {
+        let chain = l.default_filter_chain.as_ref().expect("default chain");
+        let Some(ConfigType::TypedConfig(any)) = &chain.filters[0].config_type else {
+            panic!("typed config")
+        };
+        match TcpProxy::decode(any.value.as_slice())
+            .unwrap()
+            .cluster_specifier
+        {
+            Some(ClusterSpecifier::Cluster(c)) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_destinations_follow_the_outbound_policy() {
+        let proxy = Proxy::parse(
+            "sidecar~127.0.20.1~a.default~default.svc.cluster.local",
+            &NodeMetadata::default(),
+        )
+        .unwrap();
+        for (mode, want) in [
+            (OutboundMode::AllowAny, PASSTHROUGH),
+            (OutboundMode::RegistryOnly, BLACKHOLE),
+        ] {
+            let mut config = snapshot_from_str("t.yaml", SE).unwrap();
+            config.mesh = MeshConfig {
+                outbound_traffic_policy: OutboundTrafficPolicy { mode },
+            };
+            let registry = Registry::build(&config);
+            let ls = listeners(&config, &registry, &proxy);
+            let outbound = ls.iter().find(|l| l.name == "virtualOutbound").unwrap();
+            assert_eq!(default_cluster(outbound), want);
+            let db = ls.iter().find(|l| l.name == "0.0.0.0_5432").unwrap();
+            assert_eq!(db.bind_to_port, Some(BoolValue { value: false }));
+            assert!(
+                db.listener_filters.is_empty(),
+                "server-first ports must not wait for detection"
+            );
+        }
+    }
+}
