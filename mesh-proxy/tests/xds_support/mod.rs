@@ -70,6 +70,11 @@ impl PilotStream {
             .expect("the proxy closed the stream")
     }
 
+    /// The next request, or `None` once the proxy closed the stream.
+    pub async fn recv_or_end(&mut self) -> Option<DiscoveryRequest> {
+        self.requests.recv().await
+    }
+
     /// Pushes a response; returns its nonce.
     pub async fn push(&mut self, type_url: &str, version: &str, resources: Vec<Any>) -> String {
         self.nonce += 1;
@@ -157,6 +162,29 @@ impl AggregatedDiscoveryService for FakePilot {
     }
 }
 
+/// Start a fake pilot (an ADS server) on `address` until `shutdown`; each
+/// stream a proxy opens arrives on the returned channel for the test to drive.
+pub async fn start_pilot(
+    address: &str,
+    shutdown: CancellationToken,
+) -> (SocketAddr, mpsc::Receiver<PilotStream>) {
+    let (streams_tx, streams) = mpsc::channel(4);
+    let pilot_listener = TcpListener::bind(address).await.unwrap();
+    let pilot_addr = pilot_listener.local_addr().unwrap();
+    let server = tonic::transport::Server::builder().add_service(
+        AggregatedDiscoveryServiceServer::new(FakePilot {
+            streams: streams_tx,
+        }),
+    );
+    tokio::spawn(async move {
+        let incoming = TcpListenerStream::new(pilot_listener);
+        let _ = server
+            .serve_with_incoming_shutdown(incoming, shutdown.cancelled())
+            .await;
+    });
+    (pilot_addr, streams)
+}
+
 /// A fake pilot and a proxy (xDS client + admin) connected to it.
 pub struct Harness {
     pub store: Arc<SnapshotStore>,
@@ -170,21 +198,7 @@ pub struct Harness {
 impl Harness {
     pub async fn start() -> Harness {
         let shutdown = CancellationToken::new();
-        let (streams_tx, streams) = mpsc::channel(4);
-        let pilot_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let pilot_addr = pilot_listener.local_addr().unwrap();
-        let server = tonic::transport::Server::builder().add_service(
-            AggregatedDiscoveryServiceServer::new(FakePilot {
-                streams: streams_tx,
-            }),
-        );
-        let sd = shutdown.clone();
-        tokio::spawn(async move {
-            let incoming = TcpListenerStream::new(pilot_listener);
-            let _ = server
-                .serve_with_incoming_shutdown(incoming, sd.cancelled())
-                .await;
-        });
+        let (pilot_addr, streams) = start_pilot("127.0.0.1:0", shutdown.clone()).await;
 
         let store = Arc::new(SnapshotStore::new());
         let status = Arc::new(XdsStatus::new());

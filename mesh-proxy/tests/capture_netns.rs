@@ -1,0 +1,566 @@
+//! Transparent capture for real (root only): in a fresh network namespace,
+//! `mesh-proxy init` rules, a mesh-proxy running as UID 1337 fed by an
+//! in-process fake pilot with a REDIRECT-mode config, a tiny app, and a
+//! plain client that only knows a service VIP (198.19.0.3:9080). Its call is
+//! captured on 15001, dispatched to `0.0.0.0_9080`, routed by Host, sent to
+//! the pod IP, captured again on 15006 and delivered from 127.0.0.6; a
+//! server-first TCP service (198.19.0.4:3306) answers without any wait.
+//!
+//! As in `init_netns.rs`, the test cannot `setns` itself (no `unsafe`): it
+//! re-runs this binary inside the namespace (`capture_netns_helper`).
+
+mod xds_support;
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use envoy_types::pb::envoy::config::cluster::v3::{
+    cluster::{ClusterDiscoveryType, DiscoveryType, LbPolicy},
+    Cluster,
+};
+use envoy_types::pb::envoy::config::core::v3::{BindConfig, SocketAddress, TrafficDirection};
+use envoy_types::pb::envoy::config::listener::v3::{
+    Filter, FilterChain, FilterChainMatch, Listener, ListenerFilter,
+};
+use envoy_types::pb::envoy::config::route::v3::{RouteConfiguration, VirtualHost};
+use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    http_connection_manager::RouteSpecifier, http_filter, HttpConnectionManager, HttpFilter,
+};
+use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
+    tcp_proxy::ClusterSpecifier, TcpProxy,
+};
+use envoy_types::pb::google::protobuf::{Any, BoolValue, UInt32Value};
+use envoy_types::util::pack_any;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use xds_support::*;
+
+/// Tells `capture_netns_helper` it runs inside the test's namespace.
+const INSIDE: &str = "MESH_CAPTURE_TEST_INSIDE";
+/// This pod's IP, on a veth inside the namespace.
+const POD_IP: &str = "198.18.0.2";
+/// Service VIPs: known to the mesh, assigned to no interface.
+const HTTP_VIP: &str = "198.19.0.3";
+const TCP_VIP: &str = "198.19.0.4";
+/// The proxy waits this long for a first byte where it detects; the
+/// server-first service must not see any of it.
+const DETECTION: Duration = Duration::from_secs(1);
+const STEP_LIMIT: Duration = Duration::from_secs(15);
+
+/// A network namespace deleted (with the processes left in it) when the
+/// test ends, pass or fail.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn create() -> Netns {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        let name = format!("mpcap-{}-{nanos}", std::process::id());
+        ok(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Netns { name };
+        // The /15 on the veth routes the VIPs out of it, so the app's
+        // connect() has a route for iptables to redirect.
+        for args in [
+            "ip link set lo up".to_string(),
+            "ip link add mpv0 type veth peer name mpv1".to_string(),
+            format!("ip addr add {POD_IP}/15 dev mpv0"),
+            "ip link set mpv0 up".to_string(),
+            "ip link set mpv1 up".to_string(),
+        ] {
+            ok(&mut ns.cmd(&args.split(' ').collect::<Vec<_>>()));
+        }
+        ns
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name]).args(args);
+        cmd
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Processes of this namespace are ours (its name is unique to this run).
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-9", pid]).status();
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out: Output = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.trim_ascii() == b"0")
+        .unwrap_or(false)
+}
+
+#[test]
+fn a_call_to_a_vip_is_captured_routed_and_delivered() {
+    if !is_root() {
+        println!("skipping: needs root");
+        return;
+    }
+    let ns = Netns::create();
+    ok(&mut ns.cmd(&[env!("CARGO_BIN_EXE_mesh-proxy"), "init"]));
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut helper = ns.cmd(&[
+        &exe.to_string_lossy(),
+        "--ignored",
+        "--exact",
+        "capture_netns_helper",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    helper.env(INSIDE, &ns.name).stdin(Stdio::null());
+    let out = ok(&mut helper);
+    assert!(out.contains("capture: ok"), "{out}");
+    eprintln!("{out}");
+}
+
+/// Runs inside the namespace on behalf of the test above; a no-op otherwise.
+#[test]
+#[ignore = "helper: run by the capture test inside its namespace"]
+fn capture_netns_helper() {
+    let Ok(ns) = std::env::var(INSIDE) else {
+        return;
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(inside(ns));
+}
+
+async fn inside(ns: String) {
+    let shutdown = CancellationToken::new();
+    let _stop = shutdown.clone().drop_guard();
+    tokio::spawn(http_app(shutdown.clone()));
+    tokio::spawn(greeting_app(shutdown.clone()));
+    let (pilot, mut streams) = start_pilot("127.0.0.1:0", shutdown.clone()).await;
+
+    let log = std::env::temp_dir().join(format!("{ns}-proxy.log"));
+    let log_file = std::fs::File::create(&log).expect("proxy log");
+    let _proxy = tokio::process::Command::new("setpriv")
+        .args(["--reuid=1337", "--regid=1337", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_mesh-proxy"))
+        .args(["--xds-address", &pilot.to_string()])
+        .args([
+            "--node-id",
+            &format!("sidecar~{POD_IP}~app.default~default.svc.cluster.local"),
+        ])
+        .args(["--protocol-detection-timeout", "1s"])
+        .env("RUST_LOG", "mesh_proxy=debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start mesh-proxy under setpriv");
+    let _show_log = ShowLogOnPanic(log.clone());
+
+    let stream = tokio::time::timeout(STEP_LIMIT, streams.recv())
+        .await
+        .expect("the proxy connects to pilot")
+        .expect("pilot running");
+    tokio::spawn(serve_config(stream));
+
+    // The app only knows the VIP and the service name.
+    let target = format!("{HTTP_VIP}:9080");
+    let response = retry(|| http_get(&target, "messenger:9080")).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    // 127.0.0.6: it went out through 15001 and back in through 15006.
+    assert!(
+        response.contains("app peer=127.0.0.6 host=messenger:9080"),
+        "{response}"
+    );
+    let by_vip = http_get(&target, &target).await.expect("call by VIP");
+    assert!(by_vip.contains("app peer=127.0.0.6"), "{by_vip}");
+
+    // Server-first TCP: the greeting arrives without the client writing,
+    // and well before the detection timeout.
+    let started = Instant::now();
+    let greeting = read_greeting(&format!("{TCP_VIP}:3306")).await;
+    assert_eq!(greeting, "mysql peer=127.0.0.6");
+    assert!(started.elapsed() < DETECTION / 2, "{:?}", started.elapsed());
+    let _ = std::fs::remove_file(&log);
+    println!("\ncapture: ok");
+}
+
+struct ShowLogOnPanic(std::path::PathBuf);
+
+impl Drop for ShowLogOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.0).unwrap_or_default();
+            eprintln!("---- mesh-proxy log ----\n{log}");
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+async fn retry<F, Fut>(mut attempt: F) -> String
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<String>>,
+{
+    let deadline = Instant::now() + STEP_LIMIT;
+    loop {
+        match attempt().await {
+            Ok(response) if response.starts_with("HTTP/1.1 200") => return response,
+            other if Instant::now() > deadline => panic!("no answer through capture: {other:?}"),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+async fn http_get(target: &str, host: &str) -> std::io::Result<String> {
+    let mut stream = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(target))
+        .await
+        .map_err(|_| std::io::ErrorKind::TimedOut)??;
+    let request = format!("GET /hello HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = String::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut response))
+        .await
+        .map_err(|_| std::io::ErrorKind::TimedOut)??;
+    Ok(response)
+}
+
+async fn read_greeting(target: &str) -> String {
+    let stream = TcpStream::connect(target).await.expect("connect");
+    let mut line = String::new();
+    tokio::time::timeout(STEP_LIMIT, BufReader::new(stream).read_line(&mut line))
+        .await
+        .expect("greeting in time")
+        .expect("read greeting");
+    line.trim_end().to_owned()
+}
+
+/// The app on 9080: a minimal HTTP/1.1 server that names its peer.
+async fn http_app(shutdown: CancellationToken) {
+    let socket = TcpListener::bind(("0.0.0.0", 9080))
+        .await
+        .expect("bind 9080");
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = shutdown.cancelled() => return,
+            accepted = socket.accept() => match accepted { Ok(a) => a, Err(_) => continue },
+        };
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stream);
+            let mut host = String::new();
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("host:") {
+                    host = value.trim().to_owned();
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let body = format!("app peer={} host={host}", peer.ip());
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = reader.get_mut().write_all(response.as_bytes()).await;
+        });
+    }
+}
+
+/// A server-first app on 3306 (MySQL's habit): greets, then waits.
+async fn greeting_app(shutdown: CancellationToken) {
+    let socket = TcpListener::bind(("0.0.0.0", 3306))
+        .await
+        .expect("bind 3306");
+    loop {
+        let (mut stream, peer) = tokio::select! {
+            () = shutdown.cancelled() => return,
+            accepted = socket.accept() => match accepted { Ok(a) => a, Err(_) => continue },
+        };
+        tokio::spawn(async move {
+            let _ = stream
+                .write_all(format!("mysql peer={}\n", peer.ip()).as_bytes())
+                .await;
+            let mut sink = [0u8; 64];
+            while let Ok(n) = stream.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+/// Answer each subscription once with the REDIRECT-mode config; ACKs and
+/// NACKs are only read. Ends with the stream.
+async fn serve_config(mut stream: PilotStream) {
+    let mut sent = std::collections::HashSet::new();
+    loop {
+        let request = stream.recv_or_end().await;
+        let Some(request) = request else { return };
+        if !request.response_nonce.is_empty() || !sent.insert(request.type_url.clone()) {
+            if let Some(error) = &request.error_detail {
+                eprintln!("proxy NACKed {}: {}", request.type_url, error.message);
+            }
+            continue;
+        }
+        let resources = match request.type_url.as_str() {
+            CDS => clusters(),
+            EDS => vec![
+                pack_any(endpoints(MESSENGER, POD_IP, 9080)),
+                pack_any(endpoints(MYSQL, POD_IP, 3306)),
+            ],
+            LDS => listeners(),
+            RDS => vec![outbound_routes()],
+            _ => vec![],
+        };
+        stream.push(&request.type_url, "1", resources).await;
+    }
+}
+
+const MESSENGER: &str = "outbound|9080||messenger.default.svc.cluster.local";
+const MYSQL: &str = "outbound|3306||mysql.default.svc.cluster.local";
+
+fn clusters() -> Vec<Any> {
+    let original_dst = |name: &str, bind: Option<&str>| {
+        pack_any(Cluster {
+            name: name.into(),
+            cluster_discovery_type: Some(ClusterDiscoveryType::Type(
+                DiscoveryType::OriginalDst as i32,
+            )),
+            lb_policy: LbPolicy::ClusterProvided as i32,
+            upstream_bind_config: bind.map(bind_config),
+            ..Default::default()
+        })
+    };
+    let inbound = |port: u32| {
+        let name = format!("inbound|{port}||");
+        pack_any(Cluster {
+            name: name.clone(),
+            cluster_discovery_type: Some(ClusterDiscoveryType::Type(DiscoveryType::Static as i32)),
+            load_assignment: Some(endpoints(&name, POD_IP, port)),
+            upstream_bind_config: Some(bind_config("127.0.0.6")),
+            ..Default::default()
+        })
+    };
+    vec![
+        eds_cluster(MESSENGER),
+        eds_cluster(MYSQL),
+        inbound(9080),
+        inbound(3306),
+        original_dst("PassthroughCluster", None),
+        original_dst("InboundPassthroughCluster", Some("127.0.0.6")),
+        pack_any(Cluster {
+            name: "BlackHoleCluster".into(),
+            cluster_discovery_type: Some(ClusterDiscoveryType::Type(DiscoveryType::Static as i32)),
+            ..Default::default()
+        }),
+    ]
+}
+
+fn bind_config(ip: &str) -> BindConfig {
+    BindConfig {
+        source_address: Some(SocketAddress {
+            address: ip.into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn tcp(cluster: &str) -> Filter {
+    network_filter(
+        "envoy.filters.network.tcp_proxy",
+        pack_any(TcpProxy {
+            stat_prefix: cluster.into(),
+            cluster_specifier: Some(ClusterSpecifier::Cluster(cluster.into())),
+            ..Default::default()
+        }),
+    )
+}
+
+fn inline_hcm(port: u32) -> Filter {
+    let name = format!("inbound|{port}||");
+    let hcm = HttpConnectionManager {
+        stat_prefix: name.clone(),
+        route_specifier: Some(RouteSpecifier::RouteConfig(RouteConfiguration {
+            name: name.clone(),
+            virtual_hosts: vec![VirtualHost {
+                name: format!("inbound|http|{port}"),
+                domains: vec!["*".into()],
+                routes: vec![route(prefix("/"), &name)],
+                ..Default::default()
+            }],
+            ..Default::default()
+        })),
+        http_filters: vec![HttpFilter {
+            name: "envoy.filters.http.router".into(),
+            config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(
+                Router::default(),
+            ))),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    network_filter(
+        "envoy.filters.network.http_connection_manager",
+        pack_any(hcm),
+    )
+}
+
+fn chain(name: &str, m: Option<FilterChainMatch>, filter: Filter) -> FilterChain {
+    FilterChain {
+        name: name.into(),
+        filter_chain_match: m,
+        filters: vec![filter],
+        ..Default::default()
+    }
+}
+
+fn listener_filter(name: &str) -> ListenerFilter {
+    ListenerFilter {
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+fn listeners() -> Vec<Any> {
+    let port = |p: u32, protocols: &[&str]| FilterChainMatch {
+        destination_port: Some(UInt32Value { value: p }),
+        application_protocols: protocols.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    let yes = Some(BoolValue { value: true });
+    let no = Some(BoolValue { value: false });
+    vec![
+        pack_any(Listener {
+            name: "virtualOutbound".into(),
+            address: Some(sock("0.0.0.0", 15001)),
+            use_original_dst: yes,
+            traffic_direction: TrafficDirection::Outbound as i32,
+            listener_filters: vec![listener_filter("envoy.filters.listener.original_dst")],
+            default_filter_chain: Some(chain(
+                "PassthroughCluster",
+                None,
+                tcp("PassthroughCluster"),
+            )),
+            ..Default::default()
+        }),
+        pack_any(Listener {
+            name: "0.0.0.0_9080".into(),
+            address: Some(sock("0.0.0.0", 9080)),
+            bind_to_port: no,
+            traffic_direction: TrafficDirection::Outbound as i32,
+            listener_filters: vec![listener_filter("envoy.filters.listener.http_inspector")],
+            filter_chains: vec![chain(
+                "http",
+                Some(FilterChainMatch {
+                    application_protocols: vec!["http/1.1".into(), "h2c".into()],
+                    ..Default::default()
+                }),
+                rds_hcm("9080"),
+            )],
+            default_filter_chain: Some(chain(
+                "PassthroughCluster",
+                None,
+                tcp("PassthroughCluster"),
+            )),
+            ..Default::default()
+        }),
+        pack_any(Listener {
+            name: format!("{TCP_VIP}_3306"),
+            address: Some(sock(TCP_VIP, 3306)),
+            bind_to_port: no,
+            traffic_direction: TrafficDirection::Outbound as i32,
+            filter_chains: vec![chain(MYSQL, None, tcp(MYSQL))],
+            ..Default::default()
+        }),
+        pack_any(Listener {
+            name: "virtualInbound".into(),
+            address: Some(sock("0.0.0.0", 15006)),
+            use_original_dst: yes,
+            traffic_direction: TrafficDirection::Inbound as i32,
+            listener_filters: vec![
+                listener_filter("envoy.filters.listener.original_dst"),
+                listener_filter("envoy.filters.listener.http_inspector"),
+            ],
+            filter_chains: vec![
+                chain(
+                    "inbound|9080||",
+                    Some(port(9080, &["http/1.1", "h2c"])),
+                    inline_hcm(9080),
+                ),
+                chain(
+                    "inbound|3306||",
+                    Some(port(3306, &[])),
+                    tcp("inbound|3306||"),
+                ),
+            ],
+            default_filter_chain: Some(chain(
+                "InboundPassthroughCluster",
+                None,
+                tcp("InboundPassthroughCluster"),
+            )),
+            ..Default::default()
+        }),
+    ]
+}
+
+fn outbound_routes() -> Any {
+    let domains = ["messenger", "messenger.default.svc.cluster.local", HTTP_VIP]
+        .iter()
+        .flat_map(|h| [h.to_string(), format!("{h}:9080")])
+        .collect();
+    pack_any(RouteConfiguration {
+        name: "9080".into(),
+        virtual_hosts: vec![
+            VirtualHost {
+                name: "messenger.default.svc.cluster.local:9080".into(),
+                domains,
+                routes: vec![route(prefix("/"), MESSENGER)],
+                ..Default::default()
+            },
+            VirtualHost {
+                name: "allow_any".into(),
+                domains: vec!["*".into()],
+                routes: vec![route(prefix("/"), "PassthroughCluster")],
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    })
+}
