@@ -104,7 +104,14 @@ async fn serve_connection(
         tracing::debug!(original_dst = %downstream.original_dst, to = %listener.name, "dispatched");
     }
     let detected = if select::needs_detection(listener, downstream.original_dst.port()) {
-        let detected = detect::detect(&stream, data_plane.capture.detection_timeout).await;
+        let timeout = data_plane.capture.detection_timeout;
+        let detected = tokio::select! {
+            detected = detect::detect(&stream, timeout) => detected,
+            () = drain.cancelled() => {
+                tracing::debug!("draining during protocol detection; closing");
+                return;
+            }
+        };
         tracing::trace!(?detected, "detected");
         detected
     } else {
