@@ -1,9 +1,10 @@
 //! HTTP routes from VirtualServices: `http[i]` matches to `RouteMatch`es,
 //! destinations to (weighted) clusters, shared by every route config kind.
 
+use envoy_types::pb::envoy::config::core::v3::{data_source, DataSource};
 use envoy_types::pb::envoy::config::route::v3::{
-    route, route_action, route_match, weighted_cluster, HeaderMatcher, Route, RouteAction,
-    RouteMatch, WeightedCluster,
+    route, route_action, route_match, weighted_cluster, DirectResponseAction, HeaderMatcher, Route,
+    RouteAction, RouteMatch, WeightedCluster,
 };
 use envoy_types::pb::envoy::r#type::matcher::v3::{string_matcher, RegexMatcher, StringMatcher};
 use envoy_types::pb::google::protobuf::{BoolValue, UInt32Value};
@@ -25,11 +26,11 @@ pub(super) fn vs_hosts<'a>(
 pub(super) fn vs_routes(vs: &Named<'_, VirtualServiceSpec>, ctx: &Context<'_>) -> Vec<Route> {
     let mut out = Vec::new();
     for (i, http) in vs.spec.http.iter().enumerate() {
-        let Some(action) = route_action(http, vs.namespace, ctx) else {
+        let Some(action) = action(http, vs.namespace, ctx) else {
             tracing::debug!(
                 vs = vs.name,
                 index = i,
-                "http route without destinations not served yet"
+                "http route without destinations or direct response not served yet"
             );
             continue;
         };
@@ -37,7 +38,7 @@ pub(super) fn vs_routes(vs: &Named<'_, VirtualServiceSpec>, ctx: &Context<'_>) -
         let route = |m: RouteMatch| Route {
             name: name.clone(),
             r#match: Some(m),
-            action: Some(route::Action::Route(action.clone())),
+            action: Some(action.clone()),
             ..Default::default()
         };
         if http.matches.is_empty() {
@@ -185,11 +186,36 @@ fn route_action(http: &HttpRoute, vs_namespace: &str, ctx: &Context<'_>) -> Opti
             })
         }
     };
+    let rewrite = http.rewrite.as_ref();
+    if rewrite.is_some_and(|r| r.uri_regex_rewrite.is_some()) {
+        tracing::debug!("uriRegexRewrite is not translated yet");
+    }
     Some(RouteAction {
         cluster_specifier: Some(cluster_specifier),
         timeout: Some(http.timeout.map_or(seconds(0), |t| duration(t.0))),
+        // Istio's `rewrite.uri` replaces the matched prefix (or whole path).
+        prefix_rewrite: rewrite.and_then(|r| r.uri.clone()).unwrap_or_default(),
+        host_rewrite_specifier: rewrite
+            .and_then(|r| r.authority.clone())
+            .map(route_action::HostRewriteSpecifier::HostRewriteLiteral),
         ..Default::default()
     })
+}
+
+/// What a route does: answer directly (`directResponse`) or forward.
+fn action(http: &HttpRoute, vs_namespace: &str, ctx: &Context<'_>) -> Option<route::Action> {
+    if let Some(direct) = &http.direct_response {
+        let body = direct.body.as_ref().and_then(|b| b.string.clone());
+        return Some(route::Action::DirectResponse(DirectResponseAction {
+            status: direct.status,
+            body: body.map(|s| DataSource {
+                specifier: Some(data_source::Specifier::InlineString(s)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }));
+    }
+    route_action(http, vs_namespace, ctx).map(route::Action::Route)
 }
 
 /// Destination port: as given, else the service's only port, else the port
