@@ -1,3 +1,5 @@
+//! Registry from ServiceEntry + WorkloadEntry: selection, ports, weights, inbound ports.
+
 use super::*;
 use crate::source::snapshot_from_str;
 

@@ -1,3 +1,5 @@
+//! Directory source: loading, last-good versions, duplicates, deletions.
+
 use super::*;
 
 const SE: &str = r#"

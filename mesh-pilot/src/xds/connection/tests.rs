@@ -1,3 +1,5 @@
+//! ADS protocol state: subscribe, ACK, NACK, stale nonces, per-type pushes.
+
 use super::*;
 use crate::xds::{CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE};
 use envoy_types::pb::google::rpc::Status;
