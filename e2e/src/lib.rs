@@ -21,7 +21,7 @@ pub mod scenarios;
 pub use cluster::{Cluster, ExecOutput, HttpResponse, Port, Sidecar, Workload};
 pub use error::E2eError;
 pub use kind::{KindCluster, KindConfig};
-pub use local::{cleanup_stale, LocalCluster};
+pub use local::{cleanup_run, cleanup_stale, LocalCluster, LocalOptions};
 
 /// Prints the standard skip line for a suite that cannot run here; the
 /// caller then returns without asserting anything (and so claims nothing).

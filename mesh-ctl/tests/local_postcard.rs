@@ -79,6 +79,10 @@ impl Mesh {
             .args(["local", "up", "-f"])
             .arg(workspace_root().join("samples/postcard"))
             .args([
+                // As root, `auto` would pick namespaces: this test is the
+                // loopback mode's (tests/local_namespaces.rs is the other).
+                "--mode",
+                "loopback",
                 "--ingress-port",
                 "18080",
                 "--ingress-admin-port",

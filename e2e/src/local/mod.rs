@@ -28,7 +28,7 @@ use net::Net;
 use procs::Procs;
 use registry::Registry;
 
-pub use stale::cleanup_stale;
+pub use stale::{cleanup_run, cleanup_stale};
 
 /// Where runs keep their config and logs.
 pub const RUN_ROOT: &str = "/tmp/mesh-e2e";
@@ -39,11 +39,33 @@ const ETC_NETNS: &str = "/etc/netns";
 /// Time limit of [`Cluster::exec`].
 const EXEC_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How [`LocalCluster::with_options`] departs from [`LocalCluster::new`];
+/// the default is exactly `new()`. Used by `meshctl local up` (namespaces
+/// mode), which runs a sample's pods with this driver.
+#[derive(Debug, Clone, Default)]
+pub struct LocalOptions {
+    /// Start of every name the run makes, instead of [`net::SUITE_TAG`];
+    /// leftovers of dead runs with this tag are removed first.
+    pub tag: Option<String>,
+    /// A directory the caller owns to use as the run directory (`config/`,
+    /// `logs/`, `envoy/`); it is left in place at teardown.
+    pub run_dir: Option<PathBuf>,
+    /// Where the binaries are, instead of `MESH_E2E_BIN_DIR` or the test
+    /// binary's directory.
+    pub bin_dir: Option<PathBuf>,
+    /// The caller registers the pods with pilot itself (from
+    /// [`LocalCluster::pod_ip`] and [`LocalCluster::service_vip`]): the
+    /// cluster writes no ServiceEntry/WorkloadEntry config of its own.
+    pub caller_registers: bool,
+}
+
 /// A cluster of network-namespace pods on this machine.
 #[derive(Debug)]
 pub struct LocalCluster {
     prefix: String,
     run_dir: PathBuf,
+    own_run_dir: bool,
+    write_registry: bool,
     bin_dir: PathBuf,
     net: Net,
     procs: Procs,
@@ -71,14 +93,23 @@ impl LocalCluster {
     /// `mesh-e2e-tool`, the sample apps) are taken from `MESH_E2E_BIN_DIR`,
     /// else from the directory of the running test binary (`target/debug`).
     pub fn new() -> Result<LocalCluster, E2eError> {
+        LocalCluster::with_options(LocalOptions::default())
+    }
+
+    /// As [`LocalCluster::new`], changed by `options`.
+    pub fn with_options(options: LocalOptions) -> Result<LocalCluster, E2eError> {
         if let Some(why) = LocalCluster::unavailable() {
             return Err(E2eError::Missing(why));
         }
-        for removed in cleanup_stale(net::SUITE_TAG)? {
+        let tag = options.tag.as_deref().unwrap_or(net::SUITE_TAG);
+        for removed in cleanup_stale(tag)? {
             eprintln!("mesh-e2e: removed leftover of an earlier run: {removed}");
         }
-        let prefix = net::new_prefix();
-        let run_dir = Path::new(RUN_ROOT).join(&prefix);
+        let prefix = net::new_prefix_tagged(tag);
+        let own_run_dir = options.run_dir.is_none();
+        let run_dir = options
+            .run_dir
+            .unwrap_or_else(|| Path::new(RUN_ROOT).join(&prefix));
         for dir in ["config", "logs", "envoy"] {
             let dir = run_dir.join(dir);
             std::fs::create_dir_all(&dir).map_err(E2eError::io(dir))?;
@@ -86,7 +117,9 @@ impl LocalCluster {
         let net = match Net::create(&prefix) {
             Ok(net) => net,
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&run_dir);
+                if own_run_dir {
+                    let _ = std::fs::remove_dir_all(&run_dir);
+                }
                 return Err(e);
             }
         };
@@ -94,7 +127,9 @@ impl LocalCluster {
             procs: Procs::new(&prefix),
             prefix,
             run_dir,
-            bin_dir: bin_dir(),
+            own_run_dir,
+            write_registry: !options.caller_registers,
+            bin_dir: options.bin_dir.unwrap_or_else(bin_dir),
             net,
             registry: Registry::default(),
             pilot: false,
@@ -142,6 +177,16 @@ impl LocalCluster {
     /// Pilot's debug endpoint base URL (`/debug/configz`, `/debug/syncz`).
     pub fn pilot_debug_url(&self) -> String {
         format!("http://{}:8080", self.gateway())
+    }
+
+    /// Pilot's xDS address (on the bridge), for proxies outside the pods.
+    pub fn pilot_xds_address(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from((self.gateway(), pod::XDS_PORT))
+    }
+
+    /// Pilot's watched config directory (`RUN_DIR/config`).
+    pub fn config_dir(&self) -> PathBuf {
+        self.run_dir.join("config")
     }
 
     /// Path of a binary beside the test binaries.
@@ -298,8 +343,10 @@ impl Cluster for LocalCluster {
                 errors.push(e);
             }
         }
-        if let Err(e) = remove_dir_if_present(&self.run_dir) {
-            errors.push(e);
+        if self.own_run_dir {
+            if let Err(e) = remove_dir_if_present(&self.run_dir) {
+                errors.push(e);
+            }
         }
         match errors.into_iter().next() {
             Some(first) => Err(first),

@@ -30,8 +30,14 @@ static RUN_COUNTER: AtomicU32 = AtomicU32::new(1);
 
 /// A fresh run prefix, `e2e<pid>x<counter in base 36>`.
 pub fn new_prefix() -> String {
+    new_prefix_tagged(SUITE_TAG)
+}
+
+/// A fresh run prefix with another tag than the suite's, `TAG<pid>x<n>`
+/// (meshctl's namespaces mode uses its own, so runs of the two never mix).
+pub fn new_prefix_tagged(tag: &str) -> String {
     let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{SUITE_TAG}{}x{}", std::process::id(), base36(n))
+    format!("{tag}{}x{}", std::process::id(), base36(n))
 }
 
 /// The pid of the run that made `name`, if `name` is one of ours.

@@ -19,7 +19,7 @@ pub const PROXY_UID: u32 = 1337;
 /// Port the ingress gateway binds for Gateway port 80.
 pub const INGRESS_HTTP_PORT: u16 = 8080;
 /// Pilot's xDS port on the bridge address.
-const XDS_PORT: u16 = 15010;
+pub(super) const XDS_PORT: u16 = 15010;
 /// How long a process may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -51,7 +51,9 @@ impl LocalCluster {
         };
         self.registry.pods.insert(w.name.clone(), pod.clone());
         self.write_hosts_files()?;
-        self.write_config("00-e2e-registry.yaml", &self.registry.mesh_yaml())?;
+        if self.write_registry {
+            self.write_config("00-e2e-registry.yaml", &self.registry.mesh_yaml())?;
+        }
 
         if ingress {
             self.ensure_pilot()?;

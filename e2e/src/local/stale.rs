@@ -23,6 +23,36 @@ pub fn cleanup_stale(tag: &str) -> Result<Vec<String>, E2eError> {
         ));
     }
     let dead = |name: &str| prefix_pid(name, tag).is_some_and(|pid| !alive(pid));
+    cleanup_where(dead)
+}
+
+/// Removes everything of the one run `prefix` (as [`cleanup_stale`] does
+/// for dead runs), whether or not the process that made it still exists:
+/// for a caller that knows the run is over (meshctl's `local down` after
+/// its `local up` died, which may linger as a zombie).
+pub fn cleanup_run(prefix: &str) -> Result<Vec<String>, E2eError> {
+    let tag = &prefix[..prefix.find(|c: char| c.is_ascii_digit()).unwrap_or(0)];
+    if tag.is_empty() || prefix_pid(prefix, tag).is_none() {
+        return Err(E2eError::Invalid(format!(
+            "{prefix:?} is not a run prefix (TAG<pid>x<n>)"
+        )));
+    }
+    let ours = |name: &str| {
+        name.strip_prefix(prefix).is_some_and(|rest| {
+            rest.is_empty()
+                || rest.starts_with('-')
+                || rest == "br"
+                || rest
+                    .strip_prefix('v')
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric()))
+        })
+    };
+    cleanup_where(ours)
+}
+
+/// Removes processes, namespaces, links, FORWARD rules, `/etc/netns`
+/// entries and run directories whose run prefix `dead` accepts.
+fn cleanup_where(dead: impl Fn(&str) -> bool) -> Result<Vec<String>, E2eError> {
     let mut removed = Vec::new();
 
     let netns: Vec<String> = ip(&["netns", "list"])?
@@ -55,7 +85,7 @@ pub fn cleanup_stale(tag: &str) -> Result<Vec<String>, E2eError> {
             removed.push(format!("link {link}"));
         }
     }
-    removed.extend(remove_forward_rules(dead));
+    removed.extend(remove_forward_rules(&dead));
     for root in [ETC_NETNS, RUN_ROOT] {
         let Ok(entries) = std::fs::read_dir(root) else {
             continue;
@@ -110,4 +140,14 @@ fn remove_forward_rules(dead: impl Fn(&str) -> bool) -> Vec<String> {
         }
     }
     removed
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cleanup_run_refuses_what_is_not_a_run_prefix() {
+        for prefix in ["", "eth0", "mesh", "mesh12", "12x1", "docker0"] {
+            assert!(super::cleanup_run(prefix).is_err(), "{prefix:?}");
+        }
+    }
 }

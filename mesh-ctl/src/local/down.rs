@@ -42,9 +42,11 @@ pub fn run(args: &DownArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Stops the group `local up` started, if anything of it still runs, and
-/// removes the state file.
-fn stop_leftovers(state: &State, dir: &Path) {
+/// Stops the group `local up` started, if anything of it still runs,
+/// removes what a namespaces-mode run left (namespaces, links, rules,
+/// tagged processes: only of runs whose meshctl is gone), and removes the
+/// state file.
+pub fn stop_leftovers(state: &State, dir: &Path) {
     if let Some(pgid) = state.pgid {
         if group_alive(pgid) {
             signal_group(pgid, "TERM");
@@ -52,6 +54,16 @@ fn stop_leftovers(state: &State, dir: &Path) {
                 signal_group(pgid, "KILL");
                 wait_until(Duration::from_secs(5), || !group_alive(pgid));
             }
+        }
+    }
+    if let Some(prefix) = &state.netns_prefix {
+        match mesh_e2e::cleanup_run(prefix) {
+            Ok(removed) => {
+                for item in removed {
+                    println!("removed {item}");
+                }
+            }
+            Err(e) => eprintln!("warning: cannot remove the pods' leftovers: {e}"),
         }
     }
     State::remove(dir);
@@ -108,6 +120,7 @@ mod tests {
                 pid,
             }],
             ready: true,
+            netns_prefix: None,
         }
         .save(dir.path())
         .unwrap();

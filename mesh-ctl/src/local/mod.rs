@@ -1,5 +1,8 @@
 //! `meshctl local`: a whole mesh on this machine without Kubernetes, as
-//! docs/architecture.md ("Local mode") describes.
+//! docs/architecture.md ("Local mode") and docs/local-mode.md describe. Two
+//! modes: loopback (no root: explicit ports on 127.x addresses, apps told
+//! their sidecar by `HTTP_PROXY`) and namespaces (root: each workload a pod
+//! of the e2e crate's local driver, with transparent capture).
 //!
 //! ```text
 //! local.yaml + mesh/*.yaml ──► plan (what to run, with which flags)
@@ -10,7 +13,9 @@
 //! ```
 
 mod down;
+mod netns;
 mod plan;
+mod pods;
 mod process;
 pub mod state;
 mod up;
@@ -20,7 +25,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 
 /// `meshctl local` subcommands.
 #[derive(Subcommand, Debug)]
@@ -60,6 +65,23 @@ pub struct UpArgs {
     /// How long to wait for the mesh to become ready, in seconds.
     #[arg(long, default_value_t = 90)]
     pub ready_timeout: u64,
+    /// How to run the workloads: `namespaces` (root: a network namespace
+    /// per workload with transparent capture), `loopback` (explicit ports
+    /// on 127.x addresses), or `auto` (namespaces when root and `ip`,
+    /// `iptables` and `setpriv` exist, else loopback).
+    #[arg(long, value_enum, default_value_t = Mode::Auto)]
+    pub mode: Mode,
+}
+
+/// How `local up` runs the workloads.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Namespaces when possible, else loopback.
+    Auto,
+    /// Each workload a pod: network namespace, capture, sidecar as UID 1337.
+    Namespaces,
+    /// Every process on loopback addresses, apps using `HTTP_PROXY`.
+    Loopback,
 }
 
 /// Flags of `meshctl local down`.

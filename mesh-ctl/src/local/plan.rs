@@ -144,34 +144,9 @@ pub fn build(
         mesh: true,
     }];
 
-    let ingress = local.ingress.clone().unwrap_or_default();
-    let ingress_admin = SocketAddr::from((loopback, ports.ingress_admin));
-    let ingress_name = ingress.name.clone();
-    processes.push(ProcessSpec {
-        name: ingress_name.clone(),
-        program: bin_dir.join("mesh-proxy"),
-        args: vec![
-            "--xds-address".into(),
-            xds_address.to_string(),
-            "--node-id".into(),
-            node_id("router", loopback, &ingress.name, &ingress.namespace),
-            "--namespace".into(),
-            ingress.namespace.clone(),
-            "--labels".into(),
-            labels_flag(&ingress.labels),
-            "--service-account".into(),
-            format!("{}-service-account", ingress.name),
-            "--interception-mode".into(),
-            "NONE".into(),
-            "--gateway-ports".into(),
-            format!("80={}", ports.ingress),
-            "--admin-address".into(),
-            ingress_admin.to_string(),
-        ],
-        env: vec![],
-        mesh: true,
-    });
-    let mut proxy_admins = vec![(ingress_name, ingress_admin)];
+    let (ingress, ingress_admin) = ingress_spec(local, bin_dir, xds_address, ports);
+    let mut proxy_admins = vec![(ingress.name.clone(), ingress_admin)];
+    processes.push(ingress);
 
     for run in &local.workloads {
         let namespace = run
@@ -261,6 +236,44 @@ pub fn build(
     })
 }
 
+/// The ingress gateway on 127.0.0.1 in NONE mode (in both modes: with
+/// namespaces it reaches the pods over the bridge), and its admin address.
+pub fn ingress_spec(
+    local: &LocalFile,
+    bin_dir: &Path,
+    xds_address: SocketAddr,
+    ports: &Ports,
+) -> (ProcessSpec, SocketAddr) {
+    let loopback = Ipv4Addr::LOCALHOST;
+    let ingress = local.ingress.clone().unwrap_or_default();
+    let admin = SocketAddr::from((loopback, ports.ingress_admin));
+    let spec = ProcessSpec {
+        name: ingress.name.clone(),
+        program: bin_dir.join("mesh-proxy"),
+        args: vec![
+            "--xds-address".into(),
+            xds_address.to_string(),
+            "--node-id".into(),
+            node_id("router", loopback, &ingress.name, &ingress.namespace),
+            "--namespace".into(),
+            ingress.namespace.clone(),
+            "--labels".into(),
+            labels_flag(&ingress.labels),
+            "--service-account".into(),
+            format!("{}-service-account", ingress.name),
+            "--interception-mode".into(),
+            "NONE".into(),
+            "--gateway-ports".into(),
+            format!("80={}", ports.ingress),
+            "--admin-address".into(),
+            admin.to_string(),
+        ],
+        env: vec![],
+        mesh: true,
+    };
+    (spec, admin)
+}
+
 /// `TYPE~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local`.
 pub fn node_id(kind: &str, ip: Ipv4Addr, pod: &str, namespace: &str) -> String {
     format!("{kind}~{ip}~{pod}.{namespace}~{namespace}.svc.cluster.local")
@@ -292,41 +305,53 @@ pub fn app_address(workload: Ipv4Addr) -> anyhow::Result<Ipv4Addr> {
 /// The port the app listens on: of the first port of the first ServiceEntry
 /// selecting the workload, `WorkloadEntry.ports[port.name]`, else
 /// `targetPort`, else the port number (the contract's endpoint port).
-fn app_port(objects: &[Object], namespace: &str, entry: &WorkloadEntrySpec) -> anyhow::Result<u16> {
-    for object in objects {
-        let Object::ServiceEntry(se) = object else {
-            continue;
-        };
-        if object.namespace() != namespace {
-            continue;
-        }
-        let Some(selector) = &se.spec.workload_selector else {
-            continue;
-        };
-        let selected = selector
-            .labels
-            .iter()
-            .all(|(k, v)| entry.labels.get(k) == Some(v));
-        if !selected {
-            continue;
-        }
-        if let Some(port) = se.spec.ports.first() {
-            let number = entry
-                .ports
-                .get(&port.name)
-                .copied()
-                .or(port.target_port)
-                .unwrap_or(port.number);
-            return u16::try_from(number)
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(|| anyhow!("port {number} is out of range"));
-        }
-    }
-    bail!("no ServiceEntry with ports selects this workload, so there is no port to run its app on")
+pub fn app_port(
+    objects: &[Object],
+    namespace: &str,
+    entry: &WorkloadEntrySpec,
+) -> anyhow::Result<u16> {
+    let Some((_, se)) = selecting_service_entry(objects, namespace, entry) else {
+        bail!(
+            "no ServiceEntry with ports selects this workload, so there is no port to run its app on"
+        )
+    };
+    let port = se.ports.first().ok_or_else(|| anyhow!("no ports"))?;
+    let number = entry
+        .ports
+        .get(&port.name)
+        .copied()
+        .or(port.target_port)
+        .unwrap_or(port.number);
+    u16::try_from(number)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| anyhow!("port {number} is out of range"))
 }
 
-fn find_workload_entry<'a>(
+/// The first ServiceEntry of `namespace` with ports whose workload selector
+/// matches the entry's labels, with its object (for name and namespace).
+pub fn selecting_service_entry<'a>(
+    objects: &'a [Object],
+    namespace: &str,
+    entry: &WorkloadEntrySpec,
+) -> Option<(&'a Object, &'a mesh_api::ServiceEntrySpec)> {
+    objects.iter().find_map(|object| {
+        let Object::ServiceEntry(se) = object else {
+            return None;
+        };
+        let selector = se.spec.workload_selector.as_ref()?;
+        let selected = object.namespace() == namespace
+            && !se.spec.ports.is_empty()
+            && selector
+                .labels
+                .iter()
+                .all(|(k, v)| entry.labels.get(k) == Some(v));
+        selected.then_some((object, &se.spec))
+    })
+}
+
+/// The WorkloadEntry `namespace/name` of the sample.
+pub fn find_workload_entry<'a>(
     objects: &'a [Object],
     namespace: &str,
     name: &str,
@@ -348,7 +373,7 @@ fn find_workload_entry<'a>(
 
 /// A bare name is a binary in `bin_dir`; anything with a `/` is a path,
 /// relative to the sample directory.
-fn resolve_program(program: &str, sample_dir: &Path, bin_dir: &Path) -> PathBuf {
+pub fn resolve_program(program: &str, sample_dir: &Path, bin_dir: &Path) -> PathBuf {
     if program.contains('/') {
         sample_dir.join(program)
     } else {

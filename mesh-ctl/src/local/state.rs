@@ -34,6 +34,10 @@ pub struct State {
     /// True once every proxy is ready and the ingress answers.
     #[serde(default)]
     pub ready: bool,
+    /// Namespaces mode: the prefix of every network namespace, link,
+    /// `/etc/netns` entry and process tag of the run (`mesh<pid>x<n>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns_prefix: Option<String>,
 }
 
 /// One process started by `local up`.
@@ -182,6 +186,7 @@ mod tests {
                 pid: 43,
             }],
             ready: true,
+            netns_prefix: None,
         }
     }
 

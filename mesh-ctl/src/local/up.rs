@@ -1,7 +1,8 @@
 //! `meshctl local up`: validate the sample, prepare the state directory,
-//! start everything in the plan's order, wait until it is ready, then stay
-//! in the foreground until Ctrl-C, SIGTERM (`local down`) or an error, and
-//! stop every process it started.
+//! choose the mode, start everything in the plan's order, wait until it is
+//! ready, then stay in the foreground until Ctrl-C, SIGTERM (`local down`)
+//! or an error, and stop every process it started. This file runs the
+//! loopback mode; [`super::netns`] the namespaces mode.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,11 +15,11 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use super::plan::{self, LocalFile, Plan, Ports};
 use super::process::{log_tail, Supervisor};
 use super::state::{Lock, State};
-use super::{wait, UpArgs};
+use super::{netns, wait, Mode, UpArgs};
 use crate::config;
 
 /// How long processes get between SIGTERM and SIGKILL.
-const GRACE: Duration = Duration::from_secs(5);
+pub const GRACE: Duration = Duration::from_secs(5);
 
 /// Runs `local up` to the end.
 pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
@@ -43,13 +44,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         ));
     }
 
+    let mode = netns::resolve_mode(args.mode)?;
     let state_dir = absolute(&args.state_dir)?;
     fs::create_dir_all(&state_dir)
         .with_context(|| format!("cannot create {}", state_dir.display()))?;
     let _lock = Lock::acquire(&state_dir)?;
     let config_dir = state_dir.join("config");
     let log_dir = state_dir.join("logs");
-    prepare_dirs(&config_dir, &log_dir, &mesh_files)?;
+    clear_dirs(&config_dir, &log_dir)?;
 
     let bin_dir = match &args.bin_dir {
         Some(dir) => dir.clone(),
@@ -66,6 +68,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         debug: args.debug_port,
     };
     let objects: Vec<_> = loaded.objects.into_iter().map(|l| l.object).collect();
+    if mode == Mode::Namespaces {
+        let sample = netns::Sample {
+            local,
+            objects,
+            mesh_files,
+            dir: absolute(&sample)?,
+        };
+        return netns::run(&args, sample, &state_dir, &bin_dir, &ports).await;
+    }
+    copy_files(&mesh_files, &config_dir)?;
     let plan = plan::build(
         &local,
         &objects,
@@ -84,6 +96,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         pgid: None,
         processes: vec![],
         ready: false,
+        netns_prefix: None,
     };
     state.save(&state_dir)?;
 
@@ -98,7 +111,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     };
     let outcome = match started {
         Ok(true) => {
-            print_ready(&plan, &state_dir);
+            print_ready(&plan.ingress_url, &plan.debug_address, &state_dir);
             foreground(&mut sup, &mut signals).await;
             Ok(ExitCode::SUCCESS)
         }
@@ -145,7 +158,7 @@ async fn start(
 }
 
 /// Stays up until a signal; reports processes that stop on their own.
-async fn foreground(sup: &mut Supervisor, signals: &mut Signals) {
+pub async fn foreground(sup: &mut Supervisor, signals: &mut Signals) {
     loop {
         tokio::select! {
             name = signals.recv() => {
@@ -167,26 +180,31 @@ async fn foreground(sup: &mut Supervisor, signals: &mut Signals) {
     }
 }
 
-fn print_ready(plan: &Plan, state_dir: &Path) {
-    println!("local mesh is up: {}", plan.ingress_url);
+/// Tells the user where the mesh is.
+pub fn print_ready(ingress_url: &str, debug_address: &dyn std::fmt::Display, state_dir: &Path) {
+    println!("local mesh is up: {ingress_url}");
     println!(
         "  config:  {}  (change it with `meshctl apply -f FILE`)",
         state_dir.join("config").display()
     );
     println!("  logs:    {}", state_dir.join("logs").display());
-    println!("  pilot:   http://{}/debug/configz", plan.debug_address);
+    println!("  pilot:   http://{debug_address}/debug/configz");
     println!("stop it with Ctrl-C or `meshctl local down`");
 }
 
-/// Empties `config/` and `logs/` of an earlier run and copies the sample's
-/// mesh files into `config/`.
-fn prepare_dirs(config_dir: &Path, log_dir: &Path, mesh_files: &[PathBuf]) -> anyhow::Result<()> {
+/// Empties `config/` and `logs/` of an earlier run.
+fn clear_dirs(config_dir: &Path, log_dir: &Path) -> anyhow::Result<()> {
     for dir in [config_dir, log_dir] {
         if dir.exists() {
             fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
         }
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
+    Ok(())
+}
+
+/// Copies the sample's mesh files into `config/`.
+fn copy_files(mesh_files: &[PathBuf], config_dir: &Path) -> anyhow::Result<()> {
     for file in mesh_files {
         let name = file
             .file_name()
@@ -204,14 +222,15 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
 
 /// SIGINT (Ctrl-C), SIGTERM (`local down`) and SIGHUP (the terminal went
 /// away): each stops the mesh.
-struct Signals {
+pub struct Signals {
     int: Signal,
     term: Signal,
     hup: Signal,
 }
 
 impl Signals {
-    fn new() -> anyhow::Result<Self> {
+    /// Installs the handlers: from now on these signals only reach `recv`.
+    pub fn new() -> anyhow::Result<Self> {
         Ok(Signals {
             int: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
             term: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
@@ -219,7 +238,8 @@ impl Signals {
         })
     }
 
-    async fn recv(&mut self) -> &'static str {
+    /// The name of the next signal received.
+    pub async fn recv(&mut self) -> &'static str {
         tokio::select! {
             _ = self.int.recv() => "SIGINT",
             _ = self.term.recv() => "SIGTERM",
