@@ -107,7 +107,7 @@ pub async fn run(
         config_dir: cluster.config_dir(),
         xds_address: cluster.pilot_xds_address().to_string(),
         debug_address: debug_url.trim_start_matches("http://").to_string(),
-        ingress_url: format!("http://127.0.0.1:{}/", ports.ingress),
+        ingress_url: sample.local.ingress_url(ports.ingress),
         pgid: None,
         processes: vec![],
         ready: false,

@@ -25,6 +25,10 @@ pub struct LocalFile {
     /// The ingress gateway's identity; Istio's default when left out.
     #[serde(default)]
     pub ingress: Option<Ingress>,
+    /// Path of the sample's front page through the ingress (what `local
+    /// up` prints and waits for), `/` when left out.
+    #[serde(default)]
+    pub front_page: Option<String>,
 }
 
 /// How to run the app of one WorkloadEntry.
@@ -69,7 +73,17 @@ impl Default for Ingress {
 impl LocalFile {
     /// Parses `local.yaml`.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
-        serde_yaml::from_str(text).map_err(|e| anyhow!("{e}"))
+        let local: LocalFile = serde_yaml::from_str(text).map_err(|e| anyhow!("{e}"))?;
+        if let Some(path) = local.front_page.as_deref().filter(|p| !p.starts_with('/')) {
+            bail!("frontPage {path:?} must start with /");
+        }
+        Ok(local)
+    }
+
+    /// The front page through the ingress gateway on 127.0.0.1:`port`.
+    pub fn ingress_url(&self, port: u16) -> String {
+        let path = self.front_page.as_deref().unwrap_or("/");
+        format!("http://127.0.0.1:{port}{path}")
     }
 }
 
@@ -232,7 +246,7 @@ pub fn build(
         proxy_admins,
         xds_address,
         debug_address,
-        ingress_url: format!("http://127.0.0.1:{}/", ports.ingress),
+        ingress_url: local.ingress_url(ports.ingress),
     })
 }
 

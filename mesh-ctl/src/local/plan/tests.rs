@@ -165,6 +165,14 @@ fn unknown_workload_entry_is_an_error() {
 }
 
 #[test]
+fn front_page_path_makes_the_ingress_url() {
+    let local = LocalFile::parse("workloads: []\nfrontPage: /productpage\n").unwrap();
+    assert_eq!(local.ingress_url(8080), "http://127.0.0.1:8080/productpage");
+    assert_eq!(postcard_local().ingress_url(80), "http://127.0.0.1:80/");
+    assert!(LocalFile::parse("workloads: []\nfrontPage: productpage\n").is_err());
+}
+
+#[test]
 fn local_file_rejects_unknown_fields() {
     assert!(LocalFile::parse("workloads: []\nextra: 1\n").is_err());
 }
