@@ -56,6 +56,9 @@ pub struct Workload {
     pub image: String,
     /// The proxy beside it.
     pub sidecar: Sidecar,
+    /// False for a pod that backs no Service: nothing in the mesh's
+    /// registry points at it (an "unknown destination").
+    pub with_service: bool,
 }
 
 impl Workload {
@@ -73,7 +76,15 @@ impl Workload {
             env: BTreeMap::new(),
             image: String::new(),
             sidecar: Sidecar::MeshProxy,
+            with_service: true,
         }
+    }
+
+    /// Makes it a pod without a Service (and, locally, without a
+    /// WorkloadEntry): the mesh does not know its address.
+    pub fn without_service(mut self) -> Workload {
+        self.with_service = false;
+        self
     }
 
     /// Sets the namespace.
@@ -197,6 +208,19 @@ pub trait Cluster {
     fn service_url(&self, service: &str, namespace: &str, port: u16) -> String {
         format!("http://{service}.{namespace}:{port}")
     }
+
+    /// Sets the mesh config (Istio `MeshConfig` YAML, e.g.
+    /// `outboundTrafficPolicy: {mode: REGISTRY_ONLY}`) and restarts the
+    /// control plane with it if it runs; proxies reconnect and get the new
+    /// config shortly after (callers poll for the effect).
+    fn set_mesh_config(&mut self, yaml: &str) -> Result<(), E2eError>;
+
+    /// The IP address of `pod`.
+    fn pod_address(&self, pod: &str) -> Result<String, E2eError>;
+
+    /// How to run `mesh-e2e-tool` inside a pod (a path locally; the name in
+    /// the tool's image on kind).
+    fn tool(&self) -> Result<String, E2eError>;
 
     /// A URL of the ingress gateway that the test process itself can reach.
     fn ingress_url(&self) -> Result<String, E2eError>;

@@ -14,6 +14,7 @@
 pub mod cluster;
 pub mod cmd;
 mod error;
+pub mod http;
 pub mod kind;
 pub mod local;
 pub mod scenarios;

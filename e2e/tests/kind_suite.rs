@@ -4,29 +4,40 @@
 
 use std::path::Path;
 
-use mesh_e2e::{scenarios, skip, Cluster, KindCluster, KindConfig, Sidecar};
+use mesh_e2e::{scenarios, skip, Cluster, E2eError, KindCluster, KindConfig, Sidecar};
 
-fn cluster() -> Option<KindCluster> {
+fn run(name: &str, scenario: impl FnOnce(&mut dyn Cluster) -> Result<(), E2eError>) {
     if let Some(why) = KindCluster::unavailable() {
-        skip("kind suite", &why);
-        return None;
+        skip(&format!("kind suite ({name})"), &why);
+        return;
     }
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap_or(Path::new(".."));
-    match KindCluster::create(&KindConfig::for_repo(repo)) {
-        Ok(c) => Some(c),
-        Err(e) => panic!("creating the kind cluster: {e}"),
+    let mut c = KindCluster::create(&KindConfig::for_repo(repo))
+        .unwrap_or_else(|e| panic!("creating the kind cluster: {e}"));
+    if let Err(e) = scenario(&mut c) {
+        panic!("{name} on kind: {e}");
     }
+    c.teardown().unwrap_or_else(|e| panic!("teardown: {e}"));
 }
 
 #[test]
 fn postcard_through_capture_on_kind() {
-    let Some(mut c) = cluster() else {
-        return;
-    };
-    if let Err(e) = scenarios::postcard(&mut c, Sidecar::MeshProxy) {
-        panic!("postcard on kind: {e}");
-    }
-    c.teardown().unwrap_or_else(|e| panic!("teardown: {e}"));
+    run("postcard", |c| scenarios::postcard(c, Sidecar::MeshProxy));
+}
+
+#[test]
+fn bookinfo_on_kind() {
+    run("bookinfo", scenarios::bookinfo);
+}
+
+#[test]
+fn tcp_through_capture_on_kind() {
+    run("tcp", scenarios::tcp_through_capture);
+}
+
+#[test]
+fn outbound_policy_on_kind() {
+    run("outbound policy", scenarios::outbound_traffic_policy);
 }

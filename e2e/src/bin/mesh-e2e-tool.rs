@@ -6,6 +6,8 @@
 //! - `serve-tcp --listen ADDR [--banner TEXT]`: line echo, optionally
 //!   speaking first (a server-first protocol);
 //! - `fetch URL`: one HTTP/1.1 GET, prints `HTTP <status>`, a blank line, the body;
+//! - `tcp-first ADDR`: connect, say nothing, print the server's first line
+//!   (a server-first protocol through capture);
 //! - `resolve NAME`, `wait-tcp ADDR`, `tcp-send ADDR TEXT`.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -14,6 +16,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+use mesh_e2e::http;
 
 #[derive(Parser)]
 #[command(about = "Test helper run inside e2e pods")]
@@ -52,6 +55,12 @@ enum Cmd {
         #[arg(long, default_value_t = 10000)]
         timeout_ms: u64,
     },
+    /// Connect, send nothing, print the first line the server sends.
+    TcpFirst {
+        addr: String,
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u64,
+    },
     /// Send one line over TCP and print everything received until EOF.
     TcpSend {
         addr: String,
@@ -70,6 +79,7 @@ fn main() -> ExitCode {
         Cmd::Fetch { url, timeout_ms } => fetch(&url, Duration::from_millis(timeout_ms)),
         Cmd::Resolve { name } => resolve(&name),
         Cmd::WaitTcp { addr, timeout_ms } => wait_tcp(&addr, Duration::from_millis(timeout_ms)),
+        Cmd::TcpFirst { addr, timeout_ms } => tcp_first(&addr, Duration::from_millis(timeout_ms)),
         Cmd::TcpSend {
             addr,
             text,
@@ -94,6 +104,10 @@ where
     let listener = TcpListener::bind(listen).map_err(|e| format!("bind {listen}: {e}"))?;
     eprintln!("listening on {listen}");
     for stream in listener.incoming().flatten() {
+        // Tests read the peer to see whether a sidecar relayed the connection.
+        if let Ok(peer) = stream.peer_addr() {
+            eprintln!("connection from {peer}");
+        }
         let handle = handle.clone();
         std::thread::spawn(move || {
             let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
@@ -153,16 +167,9 @@ fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
 }
 
 fn fetch(url: &str, timeout: Duration) -> Result<()> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("only http:// URLs: {url}"))?;
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let path = if path.is_empty() { "/" } else { path };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse().map_err(|_| format!("bad port in {url}"))?),
-        None => (authority, 80),
-    };
-    let mut stream = connect(host, port, timeout)?;
+    let (authority, path) = http::split_url(url)?;
+    let (host, port) = http::authority_addr(authority)?;
+    let mut stream = connect(&host, port, timeout)?;
     let io = |e: std::io::Error| format!("{url}: {e}");
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     write!(
@@ -172,61 +179,26 @@ fn fetch(url: &str, timeout: Duration) -> Result<()> {
     .map_err(io)?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).map_err(io)?;
-    let (status, body) = parse_response(&raw)?;
+    let (status, body) = http::parse_response(&raw)?;
     print!("HTTP {status}\n\n{}", String::from_utf8_lossy(&body));
     Ok(())
 }
 
-/// Status and body of a whole HTTP/1.1 response (content-length, chunked or
-/// until close).
-fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>)> {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("response has no complete head")?;
-    let head = String::from_utf8_lossy(&raw[..end]);
-    let body = &raw[end + 4..];
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or("bad status line")?;
-    let header = |name: &str| {
-        head.lines().skip(1).find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_string())
-        })
-    };
-    if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        return Ok((status, dechunk(body)?));
+/// Connects and, without sending anything, reads the first line the server
+/// sends; prints it and how long it took (`LINE\nafter N ms`).
+fn tcp_first(addr: &str, timeout: Duration) -> Result<()> {
+    let (host, port) = split_addr(addr)?;
+    let started = Instant::now();
+    let stream = connect(host, port, timeout)?;
+    let io = |e: std::io::Error| format!("{addr}: {e}");
+    stream.set_read_timeout(Some(timeout)).map_err(io)?;
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).map_err(io)?;
+    if line.is_empty() {
+        return Err(format!("{addr}: closed before sending anything"));
     }
-    let body = match header("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        Some(len) => body.get(..len).ok_or("body shorter than content-length")?,
-        None => body,
-    };
-    Ok((status, body.to_vec()))
-}
-
-fn dechunk(mut body: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = body
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("truncated chunk size")?;
-        let size_text = String::from_utf8_lossy(&body[..line_end]);
-        let size_hex = size_text.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_hex, 16).map_err(|_| "bad chunk size")?;
-        body = &body[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        out.extend_from_slice(body.get(..size).ok_or("truncated chunk")?);
-        body = body.get(size + 2..).ok_or("truncated chunk end")?;
-    }
+    println!("{line}after {} ms", started.elapsed().as_millis());
+    Ok(())
 }
 
 fn resolve(name: &str) -> Result<()> {

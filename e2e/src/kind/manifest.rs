@@ -24,6 +24,9 @@ pub fn workload(w: &Workload) -> String {
     if w.sidecar == Sidecar::None {
         annotations.insert("sidecar.istio.io/inject".into(), "false".into());
     }
+    // `e2e-pod` finds the pod of this Deployment (for its IP).
+    let mut pod_labels = w.labels.clone();
+    pod_labels.insert("e2e-pod".into(), w.name.clone());
     let env: Vec<Value> = w
         .env
         .iter()
@@ -33,7 +36,7 @@ pub fn workload(w: &Workload) -> String {
         .command
         .split_first()
         .map_or((vec![], vec![]), |(c, a)| (vec![c.clone()], a.to_vec()));
-    let docs = [
+    let mut docs = vec![
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(&w.service_account)}),
         json!({
             "apiVersion": "v1",
@@ -43,6 +46,7 @@ pub fn workload(w: &Workload) -> String {
                 "selector": {"app": w.service},
                 "ports": w.ports.iter().map(|p| json!({
                     "name": p.name, "port": p.number, "targetPort": p.number,
+                    "appProtocol": p.protocol.to_lowercase(),
                 })).collect::<Vec<_>>(),
             },
         }),
@@ -54,7 +58,7 @@ pub fn workload(w: &Workload) -> String {
                 "replicas": 1,
                 "selector": {"matchLabels": w.labels},
                 "template": {
-                    "metadata": {"labels": w.labels, "annotations": annotations},
+                    "metadata": {"labels": pod_labels, "annotations": annotations},
                     "spec": {
                         "serviceAccountName": w.service_account,
                         "containers": [{
@@ -73,6 +77,9 @@ pub fn workload(w: &Workload) -> String {
             },
         }),
     ];
+    if !w.with_service {
+        docs.remove(1);
+    }
     to_yaml_stream(&docs)
 }
 

@@ -48,14 +48,18 @@ pub struct KindConfig {
 impl KindConfig {
     /// The samples' images and `meshctl install --profile demo`.
     pub fn for_repo(repo_root: &Path) -> KindConfig {
-        let images = [("postcard:e2e", "samples/postcard/Dockerfile")]
-            .into_iter()
-            .filter(|(_, f)| repo_root.join(f).is_file())
-            .map(|(tag, f)| Image {
-                tag: tag.into(),
-                dockerfile: f.into(),
-            })
-            .collect();
+        let images = [
+            ("postcard:e2e", "samples/postcard/Dockerfile"),
+            ("bookinfo:e2e", "samples/bookinfo/Dockerfile"),
+            ("mesh-e2e-tool:e2e", "e2e/Dockerfile"),
+        ]
+        .into_iter()
+        .filter(|(_, f)| repo_root.join(f).is_file())
+        .map(|(tag, f)| Image {
+            tag: tag.into(),
+            dockerfile: f.into(),
+        })
+        .collect();
         KindConfig {
             repo_root: repo_root.to_path_buf(),
             images,
@@ -255,6 +259,43 @@ impl Cluster for KindCluster {
             .stdin(yaml)
             .run()?;
         Ok(())
+    }
+
+    fn set_mesh_config(&mut self, yaml: &str) -> Result<(), E2eError> {
+        // Istio's shape: ConfigMap `istio` key `mesh`, read by istiod at start.
+        let cm = crate::local::registry::to_yaml_stream(&[serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "istio", "namespace": "istio-system"},
+            "data": {"mesh": yaml},
+        })]);
+        self.kubectl().args(["apply", "-f", "-"]).stdin(cm).run()?;
+        for step in ["restart", "status"] {
+            self.kubectl()
+                .args(["rollout", step, "-n", "istio-system", "deployment/istiod"])
+                .timeout(SLOW)
+                .run()?;
+        }
+        Ok(())
+    }
+
+    fn pod_address(&self, pod: &str) -> Result<String, E2eError> {
+        let ns = self.namespace_of(pod)?;
+        let ip = self
+            .kubectl()
+            .args(["get", "pods", "-n", ns, "-l"])
+            .arg(format!("e2e-pod={pod}"))
+            .args(["-o", "jsonpath={.items[*].status.podIP}"])
+            .run()?;
+        match ip.split_whitespace().next() {
+            Some(ip) => Ok(ip.to_string()),
+            None => Err(E2eError::Invalid(format!("pod {pod} has no IP yet"))),
+        }
+    }
+
+    fn tool(&self) -> Result<String, E2eError> {
+        // On PATH in the tool image (e2e/Dockerfile).
+        Ok("mesh-e2e-tool".into())
     }
 
     fn ingress_url(&self) -> Result<String, E2eError> {

@@ -10,6 +10,7 @@
 //! namespaces, veths, bridge, `/etc/netns/*` entries and the run directory;
 //! [`cleanup_stale`] removes what a killed run left behind.
 
+mod build;
 pub mod net;
 mod pod;
 pub mod procs;
@@ -71,6 +72,7 @@ pub struct LocalCluster {
     procs: Procs,
     registry: Registry,
     pilot: bool,
+    mesh_config: Option<PathBuf>,
     applied: Vec<(PathBuf, String)>,
     torn_down: bool,
 }
@@ -105,6 +107,9 @@ impl LocalCluster {
         for removed in cleanup_stale(tag)? {
             eprintln!("mesh-e2e: removed leftover of an earlier run: {removed}");
         }
+        if options.bin_dir.is_none() {
+            build::ensure_binaries(&bin_dir())?;
+        }
         let prefix = net::new_prefix_tagged(tag);
         let own_run_dir = options.run_dir.is_none();
         let run_dir = options
@@ -133,6 +138,7 @@ impl LocalCluster {
             net,
             registry: Registry::default(),
             pilot: false,
+            mesh_config: None,
             applied: Vec::new(),
             torn_down: false,
         })
@@ -283,6 +289,27 @@ impl Cluster for LocalCluster {
         std::fs::remove_file(&path).map_err(E2eError::io(path))
     }
 
+    fn set_mesh_config(&mut self, yaml: &str) -> Result<(), E2eError> {
+        let path = self.run_dir.join("mesh-config.yaml");
+        std::fs::write(&path, yaml).map_err(E2eError::io(&path))?;
+        self.mesh_config = Some(path);
+        if self.pilot {
+            // Pilot reads mesh config at start only.
+            self.procs.stop("pilot");
+            self.pilot = false;
+            self.ensure_pilot()?;
+        }
+        Ok(())
+    }
+
+    fn pod_address(&self, pod: &str) -> Result<String, E2eError> {
+        Ok(self.pod(pod)?.ip.to_string())
+    }
+
+    fn tool(&self) -> Result<String, E2eError> {
+        self.tool_path()
+    }
+
     fn ingress_url(&self) -> Result<String, E2eError> {
         self.registry
             .pods
@@ -302,7 +329,7 @@ impl Cluster for LocalCluster {
     }
 
     fn http_get(&self, pod: &str, url: &str) -> Result<HttpResponse, E2eError> {
-        let tool = self.tool()?;
+        let tool = self.tool_path()?;
         let argv = [tool.as_str(), "fetch", url];
         let out = self.exec(pod, &argv)?;
         if !out.success() {

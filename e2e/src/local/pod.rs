@@ -37,7 +37,7 @@ impl LocalCluster {
             .map_err(|_| E2eError::Invalid("too many pods".into()))?;
         let netns = self.net.add_pod(&w.name, index)?;
         let ip = self.net.pod_ip(index);
-        if !ingress {
+        if !ingress && w.with_service {
             let vip = u8::try_from(self.registry.services.len() + 1)
                 .map(|i| self.net.vip(i))
                 .map_err(|_| E2eError::Invalid("too many services".into()))?;
@@ -68,7 +68,7 @@ impl LocalCluster {
     }
 
     /// The `mesh-e2e-tool` binary, which runs inside pods for checks.
-    pub(super) fn tool(&self) -> Result<String, E2eError> {
+    pub(super) fn tool_path(&self) -> Result<String, E2eError> {
         self.existing_bin("mesh-e2e-tool", "cargo build -p mesh-e2e")
     }
 
@@ -84,13 +84,14 @@ impl LocalCluster {
         }
     }
 
-    fn ensure_pilot(&mut self) -> Result<(), E2eError> {
+    /// Starts pilot unless it runs; with the mesh config file if one was set.
+    pub(super) fn ensure_pilot(&mut self) -> Result<(), E2eError> {
         if self.pilot {
             return Ok(());
         }
         let pilot = self.existing_bin("mesh-pilot", "cargo build -p mesh-pilot")?;
         let gw = self.gateway();
-        let argv = [
+        let mut argv = vec![
             pilot,
             "--config-dir".into(),
             self.run_dir.join("config").to_string_lossy().into_owned(),
@@ -99,6 +100,10 @@ impl LocalCluster {
             "--debug-address".into(),
             format!("{gw}:8080"),
         ];
+        if let Some(mesh) = &self.mesh_config {
+            argv.push("--mesh-config".into());
+            argv.push(mesh.to_string_lossy().into_owned());
+        }
         let log = self.log_path("pilot", "pilot");
         self.procs.spawn(&Spawn {
             label: "pilot",
@@ -231,7 +236,7 @@ impl LocalCluster {
             env: &Default::default(),
             log: &log,
         })?;
-        let tool = self.tool()?;
+        let tool = self.tool_path()?;
         wait_for(&format!("{label} ready"), || {
             self.procs.check_running(&label)?;
             let out = self.exec(name, &[&tool, "fetch", "http://127.0.0.1:15000/ready"])?;
@@ -255,7 +260,7 @@ impl LocalCluster {
             env: &w.env,
             log: &log,
         })?;
-        let tool = self.tool()?;
+        let tool = self.tool_path()?;
         for port in &w.ports {
             // From inside the pod over lo: never captured, so this sees the app.
             let addr = format!("{}:{}", pod.ip, port.number);

@@ -130,6 +130,23 @@ impl Procs {
         Ok(())
     }
 
+    /// Stops the process `label` (SIGTERM to its group, SIGKILL after the
+    /// grace period) and forgets it, so it can be started again.
+    pub fn stop(&mut self, label: &str) {
+        let (stopping, kept): (Vec<Proc>, Vec<Proc>) = std::mem::take(&mut self.procs)
+            .into_iter()
+            .partition(|p| p.label == label);
+        self.procs = kept;
+        let deadline = Instant::now() + GRACE;
+        for mut p in stopping {
+            kill_group(p.child.id(), "TERM");
+            if wait_until(&mut p.child, deadline).is_none() {
+                kill_group(p.child.id(), "KILL");
+                let _ = p.child.wait();
+            }
+        }
+    }
+
     /// Stops every process of the run: SIGTERM to each group, SIGKILL after
     /// a grace period, then SIGKILL to anything left in the run's network
     /// namespaces or carrying the run's tag (a process that left its group).

@@ -119,7 +119,11 @@ impl Registry {
                 },
             }));
         }
-        for pod in self.pods.values().filter(|p| !p.ingress) {
+        for pod in self
+            .pods
+            .values()
+            .filter(|p| !p.ingress && p.workload.with_service)
+        {
             let w = &pod.workload;
             docs.push(json!({
                 "apiVersion": "networking.istio.io/v1",
