@@ -1,4 +1,5 @@
-//! `mesh-e2e-tool`: what the e2e suites run inside pods. Std only, so it
+//! `mesh-e2e-tool`: what the e2e suites run inside pods. Blocking std I/O (no
+//! async runtime; the HTTP parser is the library's), so it
 //! starts instantly and resolves names exactly as an app does (getaddrinfo,
 //! hence the pod's `/etc/hosts`):
 //!
