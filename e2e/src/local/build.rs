@@ -68,8 +68,13 @@ fn build(bin_dir: &Path) -> Result<(), E2eError> {
     }
     let out = build.output()?;
     if out.success() {
-        Ok(())
-    } else {
-        Err(build.failed(&out))
+        return Ok(());
     }
+    // Compiler output can be long: the end says what broke.
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    Err(E2eError::Command {
+        command: build.display(),
+        status: format!("{:?}", out.code),
+        stderr: lines[lines.len().saturating_sub(40)..].join("\n"),
+    })
 }
