@@ -116,5 +116,16 @@ mod tests {
         );
         assert_eq!(c["env"][0]["name"], "MESSAGE_TEXT");
         assert!(namespace("shop").contains("istio-injection: enabled"));
+        assert_eq!(docs[1]["spec"]["ports"][0]["appProtocol"], "http");
+        assert_eq!(pod["metadata"]["labels"]["e2e-pod"], "messenger-v2");
+        assert!(docs[2]["spec"]["selector"]["matchLabels"]["e2e-pod"].is_null());
+    }
+
+    #[test]
+    fn a_workload_without_service_has_no_service_object() {
+        let w = Workload::new("outsider", "outsider", &["x"]).without_service();
+        let yaml = workload(&w);
+        assert!(!yaml.contains("kind: Service\n"), "{yaml}");
+        assert!(yaml.contains("kind: Deployment"), "{yaml}");
     }
 }

@@ -291,6 +291,24 @@ mod tests {
     }
 
     #[test]
+    fn pods_without_a_service_are_not_registered() {
+        let mut reg = registry();
+        let w = Workload::new("outsider", "outsider", &["app"]).without_service();
+        reg.pods.insert(
+            "outsider".into(),
+            Pod {
+                workload: w,
+                ip: [198, 18, 7, 20].into(),
+                netns: "e2e1x1-outsider".into(),
+                ingress: false,
+            },
+        );
+        let yaml = reg.mesh_yaml();
+        assert!(!yaml.contains("outsider"), "{yaml}");
+        assert!(!reg.hosts_file(&reg.pods["greeter-v1"]).contains("outsider"));
+    }
+
+    #[test]
     fn envoy_bootstrap_names_the_node_and_points_at_pilot() {
         let reg = registry();
         let yaml = envoy_bootstrap(&reg.pods["greeter-v1"], ([198, 18, 7, 1].into(), 15010));
