@@ -26,8 +26,6 @@ fn postcard_through_capture_with_mesh_proxy() {
 }
 
 #[test]
-#[ignore = "pilot sends virtualInbound with use_original_dst: true; Envoy hands inbound \
-            connections to the outbound 0.0.0.0_9080 listener and loops (see e2e/README.md)"]
 fn postcard_through_capture_with_envoy_as_greeters_sidecar() {
     run("postcard (envoy)", |c| {
         scenarios::postcard(c, Sidecar::Envoy)

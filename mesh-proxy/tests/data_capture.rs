@@ -376,7 +376,9 @@ async fn inbound_chains_by_port_and_passthrough_from_127_0_0_6() {
             name: "virtualInbound".into(),
             address: free_addr(),
             bind_to_port: true,
-            use_original_dst: true,
+            // As Istio sends it: the listener filter alone restores the
+            // original destination; nothing is handed to another listener.
+            use_original_dst: false,
             listener_filters: vec![ListenerFilter::OriginalDst],
             traffic_direction: Some(TrafficDirection::Inbound),
             filter_chains: vec![hcm_chain(

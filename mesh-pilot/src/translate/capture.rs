@@ -179,7 +179,6 @@ fn virtual_inbound(registry: &Registry, proxy: &Proxy) -> Listener {
     Listener {
         name: "virtualInbound".to_string(),
         address: Some(socket(ANY_IP, INBOUND_CAPTURE_PORT)),
-        use_original_dst: Some(BoolValue { value: true }),
         listener_filters: vec![listener_filter(ORIGINAL_DST, any(&OriginalDst::default()))],
         filter_chains: chains,
         default_filter_chain: Some(chain(tcp_proxy(INBOUND_PASSTHROUGH, INBOUND_PASSTHROUGH))),

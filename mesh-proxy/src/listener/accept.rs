@@ -14,7 +14,7 @@ use tracing::Instrument;
 use super::detect::{self, Detected};
 use super::{select, tcp, DataPlane, Downstream};
 use crate::http::{self, HttpConnection};
-use crate::model::NetworkFilter;
+use crate::model::{ListenerFilter, NetworkFilter};
 
 /// A listener socket bound for one snapshot listener, by name.
 pub(super) struct BoundListener {
@@ -88,7 +88,15 @@ async fn serve_connection(
         tracing::debug!("listener no longer configured; closing");
         return;
     };
-    if accepting.use_original_dst {
+    // As in Envoy: the original_dst listener filter restores the original
+    // destination (for chain matching and ORIGINAL_DST clusters);
+    // `use_original_dst` additionally hands the connection to the listener
+    // owning that destination (select::dispatch).
+    if accepting.use_original_dst
+        || accepting
+            .listener_filters
+            .contains(&ListenerFilter::OriginalDst)
+    {
         downstream.original_dst = data_plane
             .capture
             .original_dst

@@ -190,7 +190,6 @@ pub fn listeners() -> Vec<Any> {
         pack_any(Listener {
             name: "virtualInbound".into(),
             address: Some(sock("0.0.0.0", 15006)),
-            use_original_dst: yes,
             traffic_direction: TrafficDirection::Inbound as i32,
             listener_filters: vec![
                 listener_filter("envoy.filters.listener.original_dst"),
