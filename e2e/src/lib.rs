@@ -26,6 +26,10 @@ pub use local::{cleanup_run, cleanup_stale, LocalCluster, LocalOptions};
 
 /// Prints the standard skip line for a suite that cannot run here; the
 /// caller then returns without asserting anything (and so claims nothing).
+///
+/// The line goes straight to the process's stderr: libtest captures
+/// `print!`/`eprint!` of passing tests, and a skip must never be silent.
 pub fn skip(suite: &str, why: &str) {
-    println!("skipping {suite}: {why}");
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "skipping {suite}: {why}");
 }

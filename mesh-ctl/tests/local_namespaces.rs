@@ -250,7 +250,7 @@ async fn until_card_shows(client: &reqwest::Client, text: &str, within: Duration
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postcard_through_pods_with_capture() {
     if !is_root() {
-        println!("skipping: needs root");
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), b"skipping: needs root\n");
         return;
     }
     build_binaries();

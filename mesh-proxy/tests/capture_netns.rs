@@ -105,7 +105,7 @@ fn is_root() -> bool {
 #[test]
 fn a_call_to_a_vip_is_captured_routed_and_delivered() {
     if !is_root() {
-        println!("skipping: needs root");
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), b"skipping: needs root\n");
         return;
     }
     let ns = Netns::create();

@@ -132,7 +132,10 @@ fn is_root() -> bool {
 #[test]
 fn init_twice_redirects_once_and_cleanup_restores_the_table() {
     if !is_root() {
-        println!("skipping: needs root for network namespaces");
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"skipping: needs root for network namespaces\n",
+        );
         return;
     }
     let ns = Netns::create();
