@@ -4,16 +4,18 @@
 //!
 //! Rules (Istio's `shouldRespond`, per type URL):
 //! - a request without a nonce subscribes (or re-subscribes after a
-//!   reconnect) and is always answered;
+//!   reconnect) and is always answered; so is one carrying a nonce for a
+//!   type this stream has not sent yet (a proxy reconnecting with the nonce
+//!   of its previous stream, possibly to another pilot);
 //! - a request whose nonce is not the last one sent is stale and ignored;
 //! - the last nonce with `error_detail` is a NACK: recorded, not answered;
 //!   the proxy stays on its old version and the same content is not resent;
 //! - the last nonce without error is an ACK; it is answered only when the
-//!   requested names changed (EDS/RDS);
+//!   requested set of names changed (EDS/RDS; order does not matter);
 //! - a push answers only the types whose content for this proxy changed.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -98,7 +100,7 @@ impl Connection {
             return None;
         }
         let watch = self.watches.entry(type_url.to_string()).or_default();
-        if req.response_nonce.is_empty() {
+        if req.response_nonce.is_empty() || watch.sent.is_none() {
             watch.names = req.resource_names.clone();
             return Some(self.respond(type_url));
         }
@@ -123,7 +125,7 @@ impl Connection {
             return None;
         }
         watch.acked = Some(req.version_info.clone());
-        if !is_wildcard_type(type_url) && watch.names != req.resource_names {
+        if !is_wildcard_type(type_url) && !same_names(&watch.names, &req.resource_names) {
             watch.names = req.resource_names.clone();
             return Some(self.respond(type_url));
         }
@@ -222,6 +224,11 @@ impl Connection {
             ..Default::default()
         }
     }
+}
+
+/// Whether two lists of resource names ask for the same set.
+fn same_names(a: &[String], b: &[String]) -> bool {
+    a.iter().collect::<BTreeSet<_>>() == b.iter().collect::<BTreeSet<_>>()
 }
 
 #[cfg(test)]

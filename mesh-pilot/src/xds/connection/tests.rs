@@ -165,3 +165,27 @@ fn unknown_types_are_ignored() {
     let secret = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
     assert!(c.on_request(&req(secret, &[], "", "")).is_none());
 }
+
+#[test]
+fn a_nonce_from_an_earlier_stream_subscribes() {
+    // Reconnected with the last nonce of its previous stream: nothing was
+    // sent on this one yet, so it is a new subscription, not a stale ACK.
+    let mut c = Connection::new("n".into(), base(), "1".into());
+    let r = c.on_request(&req(CLUSTER_TYPE, &[], "7", "42")).unwrap();
+    assert_eq!(r.resources.len(), 2);
+    let r = c
+        .on_request(&req(ENDPOINT_TYPE, &["a"], "7", "43"))
+        .unwrap();
+    assert_eq!(r.resources.len(), 1);
+}
+
+#[test]
+fn reordered_names_are_not_a_new_subscription() {
+    let mut c = Connection::new("n".into(), base(), "1".into());
+    let r = c
+        .on_request(&req(ENDPOINT_TYPE, &["a", "b"], "", ""))
+        .unwrap();
+    assert!(c
+        .on_request(&req(ENDPOINT_TYPE, &["b", "a"], "1", &r.nonce))
+        .is_none());
+}
