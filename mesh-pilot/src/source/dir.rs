@@ -7,8 +7,9 @@
 //!   and its errors reported; if an earlier version of it was accepted, that
 //!   version keeps being served, so a bad edit never takes config away.
 //! - When two files define the same object, the most recently written file
-//!   wins (a newer file is a newer intent); the other copy is shadowed, with
-//!   a log line.
+//!   wins (a newer file is a newer intent); the other copy is shadowed and
+//!   reported as an error of the older file (the rest of that file is still
+//!   served).
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -180,8 +181,9 @@ impl DirSource {
         // Files whose current content is held back by cross-object errors.
         let mut held_back: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut chosen = Vec::new();
+        let mut shadowed = Vec::new();
         for round in 0..CROSS_CHECK_ROUNDS {
-            chosen = self.choose(&order, &held_back);
+            (chosen, shadowed) = self.choose(&order, &held_back);
             let loaded: Vec<Loaded> = chosen.iter().map(|(_, l, _)| l.clone()).collect();
             let mut new_errors = false;
             for err in mesh_api::validate(&loaded) {
@@ -221,6 +223,7 @@ impl DirSource {
             errors.extend(state.errors.iter().cloned());
         }
         errors.extend(held_back.into_values().flatten());
+        errors.extend(shadowed);
         errors.sort();
         errors.dedup();
         (objects, errors)
@@ -228,14 +231,16 @@ impl DirSource {
 
     /// For each file (newest first): its current objects unless invalid or
     /// held back, else its last good ones; duplicates dropped. Each entry is
-    /// (file, object, whether it is from the current content).
+    /// (file, object, whether it is from the current content). Also returns
+    /// an error line for each dropped duplicate, naming the file served.
     fn choose(
         &self,
         order: &[String],
         held_back: &BTreeMap<String, Vec<String>>,
-    ) -> Vec<(String, Loaded, bool)> {
+    ) -> (Vec<(String, Loaded, bool)>, Vec<String>) {
         let mut seen: HashMap<String, &String> = HashMap::new();
         let mut out = Vec::new();
+        let mut shadowed = Vec::new();
         for name in order {
             let state = &self.files[name];
             let (objects, is_current) = match &state.current {
@@ -245,14 +250,26 @@ impl DirSource {
             for loaded in objects.into_iter().flatten() {
                 let key = loaded.key();
                 if let Some(winner) = seen.get(&key) {
-                    tracing::debug!(%key, file = %name, newer = %winner, "shadowed by a newer file");
+                    let message = format!(
+                        "also defined in {} (newer), which is served",
+                        self.dir.join(winner).display()
+                    );
+                    let err = ConfigError::new(
+                        self.dir.join(name),
+                        ErrorKind::Duplicate,
+                        "metadata.name",
+                        message,
+                    )
+                    .at_line(loaded.line)
+                    .for_object(Some(key));
+                    shadowed.push(err.to_string());
                     continue;
                 }
                 seen.insert(key, name);
                 out.push((name.clone(), loaded.clone(), is_current));
             }
         }
-        out
+        (out, shadowed)
     }
 }
 

@@ -117,23 +117,38 @@ fn a_new_invalid_file_is_reported_and_skipped() {
 }
 
 #[test]
-fn deletion_removes_objects_and_newer_duplicates_win() {
+fn deletion_removes_objects_and_newer_duplicates_win_reported() {
     let tmp = tempfile::tempdir().unwrap();
     write(tmp.path(), "se.yaml", SE);
     write(tmp.path(), "dr.yaml", DR);
     write(tmp.path(), "a-route.yaml", &vs("v1"));
     let mut src = DirSource::new(tmp.path());
     src.reload().unwrap();
-    // A newer file with the same object wins, without an error.
+    // A newer file with the same object wins; the shadowed copy is
+    // reported, naming both files.
     std::thread::sleep(std::time::Duration::from_millis(20));
     write(tmp.path(), "z-route.yaml", &vs("v2"));
     let snap = src.reload().unwrap().unwrap();
     assert_eq!(vs_subset(&snap).as_deref(), Some("v2"));
-    assert!(snap.errors.is_empty(), "{:?}", snap.errors);
-    // Deleting it brings the older copy back.
+    let (older, newer) = (
+        tmp.path().join("a-route.yaml"),
+        tmp.path().join("z-route.yaml"),
+    );
+    assert_eq!(
+        snap.errors,
+        vec![format!(
+            "{}:2: VirtualService/default/messenger: metadata.name: also defined in {} (newer), which is served",
+            older.display(),
+            newer.display()
+        )]
+    );
+    let served = snap.virtual_services().count();
+    assert_eq!(served, 1);
+    // Deleting it brings the older copy back, and the report goes.
     std::fs::remove_file(tmp.path().join("z-route.yaml")).unwrap();
     let snap = src.reload().unwrap().unwrap();
     assert_eq!(vs_subset(&snap).as_deref(), Some("v1"));
+    assert!(snap.errors.is_empty(), "{:?}", snap.errors);
     std::fs::remove_file(tmp.path().join("a-route.yaml")).unwrap();
     let snap = src.reload().unwrap().unwrap();
     assert!(snap.virtual_services().next().is_none());
