@@ -187,17 +187,18 @@ fn upstream_request(
     Ok(Request::from_parts(parts, body.boxed_unsync()))
 }
 
-/// Path and query after `prefix_rewrite`: a prefix route swaps its matched
-/// prefix, an exact route the whole path; regex routes are left alone (Envoy
-/// uses `regex_rewrite` for those). The query string is always kept.
+/// Path and query after `prefix_rewrite`, as Envoy does it: the matched
+/// part of the path is swapped, which is the prefix for prefix and
+/// path-separated-prefix routes and the whole path for exact and regex
+/// routes. The query string is always kept.
 pub fn rewrite_path(uri: &Uri, matched: &PathMatch, rewrite: Option<&str>) -> String {
     let path = uri.path();
     let new_path = match (rewrite, matched) {
-        (Some(rewrite), PathMatch::Prefix(prefix)) => {
+        (Some(rewrite), PathMatch::Prefix(prefix) | PathMatch::PathSeparatedPrefix(prefix)) => {
             format!("{rewrite}{}", path.get(prefix.len()..).unwrap_or(""))
         }
-        (Some(rewrite), PathMatch::Exact(_)) => rewrite.to_owned(),
-        _ => path.to_owned(),
+        (Some(rewrite), PathMatch::Exact(_) | PathMatch::Regex(_)) => rewrite.to_owned(),
+        (None, _) => path.to_owned(),
     };
     match uri.query() {
         Some(query) => format!("{new_path}?{query}"),
@@ -240,6 +241,20 @@ mod tests {
         assert_eq!(rewrite_path(&uri, &prefix, None), "/api/v1/items?page=2");
         let exact = PathMatch::Exact("/api/v1/items".into());
         assert_eq!(rewrite_path(&uri, &exact, Some("/all")), "/all?page=2");
+    }
+
+    #[test]
+    fn prefix_rewrite_of_path_separated_prefix_and_regex_routes() {
+        // Envoy swaps the separated prefix, and the whole path of a regex route.
+        let uri: Uri = "/api/items?page=2".parse().unwrap();
+        let separated = PathMatch::PathSeparatedPrefix("/api".into());
+        assert_eq!(
+            rewrite_path(&uri, &separated, Some("/v2")),
+            "/v2/items?page=2"
+        );
+        let re = crate::xds::convert::compile_whole_match("/api/.*").unwrap();
+        let regex = PathMatch::Regex(re);
+        assert_eq!(rewrite_path(&uri, &regex, Some("/all")), "/all?page=2");
     }
 
     #[test]

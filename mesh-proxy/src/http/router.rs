@@ -90,6 +90,14 @@ pub fn route_matches(matcher: &RouteMatch, request: &Parts) -> bool {
         PathMatch::Prefix(prefix) => starts_with_ignore_case(path, prefix),
         PathMatch::Exact(exact) if matcher.case_sensitive => path == exact,
         PathMatch::Exact(exact) => path.eq_ignore_ascii_case(exact),
+        PathMatch::PathSeparatedPrefix(prefix) => {
+            let head_ok = if matcher.case_sensitive {
+                path.starts_with(prefix.as_str())
+            } else {
+                starts_with_ignore_case(path, prefix)
+            };
+            head_ok && matches!(path.as_bytes().get(prefix.len()), None | Some(b'/'))
+        }
         PathMatch::Regex(re) => full_match(re, path),
     };
     path_ok && matcher.headers.iter().all(|h| header_matches(h, request))

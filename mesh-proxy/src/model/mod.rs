@@ -190,6 +190,9 @@ pub enum PathMatch {
     Prefix(String),
     /// Path equals this.
     Exact(String),
+    /// Path equals this or continues it with `/` (`path_separated_prefix`:
+    /// `/api` takes `/api` and `/api/x`, not `/apis`).
+    PathSeparatedPrefix(String),
     /// Whole path matches this regex.
     Regex(#[serde(with = "serde_regex_str")] regex::Regex),
 }

@@ -137,6 +137,13 @@ fn case_insensitive_paths() {
     r.matcher.path = PathMatch::Exact("/Message".into());
     assert!(route_matches(&r.matcher, &parts("/MESSAGE", &[])));
     assert!(!route_matches(&r.matcher, &parts("/MESSAGES", &[])));
+    r.matcher.path = PathMatch::PathSeparatedPrefix("/Api".into());
+    assert!(route_matches(&r.matcher, &parts("/api/x", &[])));
+    assert!(route_matches(&r.matcher, &parts("/API?q", &[])));
+    assert!(!route_matches(&r.matcher, &parts("/apis", &[])));
+    r.matcher.case_sensitive = true;
+    assert!(!route_matches(&r.matcher, &parts("/api/x", &[])));
+    assert!(route_matches(&r.matcher, &parts("/Api/x", &[])));
 }
 
 #[test]

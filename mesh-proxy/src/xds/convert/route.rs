@@ -145,11 +145,9 @@ impl TryFrom<&XdsRouteMatch> for RouteMatch {
             Some(PathSpecifier::SafeRegex(re)) => {
                 PathMatch::Regex(compile_whole_match(&re.regex).map_err(|e| e.at("safe_regex"))?)
             }
-            // `/api` matches `/api` and `/api/...` but not `/apis`.
-            Some(PathSpecifier::PathSeparatedPrefix(p)) => PathMatch::Regex(
-                compile_whole_match(&format!("{}(?:/.*)?", regex::escape(p)))
-                    .map_err(|e| e.at("path_separated_prefix"))?,
-            ),
+            Some(PathSpecifier::PathSeparatedPrefix(p)) => {
+                PathMatch::PathSeparatedPrefix(p.clone())
+            }
             Some(_) => return Err(ConvertError::unsupported("path specifier")),
             None => return Err(ConvertError::Missing("path specifier")),
         };

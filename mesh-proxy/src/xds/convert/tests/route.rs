@@ -42,6 +42,9 @@ fn path_matches(p: &PathMatch, path: &str) -> bool {
         PathMatch::Prefix(x) => path.starts_with(x.as_str()),
         PathMatch::Exact(x) => path == x,
         PathMatch::Regex(re) => re.is_match(path),
+        PathMatch::PathSeparatedPrefix(x) => path
+            .strip_prefix(x.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/')),
     }
 }
 
@@ -92,6 +95,7 @@ fn path_separated_prefix() {
     ] {
         assert_eq!(path_matches(&r.matcher.path, path), want, "{path}");
     }
+    assert!(matches!(&r.matcher.path, PathMatch::PathSeparatedPrefix(p) if p == "/api.v1"));
 }
 
 #[test]
