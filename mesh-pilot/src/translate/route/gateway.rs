@@ -24,12 +24,12 @@ pub(super) fn gateway(
     let mut by_host: BTreeMap<String, Vec<Route>> = BTreeMap::new();
     for gw in selected_gateways(config, proxy) {
         let key = format!("{}/{}", gw.namespace, gw.name);
-        let server_hosts: Vec<&str> = gw
+        let server_hosts: Vec<(Option<&str>, &str)> = gw
             .spec
             .servers
             .iter()
             .filter(|s| s.port.as_ref().is_some_and(|p| p.number == port))
-            .flat_map(|s| s.hosts.iter().map(|h| strip_namespace(h)))
+            .flat_map(|s| s.hosts.iter().map(|h| split_namespace(h, gw.namespace)))
             .collect();
         if server_hosts.is_empty() {
             continue;
@@ -51,7 +51,9 @@ pub(super) fn gateway(
             }
             let hosts: Vec<String> = vs_hosts(&vs)
                 .filter_map(|h| {
-                    let sh = server_hosts.iter().find(|sh| hosts_overlap(sh, &h))?;
+                    let (_, sh) = server_hosts.iter().find(|(ns, sh)| {
+                        ns.is_none_or(|ns| ns == vs.namespace) && hosts_overlap(sh, &h)
+                    })?;
                     Some(more_specific(sh, &h).to_string())
                 })
                 .collect();
@@ -92,9 +94,16 @@ pub(super) fn gateway(
     }
 }
 
-/// `ns/host`, `./host`, `*/host` in a Gateway server -> `host`.
-fn strip_namespace(host: &str) -> &str {
-    host.split_once('/').map_or(host, |(_, h)| h)
+/// A Gateway server host -> (the namespace its VirtualServices must be in,
+/// `None` for any; the host): `ns/host` is namespace `ns`, `./host` the
+/// Gateway's own namespace, `*/host` and a bare `host` any namespace.
+fn split_namespace<'a>(host: &'a str, gateway_namespace: &'a str) -> (Option<&'a str>, &'a str) {
+    match host.split_once('/') {
+        None => (None, host),
+        Some(("*", h)) => (None, h),
+        Some((".", h)) => (Some(gateway_namespace), h),
+        Some((ns, h)) => (Some(ns), h),
+    }
 }
 
 /// A VirtualService's `gateways` entry as `namespace/name`.
@@ -113,5 +122,71 @@ fn more_specific<'a>(a: &'a str, b: &'a str) -> &'a str {
         (false, true) => a,
         _ if a.len() >= b.len() => a,
         _ => b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::NodeMetadata;
+    use crate::source::snapshot_from_str;
+
+    const CONFIG: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [prod/a.example.com, ./b.example.com, "*/c.example.com"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: a, namespace: prod}
+spec:
+  hosts: [a.example.com, b.example.com, c.example.com]
+  gateways: [istio-system/gw]
+  http: [{directResponse: {status: 200}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: b, namespace: istio-system}
+spec:
+  hosts: [a.example.com, b.example.com]
+  gateways: [gw]
+  http: [{directResponse: {status: 201}}]
+"#;
+
+    #[test]
+    fn server_host_namespaces_restrict_the_bound_virtual_services() {
+        let config = snapshot_from_str("gw.yaml", CONFIG).unwrap();
+        let registry = Registry::build(&config);
+        let mut meta = NodeMetadata::default();
+        meta.labels
+            .insert("istio".to_string(), "ingressgateway".to_string());
+        let proxy = Proxy::parse(
+            "router~127.0.0.1~gw.istio-system~istio-system.svc.cluster.local",
+            &meta,
+        )
+        .unwrap();
+        let rc = gateway(&config, &registry, &proxy, 80);
+        let routes: Vec<(String, Vec<String>)> = rc
+            .virtual_hosts
+            .iter()
+            .map(|vh| {
+                let names = vh.routes.iter().map(|r| r.name.clone()).collect();
+                (vh.name.clone(), names)
+            })
+            .collect();
+        let want = |h: &str, vs: &str| (format!("{h}:80"), vec![format!("{vs}.http[0]")]);
+        assert_eq!(
+            routes,
+            vec![
+                want("a.example.com", "a"),
+                want("b.example.com", "b"),
+                want("c.example.com", "a"),
+            ]
+        );
     }
 }
