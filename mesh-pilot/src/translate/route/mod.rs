@@ -266,18 +266,20 @@ fn http_proxy(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> Ro
     }
 }
 
-/// Domains of a service port: the host and, for proxies of the service's
-/// namespace, its short forms; each with `:PORT`, and bare when `bare`.
+/// Domains of a service port: the host, its short forms `NAME.NS` and
+/// `NAME.NS.svc`, and `NAME` for proxies of the service's namespace (as
+/// Istio, which resolves them in the proxy's DNS domain); each with `:PORT`,
+/// and bare when `bare`.
 fn domains(svc: &Service, port: u32, proxy_ns: &str, bare: bool) -> Vec<String> {
     let host = &svc.hostname;
     let mut names = vec![host.clone()];
     let ns_suffix = format!(".{}{SVC_SUFFIX}", svc.namespace);
-    if svc.namespace == proxy_ns {
-        if let Some(short) = host.strip_suffix(&ns_suffix) {
+    if let Some(short) = host.strip_suffix(&ns_suffix) {
+        if svc.namespace == proxy_ns {
             names.push(short.to_string());
-            names.push(format!("{short}.{}", svc.namespace));
-            names.push(format!("{short}.{}.svc", svc.namespace));
         }
+        names.push(format!("{short}.{}", svc.namespace));
+        names.push(format!("{short}.{}.svc", svc.namespace));
     }
     let mut out = Vec::new();
     for n in names {
@@ -287,4 +289,52 @@ fn domains(svc: &Service, port: u32, proxy_ns: &str, bare: bool) -> Vec<String> 
         out.push(format!("{n}:{port}"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Discovery;
+
+    fn service(host: &str, namespace: &str) -> Service {
+        Service {
+            hostname: host.to_string(),
+            namespace: namespace.to_string(),
+            source: format!("{namespace}/x"),
+            addresses: Vec::new(),
+            ports: Vec::new(),
+            discovery: Discovery::Eds,
+            external: false,
+            endpoints: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn short_forms_with_the_namespace_reach_other_namespaces() {
+        let svc = service("reviews.prod.svc.cluster.local", "prod");
+        assert_eq!(
+            domains(&svc, 9080, "default", false),
+            [
+                "reviews.prod.svc.cluster.local:9080",
+                "reviews.prod:9080",
+                "reviews.prod.svc:9080"
+            ]
+        );
+        assert_eq!(
+            domains(&svc, 9080, "prod", true),
+            [
+                "reviews.prod.svc.cluster.local",
+                "reviews.prod.svc.cluster.local:9080",
+                "reviews",
+                "reviews:9080",
+                "reviews.prod",
+                "reviews.prod:9080",
+                "reviews.prod.svc",
+                "reviews.prod.svc:9080"
+            ]
+        );
+        // Hosts outside the cluster domain have no short forms.
+        let ext = service("api.example.com", "prod");
+        assert_eq!(domains(&ext, 80, "prod", false), ["api.example.com:80"]);
+    }
 }
