@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response, Uri};
@@ -34,6 +34,12 @@ pub type RequestBody = UnsyncBoxBody<Bytes, hyper::Error>;
 /// idle timeout is 1h; a sidecar wants fewer idle sockets than that).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// Past this many pools, [`UpstreamPool`] forgets the ones idle for longer
+/// than [`IDLE_TIMEOUT`] before it makes another. ORIGINAL_DST and DNS
+/// clusters get a pool per destination, and snapshots, which prune the
+/// rest, may not change for a long time.
+const MAX_IDLE_POOLS: usize = 1024;
+
 type HttpClient = Client<EndpointConnector, RequestBody>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -47,7 +53,13 @@ struct PoolKey {
 /// All upstream HTTP connection pools of the data plane.
 #[derive(Default)]
 pub struct UpstreamPool {
-    clients: Mutex<HashMap<PoolKey, HttpClient>>,
+    clients: Mutex<HashMap<PoolKey, Pooled>>,
+}
+
+/// One endpoint's client and when a request last took it.
+struct Pooled {
+    client: HttpClient,
+    used: Instant,
 }
 
 impl std::fmt::Debug for UpstreamPool {
@@ -102,9 +114,19 @@ impl UpstreamPool {
     }
 
     fn client(&self, key: PoolKey) -> HttpClient {
+        self.client_at(key, Instant::now())
+    }
+
+    fn client_at(&self, key: PoolKey, now: Instant) -> HttpClient {
         let mut clients = self.lock();
-        if let Some(client) = clients.get(&key) {
-            return client.clone();
+        if let Some(pooled) = clients.get_mut(&key) {
+            pooled.used = now;
+            return pooled.client.clone();
+        }
+        if clients.len() >= MAX_IDLE_POOLS {
+            // Unused for longer than the idle timeout: no connection is left
+            // in it, so forgetting it costs nothing.
+            clients.retain(|_, pooled| now.saturating_duration_since(pooled.used) < IDLE_TIMEOUT);
         }
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(IDLE_TIMEOUT)
@@ -116,11 +138,17 @@ impl UpstreamPool {
                 connect_timeout: key.connect_timeout,
                 bind: key.bind,
             });
-        clients.insert(key, client.clone());
+        clients.insert(
+            key,
+            Pooled {
+                client: client.clone(),
+                used: now,
+            },
+        );
         client
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PoolKey, HttpClient>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PoolKey, Pooled>> {
         self.clients
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -155,5 +183,35 @@ impl tower_service::Service<Uri> for EndpointConnector {
                 .await
                 .map(TokioIo::new)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(port: u16) -> PoolKey {
+        PoolKey {
+            address: SocketAddr::from(([198, 19, 0, 1], port)),
+            http2: false,
+            connect_timeout: Duration::from_secs(1),
+            bind: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn pools_of_destinations_gone_idle_are_forgotten() {
+        // Passthrough traffic to ever new destinations, with no snapshot
+        // change to prune the pools in between.
+        let pool = UpstreamPool::new();
+        let start = Instant::now();
+        for port in 0..MAX_IDLE_POOLS as u16 {
+            pool.client_at(key(port), start);
+        }
+        let later = start + IDLE_TIMEOUT;
+        pool.client_at(key(0), later); // still in use
+        pool.client_at(key(u16::MAX), later);
+        assert_eq!(pool.lock().len(), 2);
+        assert!(pool.lock().contains_key(&key(0)));
     }
 }
