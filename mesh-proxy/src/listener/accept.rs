@@ -140,9 +140,9 @@ async fn serve_connection(
             http::serve(stream, conn, drain).await;
         }
         NetworkFilter::Tcp(tcp_proxy) => {
+            // The cluster comes from the same snapshot as the chain naming it.
             let tcp_proxy = tcp_proxy.clone();
-            drop(snapshot);
-            tcp::relay(&data_plane, &tcp_proxy, stream, downstream, drain).await;
+            tcp::relay(&data_plane, snapshot, &tcp_proxy, stream, downstream, drain).await;
         }
     }
 }

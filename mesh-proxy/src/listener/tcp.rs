@@ -2,6 +2,7 @@
 //! endpoint): pick a cluster (weighted targets too) and an endpoint, dial
 //! it, and relay bytes both ways until either side closes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -10,22 +11,28 @@ use tokio_util::sync::CancellationToken;
 use super::{DataPlane, Downstream};
 use crate::cluster::{choose_cluster, Picked};
 use crate::error::ProxyError;
-use crate::model::TcpProxy;
+use crate::model::{Snapshot, TcpProxy};
 
 /// How long a relay may go on after its listener started draining. TCP has
 /// no way to ask a peer to finish, so after this the connection is closed.
 pub const TCP_DRAIN_GRACE: Duration = Duration::from_secs(5);
 
 /// Relay one downstream connection to an endpoint of the filter's cluster.
+///
+/// `snapshot` is the one the connection's filter chain came from: the
+/// cluster is looked up in it too, and it is let go once connected.
 pub async fn relay(
     data_plane: &DataPlane,
+    snapshot: Arc<Snapshot>,
     filter: &TcpProxy,
     mut downstream_stream: TcpStream,
     downstream: Downstream,
     drain: CancellationToken,
 ) {
+    let connected = connect(data_plane, &snapshot, filter, downstream).await;
+    drop(snapshot);
     // The endpoint counts as busy (least-request) for the relay's lifetime.
-    let (mut upstream, _endpoint) = match connect(data_plane, filter, downstream).await {
+    let (mut upstream, _endpoint) = match connected {
         Ok(connected) => connected,
         Err(error) => {
             // Closing the downstream is all TCP can say about it.
@@ -50,10 +57,10 @@ pub async fn relay(
 
 async fn connect(
     data_plane: &DataPlane,
+    snapshot: &Snapshot,
     filter: &TcpProxy,
     downstream: Downstream,
 ) -> Result<(TcpStream, Picked), ProxyError> {
-    let snapshot = data_plane.store.load();
     let cluster_name = choose_cluster(&filter.destination);
     let cluster = snapshot
         .clusters
@@ -61,12 +68,7 @@ async fn connect(
         .ok_or_else(|| ProxyError::ClusterNotFound(cluster_name.to_owned()))?;
     let endpoint = data_plane
         .clusters
-        .pick(
-            &snapshot,
-            cluster,
-            downstream.original_dst,
-            downstream.local,
-        )
+        .pick(snapshot, cluster, downstream.original_dst, downstream.local)
         .await?;
     let stream = crate::upstream::connect(
         endpoint.address,
@@ -79,4 +81,71 @@ async fn connect(
         source: Box::new(error),
     })?;
     Ok((stream, endpoint))
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::model::{Cluster, ClusterTarget, Discovery, Endpoint, LbPolicy, SnapshotStore};
+
+    #[tokio::test]
+    async fn relays_with_the_snapshot_of_its_chain_not_a_newer_one() {
+        let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut snapshot = Snapshot::default();
+        let cluster = Cluster {
+            name: "c".into(),
+            discovery: Discovery::Static(vec![Endpoint {
+                address: upstream.local_addr().unwrap(),
+                weight: 1,
+            }]),
+            lb_policy: LbPolicy::RoundRobin,
+            connect_timeout: Duration::from_secs(5),
+            http2: false,
+            upstream_bind: None,
+        };
+        snapshot.clusters.insert("c".into(), Arc::new(cluster));
+        // The store has moved on (here: to an empty snapshot) since the
+        // connection's chain was chosen.
+        let data_plane = DataPlane::new(Arc::new(SnapshotStore::new()));
+        let filter = TcpProxy {
+            stat_prefix: "c".into(),
+            destination: ClusterTarget::Cluster("c".into()),
+        };
+        let front = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(front.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (accepted, peer) = front.accept().await.unwrap();
+        let local = accepted.local_addr().unwrap();
+        let downstream = Downstream {
+            peer,
+            local,
+            original_dst: local,
+        };
+        let relay = tokio::spawn(async move {
+            let snapshot = Arc::new(snapshot);
+            relay(
+                &data_plane,
+                snapshot,
+                &filter,
+                accepted,
+                downstream,
+                CancellationToken::new(),
+            )
+            .await;
+        });
+        let (mut server, _) = tokio::time::timeout(Duration::from_secs(5), upstream.accept())
+            .await
+            .expect("the relay dials the cluster of its own snapshot")
+            .unwrap();
+        client.write_all(b"ping").await.unwrap();
+        let mut got = [0u8; 4];
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"ping");
+        drop((client, server));
+        relay.await.unwrap();
+    }
 }
