@@ -31,13 +31,47 @@ pub fn compile_whole_match(re: &str) -> Result<Regex, ConvertError> {
     })
 }
 
+/// Refuses the first of `fields` that is set: each is something the proxy
+/// would otherwise accept and then silently not do.
+fn refuse_set(fields: &[(bool, &'static str)]) -> Result<(), ConvertError> {
+    match fields.iter().find(|(set, _)| *set) {
+        Some((_, what)) => Err(ConvertError::unsupported(*what)),
+        None => Ok(()),
+    }
+}
+
 impl TryFrom<&RouteConfiguration> for RouteConfig {
     type Error = ConvertError;
 
     fn try_from(rc: &RouteConfiguration) -> Result<Self, ConvertError> {
-        if rc.vhds.is_some() {
-            return Err(ConvertError::unsupported("vhds"));
-        }
+        refuse_set(&[
+            (rc.vhds.is_some(), "vhds"),
+            (!rc.vhost_header.is_empty(), "vhost_header"),
+            (
+                !rc.internal_only_headers.is_empty(),
+                "internal_only_headers",
+            ),
+            (
+                !rc.request_headers_to_add.is_empty(),
+                "request_headers_to_add",
+            ),
+            (
+                !rc.request_headers_to_remove.is_empty(),
+                "request_headers_to_remove",
+            ),
+            (
+                !rc.response_headers_to_add.is_empty(),
+                "response_headers_to_add",
+            ),
+            (
+                !rc.response_headers_to_remove.is_empty(),
+                "response_headers_to_remove",
+            ),
+            (
+                !rc.request_mirror_policies.is_empty(),
+                "request_mirror_policies",
+            ),
+        ])?;
         let virtual_hosts = rc
             .virtual_hosts
             .iter()
@@ -58,9 +92,36 @@ impl TryFrom<&XdsVirtualHost> for VirtualHost {
     type Error = ConvertError;
 
     fn try_from(vh: &XdsVirtualHost) -> Result<Self, ConvertError> {
-        if vh.matcher.is_some() {
-            return Err(ConvertError::unsupported("matcher"));
-        }
+        refuse_set(&[
+            (vh.matcher.is_some(), "matcher"),
+            (vh.require_tls != 0, "require_tls"),
+            (
+                !vh.request_headers_to_add.is_empty(),
+                "request_headers_to_add",
+            ),
+            (
+                !vh.request_headers_to_remove.is_empty(),
+                "request_headers_to_remove",
+            ),
+            (
+                !vh.response_headers_to_add.is_empty(),
+                "response_headers_to_add",
+            ),
+            (
+                !vh.response_headers_to_remove.is_empty(),
+                "response_headers_to_remove",
+            ),
+            (vh.retry_policy.is_some(), "retry_policy"),
+            (
+                vh.retry_policy_typed_config.is_some(),
+                "retry_policy_typed_config",
+            ),
+            (vh.hedge_policy.is_some(), "hedge_policy"),
+            (
+                !vh.request_mirror_policies.is_empty(),
+                "request_mirror_policies",
+            ),
+        ])?;
         if vh.domains.is_empty() {
             return Err(ConvertError::Missing("domains"));
         }
@@ -82,6 +143,24 @@ impl TryFrom<&XdsRoute> for Route {
     type Error = ConvertError;
 
     fn try_from(r: &XdsRoute) -> Result<Self, ConvertError> {
+        refuse_set(&[
+            (
+                !r.request_headers_to_add.is_empty(),
+                "request_headers_to_add",
+            ),
+            (
+                !r.request_headers_to_remove.is_empty(),
+                "request_headers_to_remove",
+            ),
+            (
+                !r.response_headers_to_add.is_empty(),
+                "response_headers_to_add",
+            ),
+            (
+                !r.response_headers_to_remove.is_empty(),
+                "response_headers_to_remove",
+            ),
+        ])?;
         let m = r.r#match.as_ref().ok_or(ConvertError::Missing("match"))?;
         let matcher = RouteMatch::try_from(m).map_err(|e| e.at("match"))?;
         let action = match &r.action {
@@ -127,7 +206,7 @@ impl TryFrom<&XdsRouteMatch> for RouteMatch {
     type Error = ConvertError;
 
     fn try_from(m: &XdsRouteMatch) -> Result<Self, ConvertError> {
-        let unsupported = [
+        refuse_set(&[
             (m.runtime_fraction.is_some(), "runtime_fraction"),
             (!m.query_parameters.is_empty(), "query_parameters"),
             (!m.cookies.is_empty(), "cookies"),
@@ -135,10 +214,7 @@ impl TryFrom<&XdsRouteMatch> for RouteMatch {
             (m.tls_context.is_some(), "tls_context"),
             (!m.dynamic_metadata.is_empty(), "dynamic_metadata"),
             (!m.filter_state.is_empty(), "filter_state"),
-        ];
-        if let Some((_, what)) = unsupported.iter().find(|(set, _)| *set) {
-            return Err(ConvertError::unsupported(*what));
-        }
+        ])?;
         let path = match &m.path_specifier {
             Some(PathSpecifier::Prefix(p)) => PathMatch::Prefix(p.clone()),
             Some(PathSpecifier::Path(p)) => PathMatch::Exact(p.clone()),
@@ -238,6 +314,25 @@ impl TryFrom<&XdsRouteAction> for Forward {
     type Error = ConvertError;
 
     fn try_from(ra: &XdsRouteAction) -> Result<Self, ConvertError> {
+        refuse_set(&[
+            (ra.retry_policy.is_some(), "retry_policy"),
+            (
+                ra.retry_policy_typed_config.is_some(),
+                "retry_policy_typed_config",
+            ),
+            (ra.hedge_policy.is_some(), "hedge_policy"),
+            (
+                !ra.request_mirror_policies.is_empty(),
+                "request_mirror_policies",
+            ),
+            (!ra.upgrade_configs.is_empty(), "upgrade_configs"),
+            (ra.metadata_match.is_some(), "metadata_match"),
+            (ra.append_x_forwarded_host, "append_x_forwarded_host"),
+            (
+                ra.cluster_not_found_response_code != 0,
+                "cluster_not_found_response_code",
+            ),
+        ])?;
         let target = match &ra.cluster_specifier {
             Some(route_action::ClusterSpecifier::Cluster(c)) if !c.is_empty() => {
                 ClusterTarget::Cluster(c.clone())
@@ -245,10 +340,32 @@ impl TryFrom<&XdsRouteAction> for Forward {
             Some(route_action::ClusterSpecifier::WeightedClusters(w)) => {
                 let mut arms = Vec::with_capacity(w.clusters.len());
                 for (i, c) in w.clusters.iter().enumerate() {
+                    let at = || format!("weighted_clusters.clusters[{i}]");
                     if c.name.is_empty() {
                         let e = ConvertError::Missing("name (cluster_header is unsupported)");
-                        return Err(e.at(format!("weighted_clusters.clusters[{i}]")));
+                        return Err(e.at(at()));
                     }
+                    refuse_set(&[
+                        (
+                            !c.request_headers_to_add.is_empty(),
+                            "request_headers_to_add",
+                        ),
+                        (
+                            !c.request_headers_to_remove.is_empty(),
+                            "request_headers_to_remove",
+                        ),
+                        (
+                            !c.response_headers_to_add.is_empty(),
+                            "response_headers_to_add",
+                        ),
+                        (
+                            !c.response_headers_to_remove.is_empty(),
+                            "response_headers_to_remove",
+                        ),
+                        (c.host_rewrite_specifier.is_some(), "host_rewrite"),
+                        (c.metadata_match.is_some(), "metadata_match"),
+                    ])
+                    .map_err(|e| e.at(at()))?;
                     arms.push(WeightedCluster {
                         name: c.name.clone(),
                         weight: c.weight.as_ref().map_or(0, |w| w.value),
