@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use http::Request;
 use mesh_proxy::http::router::{select_route, select_virtual_host};
 use mesh_proxy::model::*;
-use regex::Regex;
+use mesh_proxy::xds::convert::compile_whole_match;
 
 fn route(name: &str, path: PathMatch, headers: Vec<HeaderMatcher>) -> Route {
     Route {
@@ -51,13 +51,15 @@ fn config(services: usize) -> RouteConfig {
                         PathMatch::Prefix("/".into()),
                         vec![HeaderMatcher {
                             name: "user-agent".into(),
-                            kind: HeaderMatchKind::Regex(Regex::new(".*Firefox.*").unwrap()),
+                            kind: HeaderMatchKind::Regex(
+                                compile_whole_match(".*Firefox.*").unwrap(),
+                            ),
                             invert: false,
                         }],
                     ),
                     route(
                         "regex",
-                        PathMatch::Regex(Regex::new("/items/[0-9]+").unwrap()),
+                        PathMatch::Regex(compile_whole_match("/items/[0-9]+").unwrap()),
                         vec![],
                     ),
                     route("default", PathMatch::Prefix("/".into()), vec![]),

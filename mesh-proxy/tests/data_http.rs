@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use data_common::*;
 use mesh_proxy::model::*;
-use regex::Regex;
+use mesh_proxy::xds::convert::compile_whole_match;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -39,14 +39,14 @@ async fn routes_by_exact_regex_header_and_prefix() {
     let mut header_route = to_cluster("header", prefix_path("/api"));
     header_route.matcher.headers = vec![HeaderMatcher {
         name: "user-agent".into(),
-        kind: HeaderMatchKind::Regex(Regex::new(".*Firefox.*").expect("regex")),
+        kind: HeaderMatchKind::Regex(compile_whole_match(".*Firefox.*").expect("regex")),
         invert: false,
     }];
     let routes = vec![
         to_cluster("exact", PathMatch::Exact("/message".into())),
         to_cluster(
             "regex",
-            PathMatch::Regex(Regex::new("/items/[0-9]+").expect("regex")),
+            PathMatch::Regex(compile_whole_match("/items/[0-9]+").expect("regex")),
         ),
         header_route,
         to_cluster("prefix", prefix_path("/api")),

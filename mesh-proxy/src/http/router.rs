@@ -4,11 +4,8 @@
 //! the snapshot's [`RouteConfig`]; no I/O.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
 
 use http::request::Parts;
-use regex::Regex;
 
 use crate::model::{
     HeaderMatchKind, HeaderMatcher, PathMatch, Route, RouteConfig, RouteMatch, VirtualHost,
@@ -98,7 +95,7 @@ pub fn route_matches(matcher: &RouteMatch, request: &Parts) -> bool {
             };
             head_ok && matches!(path.as_bytes().get(prefix.len()), None | Some(b'/'))
         }
-        PathMatch::Regex(re) => full_match(re, path),
+        PathMatch::Regex(re) => re.is_match(path),
     };
     path_ok && matcher.headers.iter().all(|h| header_matches(h, request))
 }
@@ -118,7 +115,7 @@ pub fn header_matches(matcher: &HeaderMatcher, request: &Parts) -> bool {
         HeaderMatchKind::Prefix(prefix) => value.starts_with(prefix.as_str()),
         HeaderMatchKind::Suffix(suffix) => value.ends_with(suffix.as_str()),
         HeaderMatchKind::Contains(part) => value.contains(part.as_str()),
-        HeaderMatchKind::Regex(re) => full_match(re, &value),
+        HeaderMatchKind::Regex(re) => re.is_match(&value),
         HeaderMatchKind::Present(present) => *present,
     };
     holds != matcher.invert
@@ -146,35 +143,6 @@ fn header_value<'a>(request: &'a Parts, name: &str) -> Option<Cow<'a, str>> {
             Some(joined)
         }
     }
-}
-
-/// Whether `re` matches the whole of `text` (Envoy's `safe_regex` semantics).
-///
-/// The model keeps the regex as written, so a match that does not span the
-/// text is checked again with an anchored copy (cached per pattern): with
-/// alternations the leftmost-first match may be shorter than a full one.
-pub fn full_match(re: &Regex, text: &str) -> bool {
-    match re.find(text) {
-        None => false,
-        Some(m) if m.start() == 0 && m.end() == text.len() => true,
-        Some(_) => anchored(re).is_some_and(|anchored| anchored.is_match(text)),
-    }
-}
-
-fn anchored(re: &Regex) -> Option<Regex> {
-    static CACHE: LazyLock<Mutex<HashMap<String, Regex>>> = LazyLock::new(Default::default);
-    let mut cache = CACHE
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(found) = cache.get(re.as_str()) {
-        return Some(found.clone());
-    }
-    let compiled = Regex::new(&format!("^(?:{})$", re.as_str())).ok()?;
-    if cache.len() >= 1024 {
-        cache.clear();
-    }
-    cache.insert(re.as_str().to_owned(), compiled.clone());
-    Some(compiled)
 }
 
 /// `host` of `host:port` or `[v6]:port`; unchanged when there is no port.

@@ -193,7 +193,8 @@ pub enum PathMatch {
     /// Path equals this or continues it with `/` (`path_separated_prefix`:
     /// `/api` takes `/api` and `/api/x`, not `/apis`).
     PathSeparatedPrefix(String),
-    /// Whole path matches this regex.
+    /// Whole path matches this regex, compiled anchored
+    /// ([`crate::xds::convert::compile_whole_match`]).
     Regex(#[serde(with = "serde_regex_str")] regex::Regex),
 }
 
@@ -219,7 +220,8 @@ pub enum HeaderMatchKind {
     Suffix(String),
     /// Value contains.
     Contains(String),
-    /// Whole value matches.
+    /// Whole value matches, compiled anchored
+    /// ([`crate::xds::convert::compile_whole_match`]).
     Regex(#[serde(with = "serde_regex_str")] regex::Regex),
     /// Header present (true) or absent (false).
     Present(bool),

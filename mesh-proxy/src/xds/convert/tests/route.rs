@@ -79,6 +79,9 @@ fn safe_regex_matches_the_whole_path() {
     .unwrap();
     assert!(path_matches(&r.matcher.path, "/b"));
     assert!(!path_matches(&r.matcher.path, "/bx"));
+    // Leftmost-first would find "a" in "ab"; anchored, the whole text matches.
+    let re = crate::xds::convert::compile_whole_match("a|ab").unwrap();
+    assert!(re.is_match("ab") && !re.is_match("abc"));
 }
 
 #[test]
