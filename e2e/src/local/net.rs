@@ -299,7 +299,7 @@ fn subnet_in_use(n: u8) -> Result<bool, E2eError> {
     Ok(false)
 }
 
-/// The destination of an `ip route` line (`10.0.0.0/8 dev ...`,
+/// The destination of an `ip route` line (`198.18.0.0/15 dev ...`,
 /// `local 127.0.0.1 dev lo table local ...`).
 fn route_destination(line: &str) -> Option<&str> {
     let mut words = line.split_whitespace();

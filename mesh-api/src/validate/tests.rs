@@ -282,7 +282,7 @@ fn service_entry_rules() {
         one(ErrorKind::MissingField, "spec.ports[0].number")
     );
     assert_eq!(
-        paths(&se("  hosts: [a.example.com]\n  ports: [{number: 80, name: http, protocol: HTTP}]\n  resolution: STATIC\n  endpoints: [{address: 10.0.0.1, ports: {web: 8080}}]\n")),
+        paths(&se("  hosts: [a.example.com]\n  ports: [{number: 80, name: http, protocol: HTTP}]\n  resolution: STATIC\n  endpoints: [{address: 198.18.0.1, ports: {web: 8080}}]\n")),
         one(ErrorKind::InvalidValue, "spec.endpoints[0].ports.web")
     );
     assert_eq!(

@@ -112,7 +112,7 @@ where
     }
 }
 
-/// An IP network, `10.0.0.0/8` or a bare address (a /32 or /128). Stored
+/// An IP network, `198.18.0.0/15` or a bare address (a /32 or /128). Stored
 /// with the host bits cleared, as iptables prints it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {

@@ -66,9 +66,9 @@ fn custom_ports_uid_and_cidrs() {
         "--exclude-inbound-ports",
         "8080",
         "--include-outbound-cidrs",
-        "10.0.0.0/8,198.19.1.7,fd00::/8",
+        "198.18.0.0/15,198.19.1.7,fd00::/8",
         "--exclude-outbound-cidrs",
-        "10.1.2.3/16",
+        "198.18.2.3/24",
         "--exclude-outbound-ports",
         "27017,3306",
         "--inbound-capture-port",
@@ -102,8 +102,8 @@ fn custom_ports_uid_and_cidrs() {
             "-A MESH_OUTPUT -m owner --gid-owner 2001 -j RETURN",
             "-A MESH_OUTPUT -d 127.0.0.1/32 -j RETURN",
             // Host bits cleared; the IPv6 entry is left out.
-            "-A MESH_OUTPUT -d 10.1.0.0/16 -j RETURN",
-            "-A MESH_OUTPUT -d 10.0.0.0/8 -j MESH_REDIRECT",
+            "-A MESH_OUTPUT -d 198.18.2.0/24 -j RETURN",
+            "-A MESH_OUTPUT -d 198.18.0.0/15 -j MESH_REDIRECT",
             "-A MESH_OUTPUT -d 198.19.1.7/32 -j MESH_REDIRECT",
         ]
     );
@@ -125,7 +125,7 @@ fn bad_flags_are_errors_not_panics() {
     for args in [
         &["--inbound-ports", "80,http"][..],
         &["--exclude-inbound-ports", "70000"],
-        &["--exclude-outbound-cidrs", "10.0.0.0/33"],
+        &["--exclude-outbound-cidrs", "198.18.0.0/33"],
         &["--include-outbound-cidrs", "example.com"],
         &["--proxy-uid", "-1"],
     ] {
@@ -235,8 +235,8 @@ fn cleanup_of_a_clean_table_does_nothing() {
 
 #[test]
 fn cidr_and_list_parsing() {
-    let c: Cidr = "192.168.7.9/24".parse().unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(c.to_string(), "192.168.7.0/24");
+    let c: Cidr = "198.19.7.9/24".parse().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.to_string(), "198.19.7.0/24");
     let c: Cidr = "0.0.0.0/0".parse().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.to_string(), "0.0.0.0/0");
     let c: Cidr = "fd00::1/8".parse().unwrap_or_else(|e| panic!("{e}"));
