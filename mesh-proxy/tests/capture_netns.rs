@@ -10,13 +10,15 @@
 //! re-runs this binary inside the namespace (`capture_netns_helper`).
 
 mod capture_support;
+mod netns_support;
 mod xds_support;
 
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use capture_support::*;
 use envoy_types::util::pack_any;
+use netns_support::{ok, root_or_skip, Netns};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -29,86 +31,14 @@ const INSIDE: &str = "MESH_CAPTURE_TEST_INSIDE";
 const DETECTION: Duration = Duration::from_secs(1);
 const STEP_LIMIT: Duration = Duration::from_secs(15);
 
-/// A network namespace deleted (with the processes left in it) when the
-/// test ends, pass or fail.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn create() -> Netns {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or_default();
-        let name = format!("mpcap-{}-{nanos}", std::process::id());
-        ok(Command::new("ip").args(["netns", "add", &name]));
-        let ns = Netns { name };
-        // The /15 on the veth routes the VIPs out of it, so the app's
-        // connect() has a route for iptables to redirect.
-        for args in [
-            "ip link set lo up".to_string(),
-            "ip link add mpv0 type veth peer name mpv1".to_string(),
-            format!("ip addr add {POD_IP}/15 dev mpv0"),
-            "ip link set mpv0 up".to_string(),
-            "ip link set mpv1 up".to_string(),
-        ] {
-            ok(&mut ns.cmd(&args.split(' ').collect::<Vec<_>>()));
-        }
-        ns
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name]).args(args);
-        cmd
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        // Processes of this namespace are ours (its name is unique to this run).
-        if let Ok(out) = Command::new("ip")
-            .args(["netns", "pids", &self.name])
-            .output()
-        {
-            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = Command::new("kill").args(["-9", pid]).status();
-            }
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-fn ok(cmd: &mut Command) -> String {
-    let out: Output = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.trim_ascii() == b"0")
-        .unwrap_or(false)
-}
-
 #[test]
 fn a_call_to_a_vip_is_captured_routed_and_delivered() {
-    if !is_root() {
-        let _ = std::io::Write::write_all(&mut std::io::stderr(), b"skipping: needs root\n");
+    if !root_or_skip() {
         return;
     }
-    let ns = Netns::create();
+    // The /15 on the veth routes the VIPs out of it, so the app's connect()
+    // has a route for iptables to redirect.
+    let ns = Netns::create("mpcap", &format!("{POD_IP}/15"));
     ok(&mut ns.cmd(&[env!("CARGO_BIN_EXE_mesh-proxy"), "init"]));
     let exe = std::env::current_exe().expect("test binary path");
     let mut helper = ns.cmd(&[

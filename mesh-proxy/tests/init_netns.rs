@@ -9,10 +9,13 @@
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use mesh_proxy::init::{cleanup, run, InitConfig};
+use netns_support::{ok, root_or_skip, Netns};
+
+mod netns_support;
 
 /// The `mesh-proxy` binary of this build.
 const PROXY_BIN: &str = env!("CARGO_BIN_EXE_mesh-proxy");
@@ -25,44 +28,7 @@ const REMOTE_IP: &str = "198.18.0.9";
 /// Ports the probe listens on: outbound capture, inbound capture, the app.
 const PROBE_PORTS: [u16; 3] = [15001, 15006, 9080];
 
-/// A network namespace that is deleted when the test ends, pass or fail.
-struct Netns {
-    name: String,
-}
-
 impl Netns {
-    fn create() -> Netns {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or_default();
-        let name = format!("mpinit-{}-{nanos}", std::process::id());
-        ok(Command::new("ip").args(["netns", "add", &name]));
-        let ns = Netns { name };
-        // A veth pair with both ends inside: the far end has no address, so
-        // nothing ever answers for REMOTE_IP.
-        for args in [
-            "ip link set lo up".to_string(),
-            "ip link add mpv0 type veth peer name mpv1".to_string(),
-            format!("ip addr add {POD_IP}/24 dev mpv0"),
-            "ip link set mpv0 up".to_string(),
-            "ip link set mpv1 up".to_string(),
-        ] {
-            ns.ok(&args.split(' ').collect::<Vec<_>>());
-        }
-        ns
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name]).args(args);
-        cmd
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        ok(&mut self.cmd(args))
-    }
-
     /// The nat table without comments and counters, for exact comparison.
     fn nat(&self) -> String {
         self.ok(&["iptables-save", "-t", "nat"])
@@ -101,44 +67,14 @@ impl Netns {
     }
 }
 
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-fn ok(cmd: &mut Command) -> String {
-    let out: Output = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.trim_ascii() == b"0")
-        .unwrap_or(false)
-}
-
 #[test]
 fn init_twice_redirects_once_and_cleanup_restores_the_table() {
-    if !is_root() {
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            b"skipping: needs root for network namespaces\n",
-        );
+    if !root_or_skip() {
         return;
     }
-    let ns = Netns::create();
+    // A veth pair with both ends inside: the far end has no address, so
+    // nothing ever answers for REMOTE_IP.
+    let ns = Netns::create("mpinit", &format!("{POD_IP}/24"));
     // Someone else's rules, which init and cleanup must leave alone.
     ns.ok(&["iptables", "-t", "nat", "-N", "OTHER"]);
     ns.ok(&[
