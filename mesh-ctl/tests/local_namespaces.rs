@@ -12,24 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const V1: &str = "Hello from messenger v1";
-const V2: &str = "Greetings from messenger v2";
+mod support;
+
+use support::*;
+
 const INGRESS: &str = "http://127.0.0.1:28080/";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn meshctl_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_meshctl"))
-}
-
-fn bin_dir() -> PathBuf {
-    meshctl_path()
-        .parent()
-        .expect("meshctl has a directory")
-        .to_path_buf()
-}
 
 fn is_root() -> bool {
     fs::read_to_string("/proc/self/status")
@@ -40,33 +27,6 @@ fn is_root() -> bool {
                 .and_then(|ids| ids.split_whitespace().nth(1).map(|e| e == "0"))
         })
         .unwrap_or(false)
-}
-
-/// Builds what the pods run (a no-op when fresh), mesh-e2e-tool included:
-/// the driver uses it for readiness checks inside the pods.
-fn build_binaries() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--bins"])
-        .args(["-p", "mesh-pilot", "-p", "mesh-proxy", "-p", "postcard"])
-        .args(["-p", "mesh-e2e", "-p", "mesh-ctl"])
-        .current_dir(workspace_root())
-        .status();
-    let missing: Vec<_> = [
-        "mesh-pilot",
-        "mesh-proxy",
-        "greeter",
-        "messenger",
-        "mesh-e2e-tool",
-    ]
-    .into_iter()
-    .filter(|b| !bin_dir().join(b).is_file())
-    .collect();
-    assert!(
-        missing.is_empty(),
-        "binaries {missing:?} missing from {} (cargo build: {status:?})",
-        bin_dir().display()
-    );
 }
 
 /// The running `meshctl local up`; SIGTERM (then SIGKILL) when dropped, so
@@ -217,43 +177,14 @@ fn leftovers(prefix: &str) -> Vec<String> {
     left
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("client")
-}
-
-/// Polls the postcard until it shows `text`; returns the last card.
-async fn until_card_shows(client: &reqwest::Client, text: &str, within: Duration) -> String {
-    let deadline = Instant::now() + within;
-    loop {
-        let body = match client.get(INGRESS).send().await {
-            Ok(resp) => {
-                let status = resp.status();
-                format!("HTTP {status}\n{}", resp.text().await.unwrap_or_default())
-            }
-            Err(e) => format!("error: {e}"),
-        };
-        if body.starts_with("HTTP 200") && body.contains(text) {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "card never showed {text:?}; last:\n{body}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postcard_through_pods_with_capture() {
     if !is_root() {
         let _ = std::io::Write::write_all(&mut std::io::stderr(), b"skipping: needs root\n");
         return;
     }
-    build_binaries();
+    // mesh-e2e-tool: the pods driver uses it for readiness checks inside the pods.
+    build_binaries(&["mesh-e2e"], &["mesh-e2e-tool"]);
     let mut mesh = Mesh::start();
     let state = mesh.wait_ready();
     let prefix = state["netns_prefix"]
@@ -277,12 +208,12 @@ async fn postcard_through_pods_with_capture() {
     assert_eq!(run("ip", &["netns", "list"]).matches(&prefix).count(), 3);
 
     let client = client();
-    until_card_shows(&client, V1, Duration::from_secs(30)).await;
+    until_card_shows(&client, INGRESS, V1, Duration::from_secs(30)).await;
 
     let all_v2 = workspace_root().join("samples/postcard/mesh/routes/all-v2.yaml");
     let out = mesh.meshctl(&["apply", "-f", all_v2.to_str().unwrap_or_default()]);
     assert!(out.status.success(), "apply: {out:?}");
-    until_card_shows(&client, V2, Duration::from_secs(30)).await;
+    until_card_shows(&client, INGRESS, V2, Duration::from_secs(30)).await;
 
     let out = mesh.meshctl(&["local", "down"]);
     assert!(out.status.success(), "local down: {out:?}");

@@ -7,59 +7,16 @@
 //! except for the sample's fixed workload addresses (127.0.10.x).
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const V1: &str = "Hello from messenger v1";
-const V2: &str = "Greetings from messenger v2";
+mod support;
+
+use support::*;
+
 const INGRESS: &str = "http://127.0.0.1:18080/";
 const DEBUG: &str = "127.0.0.1:18014";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn meshctl_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_meshctl"))
-}
-
-fn bin_dir() -> PathBuf {
-    meshctl_path()
-        .parent()
-        .expect("meshctl has a directory")
-        .to_path_buf()
-}
-
-/// The other binaries the mesh needs sit beside meshctl only if something
-/// built them; build them (a quick no-op when they are fresh).
-fn build_binaries() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--bins",
-            "-p",
-            "mesh-pilot",
-            "-p",
-            "mesh-proxy",
-            "-p",
-            "postcard",
-            "-p",
-            "mesh-ctl",
-        ])
-        .current_dir(workspace_root())
-        .status();
-    let missing: Vec<_> = ["mesh-pilot", "mesh-proxy", "greeter", "messenger"]
-        .into_iter()
-        .filter(|b| !bin_dir().join(b).is_file())
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "binaries {missing:?} missing from {} (cargo build: {status:?})",
-        bin_dir().display()
-    );
-}
 
 /// The running `meshctl local up`; stops it and everything it started when
 /// dropped, also when the test fails, and prints what happened.
@@ -213,38 +170,6 @@ fn alive(pid: u32) -> bool {
         .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("client")
-}
-
-async fn card(client: &reqwest::Client) -> String {
-    match client.get(INGRESS).send().await {
-        Ok(resp) if resp.status().is_success() => resp.text().await.unwrap_or_default(),
-        Ok(resp) => format!("HTTP {}", resp.status()),
-        Err(e) => format!("error: {e}"),
-    }
-}
-
-/// Polls the postcard until it shows `text`; returns the last card.
-async fn until_card_shows(client: &reqwest::Client, text: &str, within: Duration) -> String {
-    let deadline = Instant::now() + within;
-    loop {
-        let body = card(client).await;
-        if body.contains(text) {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "card never showed {text:?}; last:\n{body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Sends `n` requests over a few connections: (v1, v2, other).
 async fn count(client: &reqwest::Client, n: usize) -> (usize, usize, usize) {
     let workers = 8;
@@ -255,7 +180,7 @@ async fn count(client: &reqwest::Client, n: usize) -> (usize, usize, usize) {
         set.spawn(async move {
             let (mut v1, mut v2, mut other) = (0, 0, 0);
             for _ in 0..share {
-                let body = card(&client).await;
+                let body = card(&client, INGRESS).await;
                 if body.contains(V1) {
                     v1 += 1;
                 } else if body.contains(V2) {
@@ -300,14 +225,14 @@ fn snapshot(dir: &Path) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postcard_through_the_local_mesh() {
-    build_binaries();
+    build_binaries(&[], &[]);
     let mut mesh = Mesh::start();
     mesh.wait_ready();
     let client = client();
     let routes = workspace_root().join("samples/postcard/mesh/routes");
 
     // 1. The default route: messenger v1.
-    let body = until_card_shows(&client, V1, Duration::from_secs(20)).await;
+    let body = until_card_shows(&client, INGRESS, V1, Duration::from_secs(20)).await;
     assert!(!body.contains("no message"), "{body}");
 
     // 2. All to v2.
@@ -326,7 +251,7 @@ async fn postcard_through_the_local_mesh() {
         "{}",
         stdout(&out)
     );
-    until_card_shows(&client, V2, Duration::from_secs(10)).await;
+    until_card_shows(&client, INGRESS, V2, Duration::from_secs(10)).await;
 
     // 3. The 80/20 canary, once v1 answers again (the new routes are in).
     let out = mesh.meshctl(&[
@@ -339,7 +264,7 @@ async fn postcard_through_the_local_mesh() {
         "apply canary failed: {}",
         stderr(&out)
     );
-    until_card_shows(&client, V1, Duration::from_secs(10)).await;
+    until_card_shows(&client, INGRESS, V1, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (v1, v2, other) = count(&client, 1000).await;
     assert!(
