@@ -8,6 +8,10 @@
 //! FILE:LINE: Kind/namespace/name: spec.http[0].route[1].weight: message
 //! ```
 //!
+//! It also holds the wire contract between pilot and the proxies:
+//! [`node`] (the node id and its metadata) and [`names`] (type URLs and
+//! resource names), so both ends use one definition.
+//!
 //! This crate is the first stage of the flow in DESIGN.md: YAML in, typed
 //! and validated objects out, for pilot's config store and meshctl.
 //!
@@ -34,6 +38,8 @@
 pub mod error;
 pub mod host;
 pub mod load;
+pub mod names;
+pub mod node;
 pub mod types;
 pub mod validate;
 

@@ -2,30 +2,9 @@
 
 use std::path::PathBuf;
 
-/// A node id or node metadata the pilot cannot serve. Sent back to the proxy
-/// as the gRPC status of its stream.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    /// The node id is not `TYPE~IP~POD.NS~NS.svc.cluster.local`.
-    #[error("node id {id:?}: {why}")]
-    Id {
-        /// The id as sent.
-        id: String,
-        /// What is wrong with it.
-        why: String,
-    },
-    /// A metadata value has the wrong form.
-    #[error("node metadata {key}: {why}")]
-    Metadata {
-        /// The metadata key.
-        key: &'static str,
-        /// What is wrong with it.
-        why: String,
-    },
-    /// The stream's first request had no node.
-    #[error("the first request on a stream must carry a node")]
-    Missing,
-}
+/// A node id or node metadata the pilot cannot serve (the contract's own
+/// error). Sent back to the proxy as the gRPC status of its stream.
+pub use mesh_api::node::NodeError;
 
 /// Failures of the config source (the watched directory).
 #[derive(Debug, thiserror::Error)]

@@ -14,10 +14,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use mesh_api::node::{parse_labels, parse_port_map, InterceptionMode, Node};
 use mesh_proxy::admin::{self, AdminState};
 use mesh_proxy::listener::CaptureOptions;
 use mesh_proxy::model::SnapshotStore;
-use mesh_proxy::xds::node::{parse_labels, parse_port_map, InterceptionMode, NodeInfo};
+use mesh_proxy::xds::node::{self, WorkloadFlags};
 use mesh_proxy::xds::{self, XdsConfig, XdsStatus};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -99,19 +100,18 @@ enum Command {
 }
 
 impl Args {
-    fn node(&self) -> anyhow::Result<NodeInfo> {
+    fn node(&self) -> anyhow::Result<Node> {
         let id = self.node_id.as_deref().context("--node-id is required")?;
-        let mut node = NodeInfo::from_id(id)?;
-        if let Some(ns) = &self.namespace {
-            node.namespace.clone_from(ns);
-        }
-        node.labels.clone_from(&self.labels);
-        node.service_account.clone_from(&self.service_account);
-        node.interception_mode = self.interception_mode;
-        node.http_proxy_port = self.http_proxy_port;
-        node.app_ip = self.app_ip;
-        node.gateway_ports.clone_from(&self.gateway_ports);
-        Ok(node)
+        let flags = WorkloadFlags {
+            namespace: self.namespace.clone(),
+            labels: self.labels.clone(),
+            service_account: self.service_account.clone(),
+            interception_mode: self.interception_mode,
+            http_proxy_port: self.http_proxy_port,
+            app_ip: self.app_ip,
+            gateway_ports: self.gateway_ports.clone(),
+        };
+        Ok(node::from_flags(id, &flags)?)
     }
 }
 

@@ -8,6 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context};
+use mesh_api::node::{format_labels, NodeId, ProxyType};
 use mesh_api::{Object, WorkloadEntrySpec};
 use serde::Deserialize;
 
@@ -185,12 +186,12 @@ pub fn build(
             "--xds-address".into(),
             xds_address.to_string(),
             "--node-id".into(),
-            node_id("sidecar", address, name, namespace),
+            NodeId::new(ProxyType::Sidecar, address.into(), name, namespace).to_string(),
             "--namespace".into(),
             namespace.to_string(),
         ];
         if !entry.labels.is_empty() {
-            args.extend(["--labels".into(), labels_flag(&entry.labels)]);
+            args.extend(["--labels".into(), format_labels(&entry.labels)]);
         }
         if let Some(sa) = &entry.service_account {
             args.extend(["--service-account".into(), sa.clone()]);
@@ -268,11 +269,17 @@ pub fn ingress_spec(
             "--xds-address".into(),
             xds_address.to_string(),
             "--node-id".into(),
-            node_id("router", loopback, &ingress.name, &ingress.namespace),
+            NodeId::new(
+                ProxyType::Router,
+                loopback.into(),
+                &ingress.name,
+                &ingress.namespace,
+            )
+            .to_string(),
             "--namespace".into(),
             ingress.namespace.clone(),
             "--labels".into(),
-            labels_flag(&ingress.labels),
+            format_labels(&ingress.labels),
             "--service-account".into(),
             format!("{}-service-account", ingress.name),
             "--interception-mode".into(),
@@ -286,20 +293,6 @@ pub fn ingress_spec(
         mesh: true,
     };
     (spec, admin)
-}
-
-/// `TYPE~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local`.
-pub fn node_id(kind: &str, ip: Ipv4Addr, pod: &str, namespace: &str) -> String {
-    format!("{kind}~{ip}~{pod}.{namespace}~{namespace}.svc.cluster.local")
-}
-
-/// `k=v,k=v`, sorted by key.
-fn labels_flag(labels: &BTreeMap<String, String>) -> String {
-    labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// The app's own address: the workload address with its second octet plus

@@ -11,6 +11,7 @@
 //!  peer ─► iptables ─► virtualInbound :15006 ─(destination_port)─► inbound|PORT|| ─► app
 //! ```
 
+use mesh_api::names;
 use std::collections::{BTreeMap, BTreeSet};
 
 use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
@@ -22,20 +23,14 @@ use envoy_types::pb::envoy::extensions::filters::listener::original_dst::v3::Ori
 use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use envoy_types::pb::google::protobuf::{BoolValue, UInt32Value};
 
-use super::cluster::{BLACKHOLE, INBOUND_PASSTHROUGH, PASSTHROUGH};
 use super::filters::{chain, http_connection_manager, socket, tcp_proxy, Routes};
 use super::route::{inbound_route_config, outbound_http_ports};
-use super::{inbound_cluster_name, outbound_cluster_name};
 use crate::mesh_config::OutboundMode;
 use crate::proxy::Proxy;
 use crate::registry::{Protocol, Registry};
 use crate::source::ConfigSnapshot;
 use crate::xds::any;
 
-/// Port the capture rules send outbound traffic to.
-pub const OUTBOUND_CAPTURE_PORT: u32 = 15001;
-/// Port the capture rules send inbound traffic to.
-pub const INBOUND_CAPTURE_PORT: u32 = 15006;
 const ORIGINAL_DST: &str = "envoy.filters.listener.original_dst";
 const HTTP_INSPECTOR: &str = "envoy.filters.listener.http_inspector";
 const TLS_INSPECTOR: &str = "envoy.filters.listener.tls_inspector";
@@ -44,13 +39,13 @@ const ANY_IP: &str = "0.0.0.0";
 /// The listeners of a REDIRECT-mode sidecar.
 pub fn listeners(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> Vec<Listener> {
     let unknown = match config.mesh.outbound_traffic_policy.mode {
-        OutboundMode::AllowAny => PASSTHROUGH,
-        OutboundMode::RegistryOnly => BLACKHOLE,
+        OutboundMode::AllowAny => names::PASSTHROUGH_CLUSTER,
+        OutboundMode::RegistryOnly => names::BLACKHOLE_CLUSTER,
     };
     let mut out = vec![virtual_outbound(unknown), virtual_inbound(registry, proxy)];
     let mut names: BTreeSet<String> = BTreeSet::new();
     for port in outbound_http_ports(registry) {
-        let name = format!("{ANY_IP}_{port}");
+        let name = names::listener_name(ANY_IP, port);
         names.insert(name.clone());
         out.push(Listener {
             name,
@@ -67,7 +62,7 @@ pub fn listeners(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) ->
                 }),
                 ..chain(http_connection_manager(
                     &format!("outbound_{ANY_IP}_{port}"),
-                    Routes::Rds(port.to_string()),
+                    Routes::Rds(names::outbound_route(port)),
                     false,
                 ))
             }],
@@ -85,9 +80,9 @@ pub fn listeners(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) ->
             svc.addresses.iter().map(String::as_str).collect()
         };
         for port in svc.ports.iter().filter(|p| !p.protocol.is_http()) {
-            let cluster = outbound_cluster_name(port.number, "", &svc.hostname);
+            let cluster = names::outbound_cluster(port.number, "", &svc.hostname);
             for ip in &ips {
-                let name = format!("{ip}_{}", port.number);
+                let name = names::listener_name(ip, port.number);
                 if matches!(port.protocol, Protocol::Tls | Protocol::Https) {
                     tls.entry((ip.to_string(), port.number))
                         .or_default()
@@ -116,7 +111,7 @@ pub fn listeners(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) ->
         }
     }
     for ((ip, port), chains) in tls {
-        let name = format!("{ip}_{port}");
+        let name = names::listener_name(&ip, port);
         if !names.insert(name.clone()) {
             tracing::debug!(%name, "TLS listener taken by another service");
             continue;
@@ -140,8 +135,8 @@ pub fn listeners(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) ->
 
 fn virtual_outbound(unknown: &str) -> Listener {
     Listener {
-        name: "virtualOutbound".to_string(),
-        address: Some(socket(ANY_IP, OUTBOUND_CAPTURE_PORT)),
+        name: names::VIRTUAL_OUTBOUND.to_string(),
+        address: Some(socket(ANY_IP, u32::from(names::OUTBOUND_CAPTURE_PORT))),
         use_original_dst: Some(BoolValue { value: true }),
         listener_filters: vec![listener_filter(ORIGINAL_DST, any(&OriginalDst::default()))],
         default_filter_chain: Some(chain(tcp_proxy(unknown, unknown))),
@@ -156,7 +151,7 @@ fn virtual_inbound(registry: &Registry, proxy: &Proxy) -> Listener {
         .into_iter()
         .map(|inbound| {
             let port = inbound.port;
-            let cluster = inbound_cluster_name(port);
+            let cluster = names::inbound_cluster(port);
             let filter = if inbound.protocol.is_http() {
                 http_connection_manager(
                     &format!("inbound_{ANY_IP}_{port}"),
@@ -177,11 +172,14 @@ fn virtual_inbound(registry: &Registry, proxy: &Proxy) -> Listener {
         })
         .collect();
     Listener {
-        name: "virtualInbound".to_string(),
-        address: Some(socket(ANY_IP, INBOUND_CAPTURE_PORT)),
+        name: names::VIRTUAL_INBOUND.to_string(),
+        address: Some(socket(ANY_IP, u32::from(names::INBOUND_CAPTURE_PORT))),
         listener_filters: vec![listener_filter(ORIGINAL_DST, any(&OriginalDst::default()))],
         filter_chains: chains,
-        default_filter_chain: Some(chain(tcp_proxy(INBOUND_PASSTHROUGH, INBOUND_PASSTHROUGH))),
+        default_filter_chain: Some(chain(tcp_proxy(
+            names::INBOUND_PASSTHROUGH_CLUSTER,
+            names::INBOUND_PASSTHROUGH_CLUSTER,
+        ))),
         traffic_direction: TrafficDirection::Inbound as i32,
         ..Default::default()
     }
@@ -231,8 +229,8 @@ mod tests {
         )
         .unwrap();
         for (mode, want) in [
-            (OutboundMode::AllowAny, PASSTHROUGH),
-            (OutboundMode::RegistryOnly, BLACKHOLE),
+            (OutboundMode::AllowAny, names::PASSTHROUGH_CLUSTER),
+            (OutboundMode::RegistryOnly, names::BLACKHOLE_CLUSTER),
         ] {
             let mut config = snapshot_from_str("t.yaml", SE).unwrap();
             config.mesh = MeshConfig {
@@ -240,7 +238,10 @@ mod tests {
             };
             let registry = Registry::build(&config);
             let ls = listeners(&config, &registry, &proxy);
-            let outbound = ls.iter().find(|l| l.name == "virtualOutbound").unwrap();
+            let outbound = ls
+                .iter()
+                .find(|l| l.name == names::VIRTUAL_OUTBOUND)
+                .unwrap();
             assert_eq!(default_cluster(outbound), want);
             let db = ls.iter().find(|l| l.name == "0.0.0.0_5432").unwrap();
             assert_eq!(db.bind_to_port, Some(BoolValue { value: false }));

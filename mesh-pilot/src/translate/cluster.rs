@@ -2,6 +2,7 @@
 //! sidecar's own app, and Istio's `BlackHoleCluster` / `PassthroughCluster`
 //! (plus `InboundPassthroughCluster` for capturing sidecars).
 
+use mesh_api::names;
 use std::collections::{BTreeMap, HashMap};
 
 use envoy_types::pb::envoy::config::cluster::v3::{cluster, Cluster};
@@ -20,8 +21,7 @@ use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
 use envoy_types::pb::google::protobuf::UInt32Value;
 
 use super::filters::{ads, seconds, socket};
-use super::{inbound_cluster_name, outbound_cluster_name};
-use crate::proxy::{InterceptionMode, Proxy, ProxyKind};
+use crate::proxy::{InterceptionMode, Proxy, ProxyType};
 use crate::registry::{labels_match, Discovery, Endpoint, Registry, Service, ServicePort};
 use crate::source::ConfigSnapshot;
 
@@ -29,12 +29,6 @@ use crate::source::ConfigSnapshot;
 const CONNECT_TIMEOUT_SECS: i64 = 10;
 /// Key of the upstream HTTP protocol options extension.
 pub const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
-/// Istio's cluster for traffic to nowhere.
-pub const BLACKHOLE: &str = "BlackHoleCluster";
-/// Istio's cluster for traffic to its original destination.
-pub const PASSTHROUGH: &str = "PassthroughCluster";
-/// Istio's cluster for captured inbound traffic to ports no service names.
-pub const INBOUND_PASSTHROUGH: &str = "InboundPassthroughCluster";
 /// Source address of a capturing sidecar's connections to its own app; the
 /// capture rules let it through (Istio's choice of address).
 const INBOUND_SOURCE: &str = "127.0.0.6";
@@ -80,7 +74,7 @@ pub fn clusters(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> 
             }
         }
     }
-    if proxy.kind == ProxyKind::Sidecar {
+    if proxy.proxy_type == ProxyType::Sidecar {
         let capture = proxy.interception_mode == InterceptionMode::Redirect;
         // Captured traffic to the app must not be captured again.
         let bind = capture.then(|| BindConfig {
@@ -91,9 +85,9 @@ pub fn clusters(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> 
             }),
             ..Default::default()
         });
-        let app_ip = proxy.app_ip.to_string();
+        let app_ip = proxy.workload_ip().to_string();
         for inbound in registry.inbound_ports(&proxy.ip.to_string()) {
-            let name = inbound_cluster_name(inbound.port);
+            let name = names::inbound_cluster(inbound.port);
             let endpoints = vec![lb_endpoint(&app_ip, inbound.port, 1)];
             out.push(Cluster {
                 name: name.clone(),
@@ -108,7 +102,7 @@ pub fn clusters(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> 
         }
         if capture {
             out.push(Cluster {
-                name: INBOUND_PASSTHROUGH.to_string(),
+                name: names::INBOUND_PASSTHROUGH_CLUSTER.to_string(),
                 cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(
                     cluster::DiscoveryType::OriginalDst as i32,
                 )),
@@ -120,7 +114,7 @@ pub fn clusters(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> 
         }
     }
     out.push(Cluster {
-        name: BLACKHOLE.to_string(),
+        name: names::BLACKHOLE_CLUSTER.to_string(),
         cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(
             cluster::DiscoveryType::Static as i32,
         )),
@@ -128,7 +122,7 @@ pub fn clusters(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> 
         ..Default::default()
     });
     out.push(Cluster {
-        name: PASSTHROUGH.to_string(),
+        name: names::PASSTHROUGH_CLUSTER.to_string(),
         cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(
             cluster::DiscoveryType::OriginalDst as i32,
         )),
@@ -140,7 +134,7 @@ pub fn clusters(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> 
 }
 
 fn outbound(svc: &Service, port: &ServicePort, subset: Option<&SubsetRef<'_>>) -> Cluster {
-    let name = outbound_cluster_name(port.number, subset.map_or("", |s| s.name), &svc.hostname);
+    let name = names::outbound_cluster(port.number, subset.map_or("", |s| s.name), &svc.hostname);
     let mut c = Cluster {
         name: name.clone(),
         connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECS)),

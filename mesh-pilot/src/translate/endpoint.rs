@@ -1,13 +1,13 @@
 //! EDS: one `ClusterLoadAssignment` per EDS cluster, endpoints filtered by
 //! the subset's labels, each with its WorkloadEntry weight.
 
+use mesh_api::names;
 use std::net::IpAddr;
 
 use envoy_types::pb::envoy::config::cluster::v3::{cluster, Cluster};
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 
 use super::cluster::{assignment, endpoint_for, subsets};
-use super::parse_outbound_cluster_name;
 use crate::registry::{labels_match, Registry};
 use crate::source::ConfigSnapshot;
 
@@ -32,7 +32,7 @@ fn load_assignment(
     config: &ConfigSnapshot,
     registry: &Registry,
 ) -> Option<ClusterLoadAssignment> {
-    let (port, subset, host) = parse_outbound_cluster_name(name)?;
+    let (port, subset, host) = names::parse_outbound_cluster(name)?;
     let svc = registry.service(host)?;
     let subsets = subsets(config, host);
     let labels = if subset.is_empty() {

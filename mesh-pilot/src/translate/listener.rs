@@ -1,26 +1,26 @@
 //! LDS: the listeners of a sidecar in NONE (loopback) mode and of a
 //! gateway; REDIRECT-mode sidecars get theirs from `capture.rs`.
 
+use mesh_api::names;
 use std::collections::BTreeMap;
 
 use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
 use envoy_types::pb::envoy::config::listener::v3::Listener;
 
 use super::filters::{chain, http_connection_manager, socket, tcp_proxy, Routes};
-use super::inbound_cluster_name;
-use super::route::{gateway_route_name, inbound_route_config, HTTP_PROXY_ROUTE};
-use crate::proxy::{InterceptionMode, Proxy, ProxyKind};
+use super::route::inbound_route_config;
+use crate::proxy::{InterceptionMode, Proxy, ProxyType};
 use crate::registry::{labels_match, Protocol, Registry};
 use crate::source::{ConfigSnapshot, Named};
 
 /// All listeners of `proxy`.
 pub fn listeners(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> Vec<Listener> {
-    match (proxy.kind, proxy.interception_mode) {
-        (ProxyKind::Sidecar, InterceptionMode::None) => sidecar_none(registry, proxy),
-        (ProxyKind::Sidecar, InterceptionMode::Redirect) => {
+    match (proxy.proxy_type, proxy.interception_mode) {
+        (ProxyType::Sidecar, InterceptionMode::None) => sidecar_none(registry, proxy),
+        (ProxyType::Sidecar, InterceptionMode::Redirect) => {
             super::capture::listeners(config, registry, proxy)
         }
-        (ProxyKind::Router, _) => gateway(config, proxy),
+        (ProxyType::Router, _) => gateway(config, proxy),
     }
 }
 
@@ -29,13 +29,13 @@ fn sidecar_none(registry: &Registry, proxy: &Proxy) -> Vec<Listener> {
     let mut out = Vec::new();
     if let Some(port) = proxy.http_proxy_port {
         let port = u32::from(port);
-        let name = format!("{ip}_{port}");
+        let name = names::listener_name(&ip, port);
         out.push(Listener {
             name: name.clone(),
             address: Some(socket(&ip, port)),
             filter_chains: vec![chain(http_connection_manager(
                 &format!("outbound_{name}"),
-                Routes::Rds(HTTP_PROXY_ROUTE.to_string()),
+                Routes::Rds(names::HTTP_PROXY_ROUTE.to_string()),
                 true,
             ))],
             traffic_direction: TrafficDirection::Outbound as i32,
@@ -45,10 +45,10 @@ fn sidecar_none(registry: &Registry, proxy: &Proxy) -> Vec<Listener> {
     for inbound in registry.inbound_ports(&ip) {
         let port = inbound.port;
         if proxy.http_proxy_port.map(u32::from) == Some(port) {
-            tracing::warn!(node = %proxy.node_id, port, "inbound port is the HTTP proxy port; skipped");
+            tracing::warn!(node = %proxy.id, port, "inbound port is the HTTP proxy port; skipped");
             continue;
         }
-        let cluster = inbound_cluster_name(port);
+        let cluster = names::inbound_cluster(port);
         let stat_prefix = format!("inbound_{ip}_{port}");
         let filter = if inbound.protocol.is_http() {
             http_connection_manager(
@@ -60,7 +60,7 @@ fn sidecar_none(registry: &Registry, proxy: &Proxy) -> Vec<Listener> {
             tcp_proxy(&cluster, &cluster)
         };
         out.push(Listener {
-            name: format!("{ip}_{port}"),
+            name: names::listener_name(&ip, port),
             address: Some(socket(&ip, port)),
             filter_chains: vec![chain(filter)],
             traffic_direction: TrafficDirection::Inbound as i32,
@@ -117,7 +117,7 @@ fn gateway(config: &ConfigSnapshot, proxy: &Proxy) -> Vec<Listener> {
                 address: Some(socket(&bind_ip, bound)),
                 filter_chains: vec![chain(http_connection_manager(
                     &format!("outbound_{name}"),
-                    Routes::Rds(gateway_route_name(port)),
+                    Routes::Rds(names::gateway_route(port)),
                     false,
                 ))],
                 traffic_direction: TrafficDirection::Outbound as i32,

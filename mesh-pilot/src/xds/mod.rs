@@ -21,15 +21,7 @@ use prost::{Message, Name};
 
 use crate::translate::Output;
 
-/// CDS type URL.
-pub const CLUSTER_TYPE: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
-/// EDS type URL.
-pub const ENDPOINT_TYPE: &str =
-    "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
-/// LDS type URL.
-pub const LISTENER_TYPE: &str = "type.googleapis.com/envoy.config.listener.v3.Listener";
-/// RDS type URL.
-pub const ROUTE_TYPE: &str = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
+pub use mesh_api::names::{CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE};
 
 /// Istio's push order: clusters before the endpoints they need, listeners
 /// before the routes they name, so Envoy never warms on a missing piece.

@@ -5,6 +5,8 @@ use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::google::protobuf::value::Kind;
 use envoy_types::pb::google::protobuf::{Struct, Value};
 
+use mesh_api::node::LABELS;
+
 use crate::error::NodeError;
 use crate::proxy::{NodeMetadata, Proxy};
 
@@ -21,7 +23,7 @@ pub fn metadata(s: &Struct) -> NodeMetadata {
     let mut meta = NodeMetadata::default();
     for (key, value) in &s.fields {
         match (key.as_str(), &value.kind) {
-            ("LABELS", Some(Kind::StructValue(labels))) => {
+            (LABELS, Some(Kind::StructValue(labels))) => {
                 meta.labels = labels
                     .fields
                     .iter()

@@ -200,10 +200,10 @@ impl AdsStream {
                 return;
             }
         };
-        tracing::info!(node = %proxy.node_id, "proxy connected");
+        tracing::info!(node = %proxy.id, "proxy connected");
         let ctx = self.push.borrow_and_update().clone();
         let resources = Arc::new(ctx.generate(&proxy));
-        let mut conn = Connection::new(proxy.node_id.clone(), resources, ctx.version());
+        let mut conn = Connection::new(proxy.id.clone(), resources, ctx.version());
         self.sync.connect(self.id, conn.status(true));
         let mut next = Some(first);
         loop {
@@ -243,7 +243,7 @@ impl AdsStream {
                 break;
             }
         }
-        tracing::info!(node = %proxy.node_id, "proxy disconnected");
+        tracing::info!(node = %proxy.id, "proxy disconnected");
         self.sync.disconnect(self.id);
     }
 

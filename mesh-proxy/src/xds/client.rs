@@ -17,8 +17,8 @@ use tonic::transport::Endpoint;
 use crate::model::SnapshotStore;
 use crate::xds::ads::AdsState;
 use crate::xds::error::XdsError;
-use crate::xds::node::NodeInfo;
 use crate::xds::status::XdsStatus;
+use mesh_api::node::Node;
 
 /// First reconnect delay, and the delay after a session that got responses.
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -36,7 +36,7 @@ pub struct XdsConfig {
     /// Pilot's ADS address, `host:port` or an `http://` URI.
     pub address: String,
     /// This proxy's identity and metadata.
-    pub node: NodeInfo,
+    pub node: Node,
 }
 
 /// Runs the ADS client until `shutdown`, publishing snapshots into `store`.
@@ -50,7 +50,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), XdsError> {
     let endpoint = endpoint(&config.address)?;
-    let mut state = AdsState::new(config.node.to_node(), store, status.clone());
+    let mut state = AdsState::new(super::node::to_envoy(&config.node), store, status.clone());
     let mut delay = MIN_BACKOFF;
     loop {
         let mut progressed = false;

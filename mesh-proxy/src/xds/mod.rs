@@ -19,5 +19,4 @@ pub mod status;
 
 pub use client::{run, XdsConfig};
 pub use error::{ConvertError, ResourceError, XdsError};
-pub use node::NodeInfo;
 pub use status::XdsStatus;

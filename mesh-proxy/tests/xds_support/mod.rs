@@ -34,9 +34,10 @@ use envoy_types::pb::envoy::service::discovery::v3::{
 };
 use envoy_types::pb::google::protobuf::Any;
 use envoy_types::util::pack_any;
+use mesh_api::node::{Node, NodeMetadata};
 use mesh_proxy::admin::{self, AdminState};
 use mesh_proxy::model::SnapshotStore;
-use mesh_proxy::xds::{self, NodeInfo, XdsConfig, XdsStatus};
+use mesh_proxy::xds::{self, XdsConfig, XdsStatus};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinHandle;
@@ -47,10 +48,10 @@ use tonic::{Request, Response, Status, Streaming};
 /// How long any single expected event may take.
 pub const STEP: Duration = Duration::from_secs(10);
 
-pub const CDS: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
-pub const EDS: &str = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
-pub const LDS: &str = "type.googleapis.com/envoy.config.listener.v3.Listener";
-pub const RDS: &str = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
+pub const CDS: &str = mesh_api::names::CLUSTER_TYPE;
+pub const EDS: &str = mesh_api::names::ENDPOINT_TYPE;
+pub const LDS: &str = mesh_api::names::LISTENER_TYPE;
+pub const RDS: &str = mesh_api::names::ROUTE_TYPE;
 
 pub const NODE_ID: &str = "sidecar~127.0.10.1~greeter.default~default.svc.cluster.local";
 
@@ -202,8 +203,11 @@ impl Harness {
 
         let store = Arc::new(SnapshotStore::new());
         let status = Arc::new(XdsStatus::new());
-        let mut node = NodeInfo::from_id(NODE_ID).unwrap();
-        node.labels.insert("app".into(), "greeter".into());
+        let meta = NodeMetadata {
+            labels: [("app".to_string(), "greeter".to_string())].into(),
+            ..NodeMetadata::default()
+        };
+        let node = Node::parse(NODE_ID, &meta).unwrap();
         let config = XdsConfig {
             address: pilot_addr.to_string(),
             node,

@@ -1,13 +1,14 @@
 //! Gateway route configs `http.P`: virtual hosts from the VirtualServices
 //! bound to the proxy's Gateways, domains from the server hosts.
 
+use mesh_api::names;
 use std::collections::{BTreeMap, HashSet};
 
 use envoy_types::pb::envoy::config::route::v3::{Route, RouteConfiguration, VirtualHost};
 use mesh_api::hosts_overlap;
 
 use super::http::{vs_hosts, vs_routes};
-use super::{gateway_route_name, Context};
+use super::Context;
 use crate::proxy::Proxy;
 use crate::registry::Registry;
 use crate::source::ConfigSnapshot;
@@ -88,7 +89,7 @@ pub(super) fn gateway(
         })
         .collect();
     RouteConfiguration {
-        name: gateway_route_name(port),
+        name: names::gateway_route(port),
         virtual_hosts,
         ..Default::default()
     }

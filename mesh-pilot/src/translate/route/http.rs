@@ -8,6 +8,7 @@ use envoy_types::pb::envoy::config::route::v3::{
 };
 use envoy_types::pb::envoy::r#type::matcher::v3::{string_matcher, RegexMatcher, StringMatcher};
 use envoy_types::pb::google::protobuf::{BoolValue, UInt32Value};
+use mesh_api::names;
 use mesh_api::{fqdn, HttpMatchRequest, HttpRoute, VirtualServiceSpec};
 
 use super::gateway::gateway_ref;
@@ -15,7 +16,6 @@ use super::{Context, MESH};
 use crate::registry::labels_match;
 use crate::source::Named;
 use crate::translate::filters::{duration, seconds};
-use crate::translate::outbound_cluster_name;
 
 pub(super) fn vs_hosts<'a>(
     vs: &'a Named<'a, VirtualServiceSpec>,
@@ -159,7 +159,7 @@ fn route_action(http: &HttpRoute, vs_namespace: &str, ctx: &Context<'_>) -> Opti
             let port = dest_port(dest, &host, ctx);
             let subset = dest.subset.as_deref().unwrap_or("");
             Some((
-                outbound_cluster_name(port, subset, &host),
+                names::outbound_cluster(port, subset, &host),
                 d.weight.unwrap_or(0),
             ))
         })
@@ -236,7 +236,7 @@ pub(super) fn default_route(port: u32, host: &str) -> Route {
         r#match: Some(prefix_match("/")),
         action: Some(route::Action::Route(RouteAction {
             cluster_specifier: Some(route_action::ClusterSpecifier::Cluster(
-                outbound_cluster_name(port, "", host),
+                names::outbound_cluster(port, "", host),
             )),
             timeout: Some(seconds(0)),
             ..Default::default()

@@ -12,6 +12,7 @@
 mod gateway;
 mod http;
 
+use mesh_api::names;
 use std::collections::{BTreeSet, HashSet};
 
 use envoy_types::pb::envoy::config::route::v3::{
@@ -21,26 +22,17 @@ use mesh_api::host_matches;
 
 use self::gateway::gateway;
 use self::http::{default_route, prefix_match, vs_hosts, vs_routes};
-use super::cluster::PASSTHROUGH;
 use super::filters::seconds;
-use super::inbound_cluster_name;
 use super::listener::gateway_http_ports;
 use crate::mesh_config::OutboundMode;
-use crate::proxy::{InterceptionMode, Proxy, ProxyKind};
+use crate::proxy::{InterceptionMode, Proxy, ProxyType};
 use crate::registry::{Registry, Service};
 use crate::source::{ConfigSnapshot, Named};
 
-/// Name of the NONE-mode sidecar's outbound route config.
-pub const HTTP_PROXY_ROUTE: &str = "http_proxy";
 /// The `gateways` entry that means "the sidecars of the mesh".
 const MESH: &str = "mesh";
 /// Cluster DNS suffix of short-name domains.
 const SVC_SUFFIX: &str = ".svc.cluster.local";
-
-/// Istio's gateway route config name for server port `port`.
-pub fn gateway_route_name(port: u32) -> String {
-    format!("http.{port}")
-}
 
 /// All route configs of `proxy`.
 pub fn route_configs(
@@ -48,16 +40,16 @@ pub fn route_configs(
     registry: &Registry,
     proxy: &Proxy,
 ) -> Vec<RouteConfiguration> {
-    match (proxy.kind, proxy.interception_mode) {
-        (ProxyKind::Sidecar, InterceptionMode::None) if proxy.http_proxy_port.is_some() => {
+    match (proxy.proxy_type, proxy.interception_mode) {
+        (ProxyType::Sidecar, InterceptionMode::None) if proxy.http_proxy_port.is_some() => {
             vec![http_proxy(config, registry, proxy)]
         }
-        (ProxyKind::Sidecar, InterceptionMode::None) => Vec::new(),
-        (ProxyKind::Sidecar, InterceptionMode::Redirect) => outbound_http_ports(registry)
+        (ProxyType::Sidecar, InterceptionMode::None) => Vec::new(),
+        (ProxyType::Sidecar, InterceptionMode::Redirect) => outbound_http_ports(registry)
             .into_iter()
             .map(|port| port_config(config, registry, proxy, port))
             .collect(),
-        (ProxyKind::Router, _) => gateway_http_ports(config, proxy)
+        (ProxyType::Router, _) => gateway_http_ports(config, proxy)
             .into_keys()
             .map(|port| gateway(config, registry, proxy, port))
             .collect(),
@@ -78,7 +70,7 @@ pub fn outbound_http_ports(registry: &Registry) -> BTreeSet<u32> {
 
 /// The inline route config of an inbound HTTP listener.
 pub fn inbound_route_config(port: u32) -> RouteConfiguration {
-    let cluster = inbound_cluster_name(port);
+    let cluster = names::inbound_cluster(port);
     RouteConfiguration {
         name: cluster.clone(),
         virtual_hosts: vec![VirtualHost {
@@ -179,7 +171,7 @@ fn port_config(
     }
     vhosts.push(fallthrough(config.mesh.outbound_traffic_policy.mode));
     RouteConfiguration {
-        name: port.to_string(),
+        name: names::outbound_route(port),
         virtual_hosts: vhosts,
         ..Default::default()
     }
@@ -190,17 +182,17 @@ fn port_config(
 fn fallthrough(mode: OutboundMode) -> VirtualHost {
     let (name, action) = match mode {
         OutboundMode::AllowAny => (
-            "allow_any",
+            names::ALLOW_ANY_VHOST,
             route::Action::Route(RouteAction {
                 cluster_specifier: Some(route_action::ClusterSpecifier::Cluster(
-                    PASSTHROUGH.to_string(),
+                    names::PASSTHROUGH_CLUSTER.to_string(),
                 )),
                 timeout: Some(seconds(0)),
                 ..Default::default()
             }),
         ),
         OutboundMode::RegistryOnly => (
-            "block_all",
+            names::BLOCK_ALL_VHOST,
             route::Action::DirectResponse(DirectResponseAction {
                 status: 502,
                 ..Default::default()
@@ -260,7 +252,7 @@ fn http_proxy(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> Ro
         }
     }
     RouteConfiguration {
-        name: HTTP_PROXY_ROUTE.to_string(),
+        name: names::HTTP_PROXY_ROUTE.to_string(),
         virtual_hosts: vhosts,
         ..Default::default()
     }

@@ -19,6 +19,7 @@
 #[cfg(test)]
 mod tests;
 
+use mesh_api::names;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -60,10 +61,10 @@ impl ResourceType {
     /// The type URL on the wire.
     pub fn type_url(self) -> &'static str {
         match self {
-            Self::Cluster => "type.googleapis.com/envoy.config.cluster.v3.Cluster",
-            Self::Endpoint => "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
-            Self::Listener => "type.googleapis.com/envoy.config.listener.v3.Listener",
-            Self::Route => "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
+            Self::Cluster => names::CLUSTER_TYPE,
+            Self::Endpoint => names::ENDPOINT_TYPE,
+            Self::Listener => names::LISTENER_TYPE,
+            Self::Route => names::ROUTE_TYPE,
         }
     }
 
