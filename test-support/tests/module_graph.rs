@@ -19,7 +19,6 @@ const KNOWN_CYCLES: &[(&str, &str, &str)] = &[
     ("mesh-pilot", "translate::route", "gateway, http"),
     ("mesh-proxy", "crate", "http, listener"),
     ("mesh-proxy", "http", "proxy, router"),
-    ("mesh-proxy", "xds", "ads, status"),
     ("mesh-ctl", "local", "process, state"),
     ("mesh-ctl", "local", "netns, up"),
 ];
