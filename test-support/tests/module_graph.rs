@@ -17,7 +17,6 @@ const KNOWN_CYCLES: &[(&str, &str, &str)] = &[
     ("mesh-pilot", "translate", "capture, listener, route"),
     ("mesh-pilot", "translate::route", "gateway, http"),
     ("mesh-proxy", "crate", "http, listener"),
-    ("mesh-proxy", "http", "proxy, router"),
     ("mesh-ctl", "local", "process, state"),
     ("mesh-ctl", "local", "netns, up"),
 ];

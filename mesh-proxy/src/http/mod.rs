@@ -3,6 +3,7 @@
 //! connection, hand each request to [`proxy::handle`], and drain gracefully
 //! when the listener goes away.
 
+pub mod authority;
 pub mod headers;
 pub mod proxy;
 pub mod router;
