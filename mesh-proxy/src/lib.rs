@@ -1,6 +1,7 @@
 //! Proxy library.
 pub mod admin;
 pub mod cluster;
+pub mod data_plane;
 pub mod error;
 pub mod http;
 pub mod init;

@@ -16,7 +16,6 @@ const KNOWN_CYCLES: &[(&str, &str, &str)] = &[
     ("mesh-pilot", "crate", "push, translate, xds"),
     ("mesh-pilot", "translate", "capture, listener, route"),
     ("mesh-pilot", "translate::route", "gateway, http"),
-    ("mesh-proxy", "crate", "http, listener"),
     ("mesh-ctl", "local", "process, state"),
     ("mesh-ctl", "local", "netns, up"),
 ];

@@ -25,8 +25,8 @@ use super::authority::authority;
 use super::headers;
 use super::router::{select_route, select_virtual_host};
 use crate::cluster::choose_cluster;
+use crate::data_plane::{DataPlane, Downstream};
 use crate::error::ProxyError;
-use crate::listener::{DataPlane, Downstream};
 use crate::model::{
     Forward, HttpConnectionManager, PathMatch, Route, RouteAction, RouteSource, Snapshot,
 };

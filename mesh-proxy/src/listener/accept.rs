@@ -12,7 +12,8 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::detect::{self, Detected};
-use super::{select, tcp, DataPlane, Downstream};
+use super::{select, tcp, CaptureOptions};
+use crate::data_plane::{DataPlane, Downstream};
 use crate::http::{self, HttpConnection};
 use crate::model::{ListenerFilter, NetworkFilter};
 
@@ -21,6 +22,8 @@ pub(super) struct BoundListener {
     pub(super) name: String,
     pub(super) socket: TcpListener,
     pub(super) data_plane: Arc<DataPlane>,
+    /// Where original destinations come from; how long detection waits.
+    pub(super) capture: CaptureOptions,
     /// Stops accepting (and drains this listener's connections) when cancelled.
     pub(super) drain: CancellationToken,
     /// The token new connections drain on (a child of `drain`).
@@ -62,6 +65,7 @@ impl BoundListener {
             self.connections.spawn(
                 serve_connection(
                     self.data_plane.clone(),
+                    self.capture,
                     self.name.clone(),
                     stream,
                     downstream,
@@ -78,6 +82,7 @@ impl BoundListener {
 /// original destination, dispatch, detection, chain, filter.
 async fn serve_connection(
     data_plane: Arc<DataPlane>,
+    capture: CaptureOptions,
     listener_name: String,
     stream: TcpStream,
     mut downstream: Downstream,
@@ -97,10 +102,7 @@ async fn serve_connection(
             .listener_filters
             .contains(&ListenerFilter::OriginalDst)
     {
-        downstream.original_dst = data_plane
-            .capture
-            .original_dst
-            .lookup(&stream, downstream.local);
+        downstream.original_dst = capture.original_dst.lookup(&stream, downstream.local);
     }
     let listener = select::dispatch(
         &snapshot,
@@ -112,7 +114,7 @@ async fn serve_connection(
         tracing::debug!(original_dst = %downstream.original_dst, to = %listener.name, "dispatched");
     }
     let detected = if select::needs_detection(listener, downstream.original_dst.port()) {
-        let timeout = data_plane.capture.detection_timeout;
+        let timeout = capture.detection_timeout;
         let detected = tokio::select! {
             detected = detect::detect(&stream, timeout) => detected,
             () = drain.cancelled() => {

@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use super::{DataPlane, Downstream};
 use crate::cluster::{choose_cluster, Picked};
+use crate::data_plane::{DataPlane, Downstream};
 use crate::error::ProxyError;
 use crate::model::{Snapshot, TcpProxy};
 
