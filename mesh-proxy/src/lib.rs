@@ -7,5 +7,6 @@ pub mod http;
 pub mod init;
 pub mod listener;
 pub mod model;
+pub mod tcp_proxy;
 pub mod upstream;
 pub mod xds;

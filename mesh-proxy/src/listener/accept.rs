@@ -12,10 +12,11 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::detect::{self, Detected};
-use super::{select, tcp, CaptureOptions};
+use super::{select, CaptureOptions};
 use crate::data_plane::{DataPlane, Downstream};
 use crate::http::{self, HttpConnection};
 use crate::model::{ListenerFilter, NetworkFilter};
+use crate::tcp_proxy;
 
 /// A listener socket bound for one snapshot listener, by name.
 pub(super) struct BoundListener {
@@ -144,7 +145,7 @@ async fn serve_connection(
         NetworkFilter::Tcp(tcp_proxy) => {
             // The cluster comes from the same snapshot as the chain naming it.
             let tcp_proxy = tcp_proxy.clone();
-            tcp::relay(&data_plane, snapshot, &tcp_proxy, stream, downstream, drain).await;
+            tcp_proxy::relay(&data_plane, snapshot, &tcp_proxy, stream, downstream, drain).await;
         }
     }
 }

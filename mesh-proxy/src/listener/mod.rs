@@ -14,14 +14,13 @@
 //!                        ─► dispatch (bind_to_port=false listener for it)
 //!                        ─► detect (only if its chains need it) ─► filter chain ─► match filter
 //!                        ├─ Http ─► http::serve (HTTP/1.1 + h2c)
-//!                        └─ Tcp  ─► tcp::relay
+//!                        └─ Tcp  ─► tcp_proxy::relay
 //! ```
 
 mod accept;
 pub mod detect;
 pub mod original_dst;
 pub mod select;
-pub mod tcp;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
