@@ -3,7 +3,7 @@ pub mod admin;
 pub mod cluster;
 pub mod data_plane;
 pub mod error;
-pub mod http;
+pub mod hcm;
 pub mod init;
 pub mod listener;
 pub mod model;

@@ -14,7 +14,7 @@ use tracing::Instrument;
 use super::detect::{self, Detected};
 use super::{select, CaptureOptions};
 use crate::data_plane::{DataPlane, Downstream};
-use crate::http::{self, HttpConnection};
+use crate::hcm::{self, HttpConnection};
 use crate::model::{ListenerFilter, NetworkFilter};
 use crate::tcp_proxy;
 
@@ -140,7 +140,7 @@ async fn serve_connection(
                 downstream,
             };
             drop(snapshot);
-            http::serve(stream, conn, drain).await;
+            hcm::serve(stream, conn, drain).await;
         }
         NetworkFilter::Tcp(tcp_proxy) => {
             // The cluster comes from the same snapshot as the chain naming it.

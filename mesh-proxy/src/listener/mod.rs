@@ -13,7 +13,7 @@
 //!                   └─ load snapshot once ─► original destination (use_original_dst)
 //!                        ─► dispatch (bind_to_port=false listener for it)
 //!                        ─► detect (only if its chains need it) ─► filter chain ─► match filter
-//!                        ├─ Http ─► http::serve (HTTP/1.1 + h2c)
+//!                        ├─ Http ─► hcm::serve (HTTP/1.1 + h2c)
 //!                        └─ Tcp  ─► tcp_proxy::relay
 //! ```
 
