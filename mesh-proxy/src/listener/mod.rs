@@ -1,5 +1,8 @@
 //! The listener stage, where the data path starts (snapshot ─► **listeners**
-//! ─► filter chain ─► router | tcp_proxy ─► cluster ─► upstream pool).
+//! ─► filter chain ─► HCM | tcp_proxy ─► cluster ─► upstream pool): it owns
+//! the sockets and, per connection, everything up to the choice of network
+//! filter, which it hands the connection to with the shared
+//! [`DataPlane`] and the connection's [`Downstream`](crate::data_plane::Downstream).
 //!
 //! ```text
 //!  SnapshotStore ──subscribe()──► run(): reconcile on every publish
