@@ -47,16 +47,16 @@ pub use error::{ConfigError, ErrorKind};
 pub use host::{fqdn, host_matches, hosts_overlap};
 pub use load::{is_yaml_file, load_dir, load_file, load_str, LoadedFile};
 pub use types::common::{
-    Duration, HeaderOperations, Headers, Percent, Port, PortSelector, StringMatch, StringMatcher,
-    WorkloadSelector,
+    Destination, Duration, HeaderOperations, Headers, Percent, Port, PortSelector, StringMatch,
+    StringMatcher, WorkloadSelector,
 };
 pub use types::destination_rule::{DestinationRuleSpec, Subset};
 pub use types::gateway::{GatewaySpec, Server, ServerTlsSettings};
 pub use types::service_entry::{Location, Resolution, ServiceEntrySpec, WorkloadEntrySpec};
 pub use types::traffic_policy::TrafficPolicy;
 pub use types::virtual_service::{
-    Destination, HttpMatchRequest, HttpRoute, HttpRouteDestination, RouteDestination, TcpRoute,
-    TlsRoute, VirtualServiceSpec,
+    HttpMatchRequest, HttpRoute, HttpRouteDestination, RouteDestination, TcpRoute, TlsRoute,
+    VirtualServiceSpec,
 };
 pub use types::{Loaded, Object, ObjectMeta, Resource, API_GROUP, API_VERSIONS, DEFAULT_NAMESPACE};
 pub use validate::{validate, validate_files, validate_object};

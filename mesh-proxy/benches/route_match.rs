@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::Request;
-use mesh_proxy::http::router::{select_route, select_virtual_host};
+use mesh_proxy::hcm::router::{select_route, select_virtual_host};
 use mesh_proxy::model::*;
 use mesh_proxy::xds::convert::compile_whole_match;
 

@@ -1,5 +1,6 @@
-//! Small value types shared by several Istio kinds: durations, percentages,
-//! port selectors, string matches and header operations.
+//! Small value types shared by several Istio kinds, or by several parts of
+//! one: durations, percentages, port selectors, destinations, string matches
+//! and header operations.
 //!
 //! These sit at the bottom of the config model that every stage of the flow
 //! (load, validate, pilot's store and translator) reads.
@@ -115,6 +116,22 @@ pub struct PortSelector {
     /// The port number.
     #[serde(default)]
     pub number: u32,
+}
+
+/// A service (and optionally a subset and port) traffic is sent to: the
+/// target of `VirtualService` routes and of their mirrors.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Destination {
+    /// Service host (short name, FQDN or ServiceEntry host). Required.
+    #[serde(default)]
+    pub host: String,
+    /// Name of a subset defined by a DestinationRule for `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset: Option<String>,
+    /// Port of the service; optional when the service has one port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<PortSelector>,
 }
 
 /// A service port: used by `Gateway` servers and `ServiceEntry` ports.

@@ -7,8 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::common::{Duration, Percent, StringMatch};
-use super::virtual_service::Destination;
+use super::common::{Destination, Duration, Percent, StringMatch};
 
 /// Answer the request with a redirect.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

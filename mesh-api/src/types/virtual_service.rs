@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::common::{Duration, Headers, Percent, PortSelector, StringMatch};
+use super::common::{Destination, Duration, Headers, Percent, StringMatch};
 use super::http_policy::{
     CorsPolicy, HttpDirectResponse, HttpFaultInjection, HttpMirrorPolicy, HttpRedirect, HttpRetry,
     HttpRewrite,
@@ -158,21 +158,6 @@ pub struct HttpRouteDestination {
     /// Header manipulation for this destination only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<Headers>,
-}
-
-/// A service (and optionally a subset and port) traffic is sent to.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Destination {
-    /// Service host (short name, FQDN or ServiceEntry host). Required.
-    #[serde(default)]
-    pub host: String,
-    /// Name of a subset defined by a DestinationRule for `host`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subset: Option<String>,
-    /// Port of the service; optional when the service has one port.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<PortSelector>,
 }
 
 /// A delegate VirtualService (`name`, `namespace`) that holds the routes.

@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::Ctx;
 use crate::error::{ConfigError, ErrorKind};
 use crate::host::{fqdn, host_matches};
-use crate::types::virtual_service::{Destination, VirtualServiceSpec};
+use crate::types::common::Destination;
+use crate::types::virtual_service::VirtualServiceSpec;
 use crate::types::{Loaded, Object};
 
 /// Runs every cross-object check.

@@ -8,10 +8,10 @@
 use super::{
     is_dns1123_label, is_wildcard_host, percent, port_number, regex_syntax, string_match, Ctx,
 };
-use crate::types::common::{HeaderOperations, Headers};
+use crate::types::common::{Destination, HeaderOperations, Headers};
 use crate::types::http_policy::{HttpFaultInjection, HttpRedirect, HttpRetry, HttpRewrite};
 use crate::types::virtual_service::{
-    Destination, HttpMatchRequest, HttpRoute, HttpRouteDestination, RouteDestination, TlsRoute,
+    HttpMatchRequest, HttpRoute, HttpRouteDestination, RouteDestination, TlsRoute,
     VirtualServiceSpec,
 };
 

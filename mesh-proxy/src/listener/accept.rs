@@ -12,15 +12,19 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::detect::{self, Detected};
-use super::{select, tcp, DataPlane, Downstream};
-use crate::http::{self, HttpConnection};
+use super::{select, CaptureOptions};
+use crate::data_plane::{DataPlane, Downstream};
+use crate::hcm::{self, HttpConnection};
 use crate::model::{ListenerFilter, NetworkFilter};
+use crate::tcp_proxy;
 
 /// A listener socket bound for one snapshot listener, by name.
 pub(super) struct BoundListener {
     pub(super) name: String,
     pub(super) socket: TcpListener,
     pub(super) data_plane: Arc<DataPlane>,
+    /// Where original destinations come from; how long detection waits.
+    pub(super) capture: CaptureOptions,
     /// Stops accepting (and drains this listener's connections) when cancelled.
     pub(super) drain: CancellationToken,
     /// The token new connections drain on (a child of `drain`).
@@ -62,6 +66,7 @@ impl BoundListener {
             self.connections.spawn(
                 serve_connection(
                     self.data_plane.clone(),
+                    self.capture,
                     self.name.clone(),
                     stream,
                     downstream,
@@ -78,6 +83,7 @@ impl BoundListener {
 /// original destination, dispatch, detection, chain, filter.
 async fn serve_connection(
     data_plane: Arc<DataPlane>,
+    capture: CaptureOptions,
     listener_name: String,
     stream: TcpStream,
     mut downstream: Downstream,
@@ -97,10 +103,7 @@ async fn serve_connection(
             .listener_filters
             .contains(&ListenerFilter::OriginalDst)
     {
-        downstream.original_dst = data_plane
-            .capture
-            .original_dst
-            .lookup(&stream, downstream.local);
+        downstream.original_dst = capture.original_dst.lookup(&stream, downstream.local);
     }
     let listener = select::dispatch(
         &snapshot,
@@ -112,7 +115,7 @@ async fn serve_connection(
         tracing::debug!(original_dst = %downstream.original_dst, to = %listener.name, "dispatched");
     }
     let detected = if select::needs_detection(listener, downstream.original_dst.port()) {
-        let timeout = data_plane.capture.detection_timeout;
+        let timeout = capture.detection_timeout;
         let detected = tokio::select! {
             detected = detect::detect(&stream, timeout) => detected,
             () = drain.cancelled() => {
@@ -137,12 +140,12 @@ async fn serve_connection(
                 downstream,
             };
             drop(snapshot);
-            http::serve(stream, conn, drain).await;
+            hcm::serve(stream, conn, drain).await;
         }
         NetworkFilter::Tcp(tcp_proxy) => {
             // The cluster comes from the same snapshot as the chain naming it.
             let tcp_proxy = tcp_proxy.clone();
-            tcp::relay(&data_plane, snapshot, &tcp_proxy, stream, downstream, drain).await;
+            tcp_proxy::relay(&data_plane, snapshot, &tcp_proxy, stream, downstream, drain).await;
         }
     }
 }

@@ -1,5 +1,8 @@
 //! The listener stage, where the data path starts (snapshot ─► **listeners**
-//! ─► filter chain ─► router | tcp_proxy ─► cluster ─► upstream pool).
+//! ─► filter chain ─► HCM | tcp_proxy ─► cluster ─► upstream pool): it owns
+//! the sockets and, per connection, everything up to the choice of network
+//! filter, which it hands the connection to with the shared
+//! [`DataPlane`] and the connection's [`Downstream`](crate::data_plane::Downstream).
 //!
 //! ```text
 //!  SnapshotStore ──subscribe()──► run(): reconcile on every publish
@@ -13,17 +16,16 @@
 //!                   └─ load snapshot once ─► original destination (use_original_dst)
 //!                        ─► dispatch (bind_to_port=false listener for it)
 //!                        ─► detect (only if its chains need it) ─► filter chain ─► match filter
-//!                        ├─ Http ─► http::serve (HTTP/1.1 + h2c)
-//!                        └─ Tcp  ─► tcp::relay
+//!                        ├─ Http ─► hcm::serve (HTTP/1.1 + h2c)
+//!                        └─ Tcp  ─► tcp_proxy::relay
 //! ```
 
 mod accept;
 pub mod detect;
 pub mod original_dst;
 pub mod select;
-pub mod tcp;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,9 +36,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::cluster::ClusterManager;
-use crate::model::{Discovery, Snapshot, SnapshotStore};
-use crate::upstream::UpstreamPool;
+use crate::data_plane::DataPlane;
+use crate::model::{Snapshot, SnapshotStore};
 
 pub use detect::Detected;
 pub use original_dst::OriginalDst;
@@ -68,69 +69,6 @@ impl Default for CaptureOptions {
             detection_timeout: detect::DEFAULT_TIMEOUT,
         }
     }
-}
-
-/// State the whole data path shares: the config and everything that must
-/// outlive a snapshot (load balancer positions, connection pools).
-#[derive(Debug)]
-pub struct DataPlane {
-    /// The current config.
-    pub store: Arc<SnapshotStore>,
-    /// Endpoint discovery and load balancing, keyed by cluster name.
-    pub clusters: ClusterManager,
-    /// Pooled upstream HTTP connections, per endpoint.
-    pub pool: UpstreamPool,
-    /// Original destination and detection settings.
-    pub capture: CaptureOptions,
-}
-
-impl DataPlane {
-    /// Data plane state over `store`, reading original destinations from the kernel.
-    pub fn new(store: Arc<SnapshotStore>) -> Self {
-        Self::with_capture(store, CaptureOptions::default())
-    }
-
-    /// Data plane state over `store` with these capture settings.
-    pub fn with_capture(store: Arc<SnapshotStore>, capture: CaptureOptions) -> Self {
-        Self {
-            store,
-            clusters: ClusterManager::new(),
-            pool: UpstreamPool::new(),
-            capture,
-        }
-    }
-
-    /// Drop LB state and pools that the snapshot no longer refers to.
-    fn forget_unused(&self, snapshot: &Snapshot) {
-        self.clusters.retain(snapshot);
-        let mut live = HashSet::new();
-        for cluster in snapshot.clusters.values() {
-            match &cluster.discovery {
-                Discovery::Eds { service_name } => {
-                    if let Some(assignment) = snapshot.endpoints.get(service_name) {
-                        live.extend(assignment.endpoints.iter().map(|e| e.address));
-                    }
-                }
-                Discovery::Static(endpoints) => live.extend(endpoints.iter().map(|e| e.address)),
-                // Addresses come and go per lookup or connection; their pools
-                // are made again on demand, so dropping them only costs a dial.
-                Discovery::StrictDns(_) | Discovery::OriginalDst => {}
-            }
-        }
-        self.pool.retain(&live);
-    }
-}
-
-/// The addresses of one downstream connection.
-#[derive(Debug, Clone, Copy)]
-pub struct Downstream {
-    /// The client's address.
-    pub peer: SocketAddr,
-    /// The local address the connection was accepted on.
-    pub local: SocketAddr,
-    /// Where the client meant to connect: SO_ORIGINAL_DST on listeners with
-    /// `use_original_dst`, else (and when nothing was redirected) `local`.
-    pub original_dst: SocketAddr,
 }
 
 /// A listener that is bound and accepting.
@@ -165,13 +103,21 @@ pub async fn run_with(
     shutdown: CancellationToken,
     capture: CaptureOptions,
 ) -> anyhow::Result<()> {
-    let data_plane = Arc::new(DataPlane::with_capture(store.clone(), capture));
+    let data_plane = Arc::new(DataPlane::new(store.clone()));
     let mut changes = store.subscribe();
     let mut active: HashMap<String, Active> = HashMap::new();
     let connections = TaskTracker::new();
     loop {
         let snapshot = store.load();
-        let failed = reconcile(&data_plane, &snapshot, &mut active, &shutdown, &connections).await;
+        let failed = reconcile(
+            &data_plane,
+            capture,
+            &snapshot,
+            &mut active,
+            &shutdown,
+            &connections,
+        )
+        .await;
         data_plane.forget_unused(&snapshot);
         drop(snapshot);
         let retry = async {
@@ -214,6 +160,7 @@ pub async fn run_with(
 /// Bring `active` in line with `snapshot`. Returns whether some bind failed.
 async fn reconcile(
     data_plane: &Arc<DataPlane>,
+    capture: CaptureOptions,
     snapshot: &Snapshot,
     active: &mut HashMap<String, Active>,
     shutdown: &CancellationToken,
@@ -273,6 +220,7 @@ async fn reconcile(
                         name: name.to_owned(),
                         socket,
                         data_plane: data_plane.clone(),
+                        capture,
                         drain: drain.clone(),
                         generation: current,
                         connections: connections.clone(),

@@ -15,8 +15,10 @@ pub mod client;
 pub mod convert;
 pub mod error;
 pub mod node;
+pub mod resource_type;
 pub mod status;
 
 pub use client::{run, XdsConfig};
 pub use error::{ConvertError, ResourceError, XdsError};
+pub use resource_type::ResourceType;
 pub use status::XdsStatus;

@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
 
-use crate::xds::ads::ResourceType;
+use crate::xds::resource_type::ResourceType;
 
 /// A rejected response, as recorded for the admin server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

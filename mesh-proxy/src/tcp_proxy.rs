@@ -1,6 +1,7 @@
-//! The `tcp_proxy` network filter (listener ─► **tcp_proxy** ─► cluster ─►
-//! endpoint): pick a cluster (weighted targets too) and an endpoint, dial
-//! it, and relay bytes both ways until either side closes.
+//! The `tcp_proxy` network filter, beside the HCM at the end of a filter
+//! chain (listener ─► HCM | **tcp_proxy** ─► cluster ─► upstream): pick a
+//! cluster (weighted targets too) and an endpoint, dial it, and relay bytes
+//! both ways until either side closes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,8 +9,8 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use super::{DataPlane, Downstream};
 use crate::cluster::{choose_cluster, Picked};
+use crate::data_plane::{DataPlane, Downstream};
 use crate::error::ProxyError;
 use crate::model::{Snapshot, TcpProxy};
 

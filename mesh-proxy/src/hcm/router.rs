@@ -7,6 +7,7 @@ use std::borrow::Cow;
 
 use http::request::Parts;
 
+use super::authority::authority;
 use crate::model::{
     HeaderMatchKind, HeaderMatcher, PathMatch, Route, RouteConfig, RouteMatch, VirtualHost,
 };
@@ -129,7 +130,7 @@ fn header_value<'a>(request: &'a Parts, name: &str) -> Option<Cow<'a, str>> {
             request.uri.path_and_query().map_or("/", |pq| pq.as_str()),
         )),
         ":method" => Some(Cow::Borrowed(request.method.as_str())),
-        ":authority" => super::proxy::authority(request).map(Cow::Borrowed),
+        ":authority" => authority(request).map(Cow::Borrowed),
         ":scheme" => Some(Cow::Borrowed(request.uri.scheme_str().unwrap_or("http"))),
         _ => {
             let mut values = request.headers.get_all(name).iter();

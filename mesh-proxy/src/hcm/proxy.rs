@@ -21,11 +21,12 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
+use super::authority::authority;
 use super::headers;
 use super::router::{select_route, select_virtual_host};
 use crate::cluster::choose_cluster;
+use crate::data_plane::{DataPlane, Downstream};
 use crate::error::ProxyError;
-use crate::listener::{DataPlane, Downstream};
 use crate::model::{
     Forward, HttpConnectionManager, PathMatch, Route, RouteAction, RouteSource, Snapshot,
 };
@@ -61,15 +62,6 @@ pub async fn handle(
             tracing::debug!(%method, %path, %error, side = ?error.source_side(), "local reply");
             Ok(local_reply(&error))
         }
-    }
-}
-
-/// The authority a request is for: from an absolute URI (HTTP proxy form,
-/// and every HTTP/2 request) or else from `Host`.
-pub fn authority(request: &Parts) -> Option<&str> {
-    match request.uri.authority() {
-        Some(authority) => Some(authority.as_str()),
-        None => request.headers.get(HOST)?.to_str().ok(),
     }
 }
 
@@ -255,18 +247,5 @@ mod tests {
         let re = crate::xds::convert::compile_whole_match("/api/.*").unwrap();
         let regex = PathMatch::Regex(re);
         assert_eq!(rewrite_path(&uri, &regex, Some("/all")), "/all?page=2");
-    }
-
-    #[test]
-    fn authority_prefers_the_absolute_uri() {
-        let request = Request::get("http://messenger:9080/x")
-            .header(HOST, "other")
-            .body(())
-            .unwrap();
-        assert_eq!(authority(&request.into_parts().0), Some("messenger:9080"));
-        let request = Request::get("/x").header(HOST, "greeter").body(()).unwrap();
-        assert_eq!(authority(&request.into_parts().0), Some("greeter"));
-        let request = Request::get("/x").body(()).unwrap();
-        assert_eq!(authority(&request.into_parts().0), None);
     }
 }

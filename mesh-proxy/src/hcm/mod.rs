@@ -1,8 +1,22 @@
-//! The HTTP connection manager stage (listener ─► **HCM** ─► router ─►
-//! cluster): serve HTTP/1.1 and HTTP/2 prior knowledge (h2c) on the same
+//! The HTTP connection manager, one of the two network filters a filter
+//! chain ends in (listener ─► **HCM** | tcp_proxy ─► cluster ─► upstream
+//! pool): serve HTTP/1.1 and HTTP/2 prior knowledge (h2c) on the same
 //! connection, hand each request to [`proxy::handle`], and drain gracefully
 //! when the listener goes away.
+//!
+//! ```text
+//! serve (per connection) ─► proxy::handle (per request)
+//!                             ├─ headers    x-request-id in, hop-by-hop headers out
+//!                             ├─ authority  absolute URI, else Host
+//!                             ├─ router     virtual host by authority, then route
+//!                             └─ direct response | forward ─► cluster ─► upstream pool
+//! ```
+//!
+//! The state it shares with the listener stage and `tcp_proxy` (snapshot
+//! store, LB state, pools, the connection's addresses) is in
+//! [`crate::data_plane`].
 
+pub mod authority;
 pub mod headers;
 pub mod proxy;
 pub mod router;

@@ -1,0 +1,80 @@
+//! State the data path shares, between the listener stage and the network
+//! filters it hands connections to (listener ─► HCM | tcp_proxy ─► cluster
+//! ─► upstream pool):
+//!
+//! ```text
+//!                    ┌──────────── DataPlane ────────────┐
+//!  listener stage ─► │ store      the current Snapshot   │ ◄─ HCM (per request)
+//!   (makes it,       │ clusters   LB state per cluster   │ ◄─ tcp_proxy (per connection)
+//!    forgets unused) │ pool       upstream HTTP pools    │
+//!                    └───────────────────────────────────┘
+//!  Downstream: the addresses of one accepted connection, handed along with it
+//! ```
+//!
+//! Only what outlives a snapshot lives here; the config itself is the
+//! snapshot, loaded once per connection or request.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::cluster::ClusterManager;
+use crate::model::{Discovery, Snapshot, SnapshotStore};
+use crate::upstream::UpstreamPool;
+
+/// State the whole data path shares: the config and everything that must
+/// outlive a snapshot (load balancer positions, connection pools).
+#[derive(Debug)]
+pub struct DataPlane {
+    /// The current config.
+    pub store: Arc<SnapshotStore>,
+    /// Endpoint discovery and load balancing, keyed by cluster name.
+    pub clusters: ClusterManager,
+    /// Pooled upstream HTTP connections, per endpoint.
+    pub pool: UpstreamPool,
+}
+
+impl DataPlane {
+    /// Data plane state over `store`, with no load balancer or pool state yet.
+    pub fn new(store: Arc<SnapshotStore>) -> Self {
+        Self {
+            store,
+            clusters: ClusterManager::new(),
+            pool: UpstreamPool::new(),
+        }
+    }
+
+    /// Drop LB state and pools that `snapshot` no longer refers to (the
+    /// listener stage calls it after each new snapshot).
+    pub fn forget_unused(&self, snapshot: &Snapshot) {
+        self.clusters.retain(snapshot);
+        let mut live = HashSet::new();
+        for cluster in snapshot.clusters.values() {
+            match &cluster.discovery {
+                Discovery::Eds { service_name } => {
+                    if let Some(assignment) = snapshot.endpoints.get(service_name) {
+                        live.extend(assignment.endpoints.iter().map(|e| e.address));
+                    }
+                }
+                Discovery::Static(endpoints) => live.extend(endpoints.iter().map(|e| e.address)),
+                // Addresses come and go per lookup or connection; their pools
+                // are made again on demand, so dropping them only costs a dial.
+                Discovery::StrictDns(_) | Discovery::OriginalDst => {}
+            }
+        }
+        self.pool.retain(&live);
+    }
+}
+
+/// The addresses of one downstream connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Downstream {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The local address the connection was accepted on.
+    pub local: SocketAddr,
+    /// Where the client meant to connect: SO_ORIGINAL_DST on listeners with
+    /// `use_original_dst` or the `original_dst` listener filter, else (and
+    /// when nothing was redirected) `local`.
+    pub original_dst: SocketAddr,
+}
