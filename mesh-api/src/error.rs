@@ -41,8 +41,9 @@ pub enum ErrorKind {
 pub struct ConfigError {
     /// The file the object came from.
     pub file: PathBuf,
-    /// 1-based line: of the offending token for parse errors, of the start
-    /// of the object's YAML document for validation errors.
+    /// 1-based file line: of the offending token for syntax errors, of the
+    /// offending field (its key, or its sequence item) for every other
+    /// error, of the field's nearest ancestor when the field is missing.
     pub line: Option<usize>,
     /// `Kind/namespace/name`, when known.
     pub object: Option<String>,
