@@ -1,14 +1,19 @@
 //! The one error type of mesh-api: a user-facing config error that names
 //! the file, the line (when known), the object and the field path.
 //!
-//! Produced by loading and validation; pilot and meshctl print it as is.
+//! Produced by loading and validation; pilot and meshctl print it as is
+//! ([`fmt::Display`]), and pilot's `/debug/configz` sends it as a JSON object
+//! (serde) that meshctl reads back: one type on both sides of the wire.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize, Serializer};
 
 /// What kind of problem a [`ConfigError`] reports; lets callers and tests
-/// tell cases apart without parsing the message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// tell cases apart without parsing the message. In JSON it is the
+/// variant's name (`"InvalidValue"`), a stable string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ErrorKind {
     /// The file could not be read.
     Io,
@@ -37,12 +42,20 @@ pub enum ErrorKind {
 /// `:LINE` is left out when the line is unknown, the object part when the
 /// object could not be identified, and the path when the error is about the
 /// document as a whole.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// As JSON: `{"file", "line", "object", "path", "kind", "message"}`, with
+/// `line` and `object` `null` when unknown and `kind` an [`ErrorKind`]
+/// name. Errors order by file, then line.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, thiserror::Error, Serialize, Deserialize,
+)]
 pub struct ConfigError {
     /// The file the object came from.
+    #[serde(serialize_with = "lossy_path")]
     pub file: PathBuf,
-    /// 1-based line: of the offending token for parse errors, of the start
-    /// of the object's YAML document for validation errors.
+    /// 1-based file line: of the offending token for syntax errors, of the
+    /// offending field (its key, or its sequence item) for every other
+    /// error, of the field's nearest ancestor when the field is missing.
     pub line: Option<usize>,
     /// `Kind/namespace/name`, when known.
     pub object: Option<String>,
@@ -86,6 +99,12 @@ impl ConfigError {
     }
 }
 
+/// A file name as JSON text even when it is not UTF-8 (serde would fail the
+/// whole document for one odd name).
+fn lossy_path<S: Serializer>(path: &Path, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&path.to_string_lossy())
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file.display())?;
@@ -119,6 +138,38 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "mesh/vs.yaml:12: VirtualService/default/reviews: spec.http[0].route[1].weight: weights sum to 90, not 100"
+        );
+    }
+
+    #[test]
+    fn json_has_every_part_as_a_field() {
+        let err = ConfigError::new(
+            "mesh/vs.yaml",
+            ErrorKind::InvalidValue,
+            "spec.http[1].match[0].uri.regex",
+            "invalid regular expression",
+        )
+        .at_line(Some(18))
+        .for_object(Some("VirtualService/default/reviews".into()));
+        let json = serde_json::to_value(&err).expect("serializes");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "file": "mesh/vs.yaml",
+                "line": 18,
+                "object": "VirtualService/default/reviews",
+                "path": "spec.http[1].match[0].uri.regex",
+                "kind": "InvalidValue",
+                "message": "invalid regular expression",
+            })
+        );
+        let back: ConfigError = serde_json::from_value(json).expect("reads back");
+        assert_eq!(back, err);
+        let unknown = ConfigError::new("a.yaml", ErrorKind::Syntax, "", "bad YAML");
+        let json = serde_json::to_value(&unknown).expect("serializes");
+        assert_eq!(
+            (&json["line"], &json["object"]),
+            (&serde_json::Value::Null, &serde_json::Value::Null)
         );
     }
 

@@ -40,12 +40,14 @@ pub mod host;
 pub mod load;
 pub mod names;
 pub mod node;
+pub mod positions;
 pub mod types;
 pub mod validate;
 
 pub use error::{ConfigError, ErrorKind};
 pub use host::{fqdn, host_matches, hosts_overlap};
 pub use load::{is_yaml_file, load_dir, load_file, load_str, LoadedFile};
+pub use positions::{FieldLines, Positions};
 pub use types::common::{
     Destination, Duration, HeaderOperations, Headers, Percent, Port, PortSelector, StringMatch,
     StringMatcher, WorkloadSelector,

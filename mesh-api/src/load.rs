@@ -13,13 +13,20 @@
 //! - A `networking.istio.io` kind other than the five supported ones
 //!   (`Sidecar`, `EnvoyFilter`, ...) or an unknown version is reported as
 //!   [`ErrorKind::Unsupported`].
+//! - Lines are file lines. A syntax error has the line of the offending
+//!   token; every other error the line of its field (from the document's
+//!   [`Positions`] index), or of the field's nearest ancestor when the
+//!   field is missing. Objects carry the index ([`Loaded::fields`]) so that
+//!   validation errors get the same lines.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde_yaml::Value;
 
 use crate::error::{ConfigError, ErrorKind};
+use crate::positions::{FieldLines, Positions};
 use crate::types::{Loaded, Object, Resource, API_GROUP, API_VERSIONS, DEFAULT_NAMESPACE, KINDS};
 
 /// One file's result: the objects that loaded and the errors of the
@@ -183,37 +190,43 @@ fn load_document(
     if value.is_null() {
         return;
     }
+    // Indexed only once the text parsed: a syntax error has its line from
+    // serde_yaml already.
+    let positions = Arc::new(Positions::first(&doc.text));
     if value.get("kind").and_then(Value::as_str) == Some("List") {
-        load_list(file, doc, &value, objects, errors);
+        load_list(file, doc, positions, &value, objects, errors);
         return;
     }
-    match identify(file, doc.first_line, &value) {
+    let at = Where {
+        fields: FieldLines::new(positions, ""),
+        line: doc.first_line,
+    };
+    match identify(file, &at, &value) {
         Identified::Skip => {}
         Identified::Error(err) => errors.push(err),
         Identified::Kind(kind) => {
             let key = object_key(kind, &value);
             let de = serde_yaml::Deserializer::from_str(&doc.text);
             match typed(kind, de) {
-                Ok(object) => objects.push(Loaded {
-                    object,
-                    file: file.to_path_buf(),
-                    line: Some(doc.first_line),
-                }),
-                Err(err) => errors.push(err.into_config_error(file, doc.first_line, key)),
+                Ok(object) => objects.push(at.loaded(file, object)),
+                Err(err) => errors.push(err.into_config_error(file, &at, key)),
             }
         }
     }
 }
 
-/// Expands a `kind: List` document; items carry the list's line.
+/// Expands a `kind: List` document; each item's lines are looked up under
+/// `items[N]`.
 fn load_list(
     file: &Path,
     doc: &Document,
+    positions: Arc<Positions>,
     list: &Value,
     objects: &mut Vec<Loaded>,
     errors: &mut Vec<ConfigError>,
 ) {
     let Some(items) = list.get("items").and_then(Value::as_sequence) else {
+        let line = positions.line("items").unwrap_or(doc.first_line);
         errors.push(
             ConfigError::new(
                 file,
@@ -221,28 +234,54 @@ fn load_list(
                 "items",
                 "a List needs a sequence of items",
             )
-            .at_line(Some(doc.first_line)),
+            .at_line(Some(line)),
         );
         return;
     };
     for (index, item) in items.iter().enumerate() {
-        match identify(file, doc.first_line, item) {
+        let base = format!("items[{index}]");
+        let fields = FieldLines::new(positions.clone(), base.as_str());
+        let at = Where {
+            line: fields.line("").unwrap_or(doc.first_line),
+            fields,
+        };
+        match identify(file, &at, item) {
             Identified::Skip => {}
             Identified::Error(mut err) => {
-                err.path = join_path(&format!("items[{index}]"), &err.path);
+                err.path = join_path(&base, &err.path);
                 errors.push(err);
             }
             Identified::Kind(kind) => {
                 let key = object_key(kind, item);
                 match typed(kind, item.clone()) {
-                    Ok(object) => objects.push(Loaded {
-                        object,
-                        file: file.to_path_buf(),
-                        line: Some(doc.first_line),
-                    }),
-                    Err(err) => errors.push(err.into_config_error(file, doc.first_line, key)),
+                    Ok(object) => objects.push(at.loaded(file, object)),
+                    Err(err) => errors.push(err.into_config_error(file, &at, key)),
                 }
             }
+        }
+    }
+}
+
+/// Where an object is in its file: its fields' lines and the line it
+/// starts on.
+struct Where {
+    fields: FieldLines,
+    line: usize,
+}
+
+impl Where {
+    /// The line for an error at `path`: the field's, else its nearest
+    /// ancestor's, else the object's.
+    fn line_of(&self, path: &str) -> usize {
+        self.fields.line(path).unwrap_or(self.line)
+    }
+
+    fn loaded(&self, file: &Path, object: Object) -> Loaded {
+        Loaded {
+            object,
+            file: file.to_path_buf(),
+            line: Some(self.line),
+            fields: self.fields.clone(),
         }
     }
 }
@@ -257,7 +296,7 @@ enum Identified {
     Error(ConfigError),
 }
 
-fn identify(file: &Path, line: usize, value: &Value) -> Identified {
+fn identify(file: &Path, at: &Where, value: &Value) -> Identified {
     let raw_kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
     let key = if raw_kind.is_empty() {
         None
@@ -267,7 +306,7 @@ fn identify(file: &Path, line: usize, value: &Value) -> Identified {
     let err = |kind, path: &str, msg: String| {
         Identified::Error(
             ConfigError::new(file, kind, path, msg)
-                .at_line(Some(line))
+                .at_line(Some(at.line_of(path)))
                 .for_object(key.clone()),
         )
     };
@@ -340,7 +379,7 @@ struct TypedError {
 }
 
 impl TypedError {
-    fn into_config_error(self, file: &Path, doc_line: usize, key: Option<String>) -> ConfigError {
+    fn into_config_error(self, file: &Path, at: &Where, key: Option<String>) -> ConfigError {
         let kind = classify(&self.message);
         let mut path = self.path;
         // serde reports a missing field at the struct that lacks it; point
@@ -353,8 +392,17 @@ impl TypedError {
         } else {
             self.message
         };
+        // The field's own line when the text has it. A missing field is not
+        // in the text: its parent is, while serde_yaml marks wherever it
+        // noticed (the token after the mapping). Otherwise serde_yaml's mark
+        // is the offending token, closer than an ancestor's line.
+        let line = match at.fields.exact(&path) {
+            Some(line) => line,
+            None if kind == ErrorKind::MissingField => at.line_of(&path),
+            None => self.line.unwrap_or_else(|| at.line_of(&path)),
+        };
         ConfigError::new(file, kind, path, message)
-            .at_line(self.line.or(Some(doc_line)))
+            .at_line(Some(line))
             .for_object(key)
     }
 }

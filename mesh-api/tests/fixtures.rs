@@ -115,7 +115,7 @@ fn duplicate_across_files_names_the_first_file() {
     assert!(
         errors[0]
             .message
-            .contains(&format!("{}:1", first.display())),
+            .contains(&format!("{}:4", first.display())),
         "{}",
         errors[0]
     );

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context};
+use mesh_api::{ConfigError, ErrorKind};
 
 use crate::config;
 use crate::docs::{self, Doc, ObjectId};
@@ -90,8 +91,9 @@ pub fn delete(file: &Path, state_dir: &Path) -> anyhow::Result<ExitCode> {
 }
 
 /// The result of checking and applying a file: what happened to each
-/// object, or the problems that stopped it (nothing written).
-pub type Applied = Result<Vec<(ObjectId, Outcome)>, Vec<String>>;
+/// object, or the problems that stopped it (nothing written), printed as
+/// `FILE:LINE: Kind/ns/name: path: message`.
+pub type Applied = Result<Vec<(ObjectId, Outcome)>, Vec<ConfigError>>;
 
 /// After a delete, says whether what is left refers to what is gone (a
 /// VirtualService naming a subset of a deleted DestinationRule, ...): pilot
@@ -129,9 +131,11 @@ pub fn apply_to_dir(file: &Path, config_dir: &Path) -> anyhow::Result<Applied> {
         }
     }
     if incoming.is_empty() {
-        return Ok(Err(vec![format!(
-            "{}: no networking.istio.io objects to apply",
-            file.display()
+        return Ok(Err(vec![ConfigError::new(
+            file,
+            ErrorKind::MissingField,
+            "",
+            "no networking.istio.io objects to apply",
         )]));
     }
 

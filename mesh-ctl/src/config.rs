@@ -79,7 +79,7 @@ pub fn load_and_validate(files: &[PathBuf]) -> LoadResult {
 /// in `current` (where the objects it names replace theirs). Problems of
 /// other files are not its concern: a broken file already in the config
 /// directory must not block a good change.
-pub fn check_candidate(file: &Path, current: &[PathBuf]) -> Vec<String> {
+pub fn check_candidate(file: &Path, current: &[PathBuf]) -> Vec<ConfigError> {
     let mesh_api::LoadedFile {
         objects: incoming,
         mut errors,
@@ -97,5 +97,5 @@ pub fn check_candidate(file: &Path, current: &[PathBuf]) -> Vec<String> {
             .into_iter()
             .filter(|e| e.file == file),
     );
-    errors.iter().map(ToString::to_string).collect()
+    errors
 }

@@ -102,3 +102,50 @@ fn istio_yaml_written_for_istio_is_accepted() {
         assert_eq!(code, 0, "{sample} config rejected:\n{out}");
     }
 }
+
+#[test]
+fn a_validation_error_has_the_line_of_its_field() {
+    // The second HTTP route's regex does not compile: found by validation,
+    // after the file parsed, on line 18 (the `regex:` key), in the second
+    // document of the file.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("routes.yaml");
+    let text = "\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*']}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - match:
+    - uri: {prefix: /static}
+    route: [{destination: {host: reviews}}]
+  - match:
+    - uri:
+        regex: \"/api/(v1\"
+      headers:
+        user-agent: {exact: tester}
+    route: [{destination: {host: reviews}}]
+";
+    assert_eq!(
+        text.lines().nth(17).map(str::trim),
+        Some("regex: \"/api/(v1\"")
+    );
+    std::fs::write(&file, text).expect("write");
+    let (code, out) = analyze(std::slice::from_ref(&file));
+    assert_eq!(code, 1, "{out}");
+    let expected = format!(
+        "{}:18: VirtualService/default/reviews: spec.http[1].match[0].uri.regex: invalid regular expression",
+        file.display()
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with(&expected)),
+        "no {expected:?} in:\n{out}"
+    );
+}

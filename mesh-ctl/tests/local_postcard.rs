@@ -344,9 +344,15 @@ async fn postcard_through_the_local_mesh() {
             Ok(resp) => resp.json().await.unwrap_or_default(),
             Err(_) => serde_json::Value::Null,
         };
-        let reported = json["errors"].as_array().is_some_and(|errs| {
-            errs.iter()
-                .any(|e| e.as_str().is_some_and(|s| s.contains("broken.yaml")))
+        // Errors are JSON objects that read back as mesh-api's ConfigError:
+        // match the file field, not the text.
+        let errors: Vec<mesh_api::ConfigError> =
+            serde_json::from_value(json["errors"].clone()).unwrap_or_default();
+        let reported = errors.iter().any(|e| {
+            e.file == config_dir.join("broken.yaml")
+                && e.kind == mesh_api::ErrorKind::InvalidValue
+                && e.path == "spec.http[0].route"
+                && e.line == Some(8)
         });
         if reported {
             break;

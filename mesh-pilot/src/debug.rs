@@ -12,6 +12,7 @@ use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use mesh_api::ConfigError;
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -34,7 +35,8 @@ pub struct DebugState {
 struct Configz<'a> {
     version: String,
     objects: Vec<ObjectJson<'a>>,
-    errors: &'a [String],
+    /// Each a JSON object: file, line, object, path, kind, message.
+    errors: &'a [ConfigError],
 }
 
 #[derive(Serialize)]
@@ -175,7 +177,14 @@ mod tests {
     async fn serves_configz_and_syncz_as_json() {
         let mut snap = snapshot_from_str("/cfg/r.yaml", VS).unwrap();
         snap.version = 7;
-        snap.errors = vec!["/cfg/bad.yaml: Gateway/default/g: spec.servers: missing".into()];
+        snap.errors = vec![ConfigError::new(
+            "/cfg/bad.yaml",
+            mesh_api::ErrorKind::MissingField,
+            "spec.servers",
+            "missing required field",
+        )
+        .at_line(Some(4))
+        .for_object(Some("Gateway/default/g".into()))];
         let (_tx, config) = watch::channel(Arc::new(snap));
         let (stop_tx, stop) = watch::channel(false);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -192,7 +201,14 @@ mod tests {
         assert_eq!(json["version"], "7");
         assert_eq!(
             json["errors"][0],
-            "/cfg/bad.yaml: Gateway/default/g: spec.servers: missing"
+            serde_json::json!({
+                "file": "/cfg/bad.yaml",
+                "line": 4,
+                "object": "Gateway/default/g",
+                "path": "spec.servers",
+                "kind": "MissingField",
+                "message": "missing required field",
+            })
         );
         let obj = &json["objects"][0];
         assert_eq!(

@@ -102,8 +102,12 @@ async fn directory_changes_reach_the_push_context() {
     replace(dir, "route.yaml", &vs("v2").replace("hosts:", "hostz:"));
     let ctx = wait_for(&mut push_rx, "the error", |c| !c.config.errors.is_empty()).await;
     assert_eq!(subset(&ctx).as_deref(), Some("v2"));
-    assert!(
-        ctx.config.errors[0].contains("route.yaml"),
+    assert_eq!(
+        (
+            ctx.config.errors[0].file.as_path(),
+            ctx.config.errors[0].line
+        ),
+        (dir.join("route.yaml").as_path(), Some(5)),
         "{:?}",
         ctx.config.errors
     );

@@ -65,6 +65,7 @@ fn unsupported_istio_kind_is_reported() {
         (ErrorKind::Unsupported, "kind")
     );
     assert!(err.message.contains("EnvoyFilter"), "{err}");
+    assert_eq!(err.line, Some(2), "the line of kind");
     assert_eq!(err.object.as_deref(), Some("EnvoyFilter/default/f"));
 }
 
@@ -77,6 +78,8 @@ fn list_items_are_expanded() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].path, "spec.servrs");
     assert_eq!(errors[0].object.as_deref(), Some("Gateway/default/bad"));
+    assert_eq!(errors[0].line, Some(14), "the line of the item's field");
+    assert_eq!(objects[0].line, Some(7), "the line where the item starts");
 }
 
 #[test]

@@ -20,6 +20,8 @@ use serde::de::IgnoredAny;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::positions::FieldLines;
+
 use destination_rule::DestinationRuleSpec;
 use gateway::GatewaySpec;
 use service_entry::{ServiceEntrySpec, WorkloadEntrySpec};
@@ -290,14 +292,24 @@ pub struct Loaded {
     pub object: Object,
     /// The file it came from.
     pub file: PathBuf,
-    /// 1-based line where its YAML document starts, when known.
+    /// 1-based line where the object starts (its YAML document, or its
+    /// item of a `kind: List`), when known.
     pub line: Option<usize>,
+    /// The lines of its fields in the file.
+    pub fields: FieldLines,
 }
 
 impl Loaded {
     /// `Kind/namespace/name` of the object.
     pub fn key(&self) -> String {
         self.object.key()
+    }
+
+    /// The 1-based file line of the field `path` (`spec.http[1].match[0]`),
+    /// else of its deepest ancestor present in the text, else where the
+    /// object starts.
+    pub fn line_of(&self, path: &str) -> Option<usize> {
+        self.fields.line(path).or(self.line)
     }
 }
 

@@ -54,7 +54,7 @@ fn duplicates(objects: &[Loaded]) -> Vec<ConfigError> {
         let key = loaded.key();
         match first.get(&key) {
             Some(earlier) => {
-                let at = match earlier.line {
+                let at = match earlier.line_of("metadata.name") {
                     Some(line) => format!("{}:{line}", earlier.file.display()),
                     None => earlier.file.display().to_string(),
                 };

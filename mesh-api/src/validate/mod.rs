@@ -16,8 +16,10 @@
 //!   the files' load errors included, so a caller can keep the last good
 //!   version of a file that now fails.
 //!
-//! Validation errors carry the line where the object's YAML document starts
-//! (the typed model does not keep positions of single fields).
+//! Validation errors carry the line of the offending field, looked up in
+//! the position index the object was loaded with ([`Loaded::line_of`]): the
+//! typed model keeps no positions of its own. A missing field gets the line
+//! of its nearest ancestor present in the text.
 
 mod cross;
 mod destination_rule;
@@ -95,11 +97,13 @@ impl<'a> Ctx<'a> {
         self.loaded.object.namespace()
     }
 
-    /// Records an error at `path`.
+    /// Records an error at `path`, on the line of that field in the file.
     fn err(&mut self, kind: ErrorKind, path: impl Into<String>, message: impl Into<String>) {
+        let path = path.into();
+        let line = self.loaded.line_of(&path);
         self.errors.push(
             ConfigError::new(&self.loaded.file, kind, path, message)
-                .at_line(self.loaded.line)
+                .at_line(line)
                 .for_object(self.key.clone()),
         );
     }

@@ -216,7 +216,7 @@ fn duplicates_name_the_first_file() {
     );
     assert_eq!(
         errors[0].to_string(),
-        "b.yaml:1: DestinationRule/default/reviews: metadata.name: duplicate object: DestinationRule/default/reviews is already defined in a.yaml:1"
+        "b.yaml:3: DestinationRule/default/reviews: metadata.name: duplicate object: DestinationRule/default/reviews is already defined in a.yaml:3"
     );
 }
 
@@ -230,7 +230,8 @@ fn metadata_name_is_required() {
     );
     assert_eq!(
         errors[0].to_string(),
-        "t.yaml:1: metadata.name: missing required field"
+        "t.yaml:3: metadata.name: missing required field",
+        "the line of metadata, where name is missing"
     );
 }
 
@@ -381,5 +382,58 @@ fn wildcard_host_only_on_gateways() {
     assert_eq!(
         paths(&vs("  hosts: ['*']\n  gateways: [istio-system/gw]\n  http: [{route: [{destination: {host: a}}]}]\n")),
         vec![]
+    );
+}
+
+#[test]
+fn validation_errors_have_the_line_of_their_field() {
+    // The second HTTP route's regex, in the second document of the file.
+    let yaml = format!(
+        "{DR}---\n{}",
+        vs("  hosts: [reviews]\n  http:\n  - route: [{destination: {host: reviews}}]\n  - match:\n    - uri:\n        regex: \"/api/(v1\"\n    route:\n    - destination: {host: reviews, subset: v9}\n")
+    );
+    let errors = check(&yaml);
+    let lines: Vec<_> = errors.iter().map(|e| (e.path.as_str(), e.line)).collect();
+    assert_eq!(
+        lines,
+        [
+            ("spec.http[1].match[0].uri.regex", Some(19)),
+            ("spec.http[1].route[0].destination.subset", Some(21)),
+        ],
+        "{errors:#?}"
+    );
+    assert!(
+        errors[0].to_string().starts_with("t.yaml:19: VirtualService/default/r: spec.http[1].match[0].uri.regex: invalid regular expression"),
+        "{}",
+        errors[0]
+    );
+}
+
+#[test]
+fn a_missing_field_has_the_line_of_its_parent() {
+    let errors = check(&vs(
+        "  hosts: [reviews]\n  http:\n  - route:\n    - destination:\n        port: {number: 80}\n",
+    ));
+    assert_eq!(
+        (errors[0].path.as_str(), errors[0].line),
+        ("spec.http[0].route[0].destination.host", Some(8)),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn list_items_have_their_own_lines() {
+    let yaml = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: networking.istio.io/v1\n  kind: Gateway\n  metadata: {name: a}\n  spec: {servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*']}]}\n- apiVersion: networking.istio.io/v1\n  kind: Gateway\n  metadata: {name: b}\n  spec:\n    servers:\n    - port: {number: 70000, name: http, protocol: HTTP}\n      hosts: ['*']\n";
+    let (objects, load_errors) = load_str(Path::new("t.yaml"), yaml);
+    assert!(load_errors.is_empty(), "{load_errors:?}");
+    assert_eq!(
+        objects.iter().map(|o| o.line).collect::<Vec<_>>(),
+        [Some(4), Some(8)]
+    );
+    let errors = validate(&objects);
+    assert_eq!(
+        (errors[0].path.as_str(), errors[0].line),
+        ("spec.servers[0].port.number", Some(13)),
+        "{errors:#?}"
     );
 }

@@ -10,6 +10,9 @@
 //!   wins (a newer file is a newer intent); the other copy is shadowed and
 //!   reported as an error of the older file (the rest of that file is still
 //!   served).
+//! - Errors stay [`ConfigError`] values from mesh-api to the snapshot; each
+//!   new one is logged once, at warn, with its file, line, object and field
+//!   path as fields.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -34,7 +37,7 @@ struct FileState {
     /// The current content's objects when they pass the file's own checks.
     current: Option<Vec<Loaded>>,
     /// The file's own errors (load and per-object validation).
-    errors: Vec<String>,
+    errors: Vec<ConfigError>,
     /// Objects of the last version that was accepted into a snapshot.
     last_good: Option<Vec<Loaded>>,
 }
@@ -97,7 +100,15 @@ impl DirSource {
             .iter()
             .filter(|e| !self.current.errors.contains(e))
         {
-            tracing::warn!("{e}");
+            tracing::warn!(
+                file = %e.file.display(),
+                line = e.line,
+                object = e.object.as_deref(),
+                path = %e.path,
+                kind = ?e.kind,
+                "{}",
+                e.message
+            );
         }
         self.current = next;
         Ok(Some(self.current.clone()))
@@ -149,7 +160,7 @@ impl DirSource {
             Err(e) => {
                 let err =
                     ConfigError::new(&path, ErrorKind::Io, "", format!("cannot read file: {e}"));
-                (0, SystemTime::UNIX_EPOCH, None, vec![err.to_string()])
+                (0, SystemTime::UNIX_EPOCH, None, vec![err])
             }
         };
         if let Some(objects) = &current {
@@ -170,7 +181,7 @@ impl DirSource {
 
     /// The objects to serve and the errors to report; records which
     /// versions were accepted.
-    fn assemble(&mut self) -> (Vec<ConfigObject>, Vec<String>) {
+    fn assemble(&mut self) -> (Vec<ConfigObject>, Vec<ConfigError>) {
         // Newest file first, so its copy of a duplicated object wins.
         let mut order: Vec<&String> = self.files.keys().collect();
         order.sort_by(|a, b| {
@@ -179,25 +190,28 @@ impl DirSource {
         });
         let order: Vec<String> = order.into_iter().cloned().collect();
         // Files whose current content is held back by cross-object errors.
-        let mut held_back: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut held_back: BTreeMap<String, Vec<ConfigError>> = BTreeMap::new();
         let mut chosen = Vec::new();
         let mut shadowed = Vec::new();
         for round in 0..CROSS_CHECK_ROUNDS {
             (chosen, shadowed) = self.choose(&order, &held_back);
             let loaded: Vec<Loaded> = chosen.iter().map(|(_, l, _)| l.clone()).collect();
+            // An error names the file of the object it is about, as that
+            // object was loaded: look its file entry up by that.
+            let files: HashMap<&Path, (&String, bool)> = chosen
+                .iter()
+                .map(|(name, l, is_current)| (l.file.as_path(), (name, *is_current)))
+                .collect();
             let mut new_errors = false;
             for err in mesh_api::validate(&loaded) {
-                let Some((name, _, is_current)) =
-                    chosen.iter().find(|(n, _, _)| self.dir.join(n) == err.file)
-                else {
+                let Some(&(name, is_current)) = files.get(err.file.as_path()) else {
                     continue;
                 };
                 let held = held_back.entry(name.clone()).or_default();
-                let line = err.to_string();
-                if !held.contains(&line) {
-                    held.push(line);
+                if !held.contains(&err) {
+                    held.push(err);
                     // Only dropping the file's current content can help.
-                    new_errors |= *is_current && round + 1 < CROSS_CHECK_ROUNDS;
+                    new_errors |= is_current && round + 1 < CROSS_CHECK_ROUNDS;
                 }
             }
             if !new_errors {
@@ -232,12 +246,12 @@ impl DirSource {
     /// For each file (newest first): its current objects unless invalid or
     /// held back, else its last good ones; duplicates dropped. Each entry is
     /// (file, object, whether it is from the current content). Also returns
-    /// an error line for each dropped duplicate, naming the file served.
+    /// an error for each dropped duplicate, naming the file served.
     fn choose(
         &self,
         order: &[String],
-        held_back: &BTreeMap<String, Vec<String>>,
-    ) -> (Vec<(String, Loaded, bool)>, Vec<String>) {
+        held_back: &BTreeMap<String, Vec<ConfigError>>,
+    ) -> (Vec<(String, Loaded, bool)>, Vec<ConfigError>) {
         let mut seen: HashMap<String, &String> = HashMap::new();
         let mut out = Vec::new();
         let mut shadowed = Vec::new();
@@ -260,9 +274,9 @@ impl DirSource {
                         "metadata.name",
                         message,
                     )
-                    .at_line(loaded.line)
+                    .at_line(loaded.line_of("metadata.name"))
                     .for_object(Some(key));
-                    shadowed.push(err.to_string());
+                    shadowed.push(err);
                     continue;
                 }
                 seen.insert(key, name);
@@ -275,7 +289,7 @@ impl DirSource {
 
 /// Load a file and run the checks that need only the file itself: load
 /// errors, per-object validation, and duplicates within the file.
-fn check_file(path: &Path, text: &str) -> (Vec<Loaded>, Vec<String>) {
+fn check_file(path: &Path, text: &str) -> (Vec<Loaded>, Vec<ConfigError>) {
     let (objects, mut errors) = mesh_api::load_str(path, text);
     errors.extend(objects.iter().flat_map(mesh_api::validate_object));
     let mut keys = BTreeSet::new();
@@ -288,12 +302,12 @@ fn check_file(path: &Path, text: &str) -> (Vec<Loaded>, Vec<String>) {
                     "metadata.name",
                     "defined twice in this file",
                 )
-                .at_line(o.line)
+                .at_line(o.line_of("metadata.name"))
                 .for_object(Some(o.key())),
             );
         }
     }
-    (objects, errors.iter().map(|e| e.to_string()).collect())
+    (objects, errors)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ pub mod watch;
 
 use crate::mesh_config::MeshConfig;
 use mesh_api::{
-    DestinationRuleSpec, GatewaySpec, Object, ServiceEntrySpec, VirtualServiceSpec,
+    ConfigError, DestinationRuleSpec, GatewaySpec, Object, ServiceEntrySpec, VirtualServiceSpec,
     WorkloadEntrySpec,
 };
 
@@ -55,8 +55,9 @@ pub struct ConfigSnapshot {
     pub version: u64,
     /// Objects, ordered by kind, namespace, name.
     pub objects: Vec<ConfigObject>,
-    /// Errors of the files as they are now, `FILE: Kind/ns/name: path: message`.
-    pub errors: Vec<String>,
+    /// Errors of the files as they are now (file, line, object, field path,
+    /// message), in file and line order.
+    pub errors: Vec<ConfigError>,
     /// Mesh-wide settings.
     pub mesh: MeshConfig,
 }
@@ -90,7 +91,7 @@ macro_rules! kind_iter {
 
 impl ConfigSnapshot {
     /// A snapshot of `objects` (sorted here) and `errors`.
-    pub fn new(version: u64, mut objects: Vec<ConfigObject>, errors: Vec<String>) -> Self {
+    pub fn new(version: u64, mut objects: Vec<ConfigObject>, errors: Vec<ConfigError>) -> Self {
         objects.sort_by(|a, b| {
             (a.kind(), a.namespace(), a.name()).cmp(&(b.kind(), b.namespace(), b.name()))
         });
@@ -111,13 +112,13 @@ impl ConfigSnapshot {
 
 /// A snapshot (version 1) of the objects in one YAML text, as if it were the
 /// file `file` of a config directory; for tests and tools. Fails with the
-/// error lines when the text does not load or validate.
-pub fn snapshot_from_str(file: &str, text: &str) -> Result<ConfigSnapshot, Vec<String>> {
+/// errors when the text does not load or validate.
+pub fn snapshot_from_str(file: &str, text: &str) -> Result<ConfigSnapshot, Vec<ConfigError>> {
     let path = std::path::Path::new(file);
     let (loaded, mut errors) = mesh_api::load_str(path, text);
     errors.extend(mesh_api::validate(&loaded));
     if !errors.is_empty() {
-        return Err(errors.iter().map(|e| e.to_string()).collect());
+        return Err(errors);
     }
     let objects = loaded
         .into_iter()

@@ -82,17 +82,21 @@ fn a_bad_edit_keeps_the_last_good_version() {
     assert_eq!(vs_subset(&snap).as_deref(), Some("v1"));
     assert_eq!(snap.errors.len(), 1, "{:?}", snap.errors);
     let err = &snap.errors[0];
-    assert!(
-        err.contains("vs.yaml") && err.contains("VirtualService/default/messenger"),
-        "{err}"
+    assert_eq!(err.file, tmp.path().join("vs.yaml"));
+    assert_eq!(
+        err.object.as_deref(),
+        Some("VirtualService/default/messenger")
     );
+    assert_eq!((err.path.as_str(), err.line), ("spec.hostz", Some(6)));
 
     // A route to a subset no DestinationRule defines (a cross-file check).
     write(tmp.path(), "vs.yaml", &vs("v9"));
     let snap = src.reload().unwrap().unwrap();
     assert_eq!(vs_subset(&snap).as_deref(), Some("v1"));
     assert!(
-        snap.errors.iter().any(|e| e.contains("v9")),
+        snap.errors.iter().any(|e| e.message.contains("v9")
+            && e.path == "spec.http[0].route[0].destination.subset"
+            && e.line == Some(9)),
         "{:?}",
         snap.errors
     );
@@ -113,7 +117,8 @@ fn a_new_invalid_file_is_reported_and_skipped() {
     let snap = src.reload().unwrap().unwrap();
     assert_eq!(snap.objects.len(), 1);
     assert_eq!(snap.errors.len(), 1);
-    assert!(snap.errors[0].starts_with(&tmp.path().join("broken.yaml").display().to_string()));
+    assert_eq!(snap.errors[0].file, tmp.path().join("broken.yaml"));
+    assert_eq!(snap.errors[0].kind, ErrorKind::Syntax);
 }
 
 #[test]
@@ -136,11 +141,17 @@ fn deletion_removes_objects_and_newer_duplicates_win_reported() {
     );
     assert_eq!(
         snap.errors,
-        vec![format!(
-            "{}:2: VirtualService/default/messenger: metadata.name: also defined in {} (newer), which is served",
-            older.display(),
-            newer.display()
-        )]
+        vec![ConfigError::new(
+            &older,
+            ErrorKind::Duplicate,
+            "metadata.name",
+            format!(
+                "also defined in {} (newer), which is served",
+                newer.display()
+            ),
+        )
+        .at_line(Some(4))
+        .for_object(Some("VirtualService/default/messenger".into()))]
     );
     let served = snap.virtual_services().count();
     assert_eq!(served, 1);
@@ -161,7 +172,13 @@ fn duplicates_within_a_file_are_errors() {
     let mut src = DirSource::new(tmp.path());
     let snap = src.reload().unwrap().unwrap();
     assert!(snap.objects.is_empty());
-    assert!(!snap.errors.is_empty());
+    let duplicate = snap.errors.iter().find(|e| e.kind == ErrorKind::Duplicate);
+    assert_eq!(
+        duplicate.map(|e| (e.path.as_str(), e.line)),
+        Some(("metadata.name", Some(15))),
+        "the second copy's metadata line: {:?}",
+        snap.errors
+    );
 }
 
 #[test]
