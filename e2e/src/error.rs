@@ -58,6 +58,30 @@ pub enum E2eError {
     },
 }
 
+impl From<mesh_local::LocalError> for E2eError {
+    /// The runtime's errors keep their kind (a missing prerequisite stays
+    /// [`E2eError::Missing`]).
+    fn from(e: mesh_local::LocalError) -> E2eError {
+        use mesh_local::LocalError as L;
+        match e {
+            L::Spawn { program, source } => E2eError::Spawn { program, source },
+            L::Command {
+                command,
+                status,
+                stderr,
+            } => E2eError::Command {
+                command,
+                status,
+                stderr,
+            },
+            L::Timeout { what, seconds } => E2eError::Timeout { what, seconds },
+            L::Io { path, source } => E2eError::Io { path, source },
+            L::Missing(what) => E2eError::Missing(what),
+            other @ (L::Sys { .. } | L::Invalid(_)) => E2eError::Invalid(other.to_string()),
+        }
+    }
+}
+
 impl E2eError {
     /// An [`E2eError::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> E2eError {

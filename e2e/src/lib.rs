@@ -3,7 +3,9 @@
 //!
 //! - [`LocalCluster`]: each pod a Linux network namespace on a bridge, the
 //!   app unmodified inside, `mesh-proxy init` capture, the sidecar as UID
-//!   1337, pilot in the root namespace. Root only; runs in CI.
+//!   1337, pilot in the root namespace; the pods are the product's own
+//!   one-machine runtime (`mesh-local`), this crate adds the test tool.
+//!   Root only; runs in CI.
 //! - [`KindCluster`]: the same on kind, where docker and kind exist; where
 //!   they do not, it says what is missing and the scenarios skip.
 //!
@@ -12,7 +14,6 @@
 //! hosts file, and readiness waits. See `e2e/README.md` to run the suites.
 
 pub mod cluster;
-pub mod cmd;
 mod error;
 pub mod http;
 pub mod kind;
@@ -22,14 +23,4 @@ pub mod scenarios;
 pub use cluster::{Cluster, ExecOutput, HttpResponse, Port, Sidecar, Workload};
 pub use error::E2eError;
 pub use kind::{KindCluster, KindConfig};
-pub use local::{cleanup_run, cleanup_stale, LocalCluster, LocalOptions};
-
-/// Prints the standard skip line for a suite that cannot run here; the
-/// caller then returns without asserting anything (and so claims nothing).
-///
-/// The line goes straight to the process's stderr: libtest captures
-/// `print!`/`eprint!` of passing tests, and a skip must never be silent.
-pub fn skip(suite: &str, why: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "skipping {suite}: {why}");
-}
+pub use local::LocalCluster;

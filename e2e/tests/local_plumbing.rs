@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use mesh_e2e::local::{net::SUITE_TAG, procs};
-use mesh_e2e::{cleanup_stale, skip, Cluster, LocalCluster, Sidecar, Workload};
+use mesh_e2e::local::SUITE_TAG;
+use mesh_e2e::{Cluster, LocalCluster, Sidecar, Workload};
+use mesh_local::{cleanup_stale, process};
+use mesh_test_support::skip;
 
 const TOOL: &str = env!("CARGO_BIN_EXE_mesh-e2e-tool");
 
@@ -65,7 +67,7 @@ impl Traces {
             assert!(!etc.exists(), "{} left", etc.display());
         }
         assert_eq!(
-            procs::tagged_pids(p),
+            process::tagged_pids(p),
             Vec::<u32>::new(),
             "processes of {p} left"
         );
@@ -128,7 +130,7 @@ fn pods_talk_names_resolve_to_vips_and_teardown_removes_everything() {
     let traces = Traces::of(&c, &["echo-v1", "shop-v1", "banner-v1"]);
 
     // Pod to pod by IP, through the bridge.
-    let echo_ip = c.pod_ip("echo-v1").expect("echo-v1 has an IP");
+    let echo_ip = c.mesh().pod_ip("echo-v1").expect("echo-v1 has an IP");
     let got = c.http_get("banner-v1", &format!("http://{echo_ip}:8080/x"));
     let got = got.unwrap_or_else(|e| panic!("fetch from banner-v1: {e}"));
     assert_eq!((got.status, got.body.as_str()), (200, "hello from echo"));
@@ -140,7 +142,7 @@ fn pods_talk_names_resolve_to_vips_and_teardown_removes_everything() {
     );
 
     // A server-first TCP app, reached from another pod.
-    let banner_ip = c.pod_ip("banner-v1").expect("banner-v1 has an IP");
+    let banner_ip = c.mesh().pod_ip("banner-v1").expect("banner-v1 has an IP");
     let out = c.exec(
         "echo-v1",
         &[TOOL, "tcp-send", &format!("{banner_ip}:7000"), "ping"],
@@ -150,8 +152,8 @@ fn pods_talk_names_resolve_to_vips_and_teardown_removes_everything() {
 
     // Service names resolve to VIPs through each pod's hosts file; short
     // names only within the pod's namespace, as with a Kubernetes search path.
-    let echo_vip = c.service_vip("echo", "default").expect("echo VIP");
-    let shop_vip = c.service_vip("shop", "store").expect("shop VIP");
+    let echo_vip = c.mesh().service_vip("echo", "default").expect("echo VIP");
+    let shop_vip = c.mesh().service_vip("shop", "store").expect("shop VIP");
     assert_ne!(echo_vip, shop_vip);
     assert!(echo_vip.to_string().starts_with("198.19."), "{echo_vip}");
     for (pod, name, want) in [
@@ -182,7 +184,8 @@ fn pods_talk_names_resolve_to_vips_and_teardown_removes_everything() {
     );
 
     // The test process reaches pods over the bridge.
-    let addr = c.pod_addr("echo-v1", 8080).expect("echo address");
+    let addr =
+        std::net::SocketAddr::from((c.mesh().pod_ip("echo-v1").expect("echo address"), 8080));
     assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok());
 
     c.teardown().unwrap_or_else(|e| panic!("teardown: {e}"));
@@ -226,20 +229,20 @@ fn cleanup_stale_removes_a_killed_runs_leftovers_and_nothing_else() {
     sh(&["ip", "netns", "add", &live_ns]);
     sh(&["ip", "link", "add", &format!("{dead}br"), "type", "bridge"]);
     let etc = Path::new("/etc/netns").join(&dead_ns);
-    let run = Path::new(mesh_e2e::local::RUN_ROOT).join(&dead);
+    let run = Path::new(mesh_local::RUN_ROOT).join(&dead);
     for dir in [&etc, &run] {
         std::fs::create_dir_all(dir).expect("make leftover dir");
     }
     // A process of the dead run, inside its namespace.
     let mut orphan = Command::new("ip")
         .args(["netns", "exec", &dead_ns, "sleep", "60"])
-        .env(procs::RUN_ENV, &dead)
+        .env(mesh_local::RUN_ENV, &dead)
         .stdout(Stdio::null())
         .spawn()
         .expect("spawn sleep");
 
     let removed = cleanup_stale(SUITE_TAG);
-    let orphan_gone = mesh_e2e::cmd::wait_until(
+    let orphan_gone = mesh_local::cmd::wait_until(
         &mut orphan,
         std::time::Instant::now() + Duration::from_secs(5),
     );
@@ -254,6 +257,6 @@ fn cleanup_stale_removes_a_killed_runs_leftovers_and_nothing_else() {
     assert!(orphan_gone.is_some(), "the dead run's process still runs");
     assert!(live_kept, "a live run's namespace was removed");
     assert!(!netns.contains(&dead_ns), "{dead_ns} left: {netns}");
-    assert!(!mesh_e2e::local::net::link_exists(&format!("{dead}br")));
+    assert!(!mesh_local::net::link_exists(&format!("{dead}br")));
     assert!(!etc.exists() && !run.exists(), "{removed:?}");
 }

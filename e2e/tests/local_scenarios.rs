@@ -1,12 +1,14 @@
 //! The scenarios (`mesh_e2e::scenarios`) on the local driver: pods as
 //! network namespaces with `mesh-proxy init` capture. Root only: when not
-//! root each test prints `skipping local ...: <why>` and asserts nothing.
+//! root each test prints `skipping local ...: <why>` and asserts nothing,
+//! or fails under `MESH_TESTS_REQUIRE_ROOT=1` (as `.ci/run` sets it).
 //!
 //! Each test has a cluster of its own (prefix `e2e<pid>x<n>`, its own bridge
 //! and subnet), so they run in parallel; the binaries the pods run are built
 //! (or found fresh) by the first cluster (`LocalCluster::new`).
 
-use mesh_e2e::{scenarios, skip, Cluster, E2eError, LocalCluster, Sidecar};
+use mesh_e2e::{scenarios, Cluster, E2eError, LocalCluster, Sidecar};
+use mesh_test_support::skip;
 
 fn run(name: &str, scenario: impl FnOnce(&mut dyn Cluster) -> Result<(), E2eError>) {
     if let Some(why) = LocalCluster::unavailable() {

@@ -10,6 +10,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+
+use mesh_local::process::{signal, tagged_pids, Signal};
+use mesh_test_support::skip;
 use std::time::{Duration, Instant};
 
 mod support;
@@ -17,17 +20,6 @@ mod support;
 use support::*;
 
 const INGRESS: &str = "http://127.0.0.1:28080/";
-
-fn is_root() -> bool {
-    fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|ids| ids.split_whitespace().nth(1).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
-}
 
 /// The running `meshctl local up`; SIGTERM (then SIGKILL) when dropped, so
 /// a failing test still tears down through meshctl itself.
@@ -49,7 +41,8 @@ impl Mesh {
             .arg("--state-dir")
             .arg(state_dir.path())
             .arg("--bin-dir")
-            .arg(bin_dir())
+            .arg(product_bin_dir(state_dir.path()))
+            .env("PATH", SYSTEM_PATH)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -118,7 +111,7 @@ impl Drop for Mesh {
         }
         if let Some(mut child) = self.child.take() {
             if child.try_wait().ok().flatten().is_none() {
-                kill(child.id(), "TERM");
+                signal(child.id(), Signal::SIGTERM);
                 let deadline = Instant::now() + Duration::from_secs(30);
                 while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(100));
@@ -128,13 +121,6 @@ impl Drop for Mesh {
             }
         }
     }
-}
-
-fn kill(pid: u32, signal: &str) {
-    let _ = Command::new("kill")
-        .args(["-s", signal, "--", &pid.to_string()])
-        .stderr(Stdio::null())
-        .status();
 }
 
 fn run(program: &str, args: &[&str]) -> String {
@@ -162,29 +148,22 @@ fn leftovers(prefix: &str) -> Vec<String> {
                 .filter(|n| n.starts_with(prefix)),
         );
     }
-    let tag = format!("MESH_E2E_RUN={prefix}");
-    if let Ok(entries) = fs::read_dir("/proc") {
-        for pid in entries
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        {
-            let env = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            if env.split(|b| *b == 0).any(|kv| kv == tag.as_bytes()) {
-                left.push(format!("process {pid}"));
-            }
-        }
-    }
+    left.extend(
+        tagged_pids(prefix)
+            .iter()
+            .map(|pid| format!("process {pid}")),
+    );
     left
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postcard_through_pods_with_capture() {
-    if !is_root() {
-        let _ = std::io::Write::write_all(&mut std::io::stderr(), b"skipping: needs root\n");
+    if let Some(why) = mesh_local::LocalMesh::unavailable() {
+        skip("meshctl local up --mode namespaces", &why);
         return;
     }
-    // mesh-e2e-tool: the pods driver uses it for readiness checks inside the pods.
-    build_binaries(&["mesh-e2e"], &["mesh-e2e-tool"]);
+    // Only the product's binaries: the pods need no test tool.
+    build_binaries(&[], &[]);
     let mut mesh = Mesh::start();
     let state = mesh.wait_ready();
     let prefix = state["netns_prefix"]

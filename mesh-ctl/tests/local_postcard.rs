@@ -9,6 +9,8 @@
 use std::fs;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+
+use mesh_local::process::{alive, kill_tagged, signal, signal_group, tagged_pids, Signal};
 use std::time::{Duration, Instant};
 
 mod support;
@@ -23,7 +25,7 @@ const DEBUG: &str = "127.0.0.1:18014";
 struct Mesh {
     child: Option<Child>,
     state_dir: tempfile::TempDir,
-    pgid: Option<u32>,
+    run: Option<String>,
     pids: Vec<u32>,
 }
 
@@ -52,7 +54,8 @@ impl Mesh {
             .arg("--state-dir")
             .arg(state_dir.path())
             .arg("--bin-dir")
-            .arg(bin_dir())
+            .arg(product_bin_dir(state_dir.path()))
+            .env("PATH", SYSTEM_PATH)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -61,7 +64,7 @@ impl Mesh {
         Mesh {
             child: Some(child),
             state_dir,
-            pgid: None,
+            run: None,
             pids: vec![],
         }
     }
@@ -80,7 +83,7 @@ impl Mesh {
         let deadline = Instant::now() + Duration::from_secs(150);
         loop {
             if let Some(state) = self.state() {
-                self.pgid = state["pgid"].as_u64().map(|p| p as u32);
+                self.run = state["run"].as_str().map(String::from);
                 self.pids = state["processes"]
                     .as_array()
                     .map(|ps| {
@@ -132,7 +135,7 @@ impl Drop for Mesh {
         }
         if let Some(mut child) = self.child.take() {
             if child.try_wait().ok().flatten().is_none() {
-                kill(&child.id().to_string(), "TERM");
+                signal(child.id(), Signal::SIGTERM);
                 let deadline = Instant::now() + Duration::from_secs(15);
                 while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(100));
@@ -141,33 +144,13 @@ impl Drop for Mesh {
                 let _ = child.wait();
             }
         }
-        if let Some(pgid) = self.pgid {
-            kill(&format!("-{pgid}"), "KILL");
+        if let Some(run) = &self.run {
+            kill_tagged(run);
         }
         for pid in &self.pids {
-            if alive(*pid) {
-                kill(&pid.to_string(), "KILL");
-            }
+            signal_group(*pid, Signal::SIGKILL);
         }
     }
-}
-
-fn kill(target: &str, signal: &str) {
-    let _ = Command::new("kill")
-        .args(["-s", signal, "--", target])
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// True while `pid` exists and is not a zombie.
-fn alive(pid: u32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().to_string())
-        })
-        .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
 }
 
 /// Sends `n` requests over a few connections: (v1, v2, other).
@@ -390,7 +373,7 @@ async fn postcard_through_the_local_mesh() {
 
     // 7. local down stops everything.
     let pids = mesh.pids.clone();
-    let pgid = mesh.pgid;
+    let run = mesh.run.clone().expect("state.json names the run");
     assert_eq!(pids.len(), 8, "expected 8 processes, state had {pids:?}");
     let out = mesh.meshctl(&["local", "down"]);
     assert!(out.status.success(), "local down failed: {}", stderr(&out));
@@ -412,6 +395,6 @@ async fn postcard_through_the_local_mesh() {
         left.is_empty(),
         "processes still running after local down: {left:?}"
     );
-    assert!(pgid.is_some());
+    assert!(tagged_pids(&run).is_empty(), "processes of {run} left");
     assert!(!mesh.dir().join("state.json").exists());
 }

@@ -10,7 +10,6 @@
 //! re-runs this binary inside the namespace (`capture_netns_helper`).
 
 mod capture_support;
-mod netns_support;
 mod xds_support;
 
 use std::process::Stdio;
@@ -18,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use capture_support::*;
 use envoy_types::util::pack_any;
-use netns_support::{ok, root_or_skip, Netns};
+use mesh_test_support::netns::{ok, Netns};
+use mesh_test_support::{netns_missing, require};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -33,7 +33,7 @@ const STEP_LIMIT: Duration = Duration::from_secs(15);
 
 #[test]
 fn a_call_to_a_vip_is_captured_routed_and_delivered() {
-    if !root_or_skip() {
+    if !require("capture in a network namespace", netns_missing()) {
         return;
     }
     // The /15 on the veth routes the VIPs out of it, so the app's connect()

@@ -2,10 +2,11 @@
 //! init twice leaves one copy of the rules, the rules really redirect the
 //! right connections, and cleanup restores the table exactly. Root only.
 //!
-//! The workspace forbids `unsafe`, so the test cannot `setns` itself: it
-//! runs the `mesh-proxy init` binary, or re-runs this test binary, inside the
-//! namespace (`ip netns exec NS <exe> --ignored --exact netns_helper`); the
-//! helper calls the library or probes where connections land.
+//! The probes must run as whole processes (as root and as the proxy's UID,
+//! which the nat rules tell apart), so the test runs the `mesh-proxy init`
+//! binary, or re-runs this test binary, inside the namespace (`ip netns exec
+//! NS <exe> --ignored --exact netns_helper`); the helper calls the library
+//! or probes where connections land.
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -13,9 +14,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use mesh_proxy::init::{cleanup, run, InitConfig};
-use netns_support::{ok, root_or_skip, Netns};
-
-mod netns_support;
+use mesh_test_support::netns::{ok, Netns};
+use mesh_test_support::{netns_missing, require};
 
 /// The `mesh-proxy` binary of this build.
 const PROXY_BIN: &str = env!("CARGO_BIN_EXE_mesh-proxy");
@@ -28,8 +28,17 @@ const REMOTE_IP: &str = "198.18.0.9";
 /// Ports the probe listens on: outbound capture, inbound capture, the app.
 const PROBE_PORTS: [u16; 3] = [15001, 15006, 9080];
 
-impl Netns {
+/// What these tests do with their namespace beyond the shared guard.
+trait InitNetns {
     /// The nat table without comments and counters, for exact comparison.
+    fn nat(&self) -> String;
+    /// Runs `netns_helper` in the namespace, as root or as the proxy's UID.
+    fn helper(&self, action: &str, as_proxy: bool) -> String;
+    /// Where a connection to `target` made by root or the proxy UID lands.
+    fn probe(&self, target: &str, as_proxy: bool) -> String;
+}
+
+impl InitNetns for Netns {
     fn nat(&self) -> String {
         self.ok(&["iptables-save", "-t", "nat"])
             .lines()
@@ -42,7 +51,6 @@ impl Netns {
             .join("\n")
     }
 
-    /// Runs `netns_helper` in the namespace, as root or as the proxy's UID.
     fn helper(&self, action: &str, as_proxy: bool) -> String {
         let exe = std::env::current_exe().expect("test binary path");
         let exe = exe.to_string_lossy();
@@ -57,7 +65,6 @@ impl Netns {
         ok(&mut cmd)
     }
 
-    /// Where a connection to `target` made by root or the proxy UID lands.
     fn probe(&self, target: &str, as_proxy: bool) -> String {
         let out = self.helper(&format!("probe {target}"), as_proxy);
         out.lines()
@@ -69,7 +76,7 @@ impl Netns {
 
 #[test]
 fn init_twice_redirects_once_and_cleanup_restores_the_table() {
-    if !root_or_skip() {
+    if !require("mesh-proxy init in a network namespace", netns_missing()) {
         return;
     }
     // A veth pair with both ends inside: the far end has no address, so

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::cluster::{Sidecar, Workload};
-use crate::local::registry::to_yaml_stream;
+use mesh_local::registry::to_yaml_stream;
 
 /// The namespace, labelled `istio-injection=enabled` so pods get a sidecar.
 pub fn namespace(name: &str) -> String {

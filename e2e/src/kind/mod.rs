@@ -15,10 +15,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cluster::{Cluster, ExecOutput, HttpResponse, Sidecar, Workload};
-use crate::cmd::{self, Cmd};
-use crate::local::net::{new_prefix, prefix_pid, SUITE_TAG};
-use crate::local::RUN_ROOT;
+use crate::local::SUITE_TAG;
 use crate::E2eError;
+use mesh_local::cmd::{self, Cmd};
+use mesh_local::net::{new_prefix, prefix_pid};
+
+/// Where kind runs keep their config and logs.
+const RUN_ROOT: &str = "/tmp/mesh-e2e";
 
 /// The NodePort the ingress gateway is exposed on (mapped to the host).
 const INGRESS_NODE_PORT: u16 = 30080;
@@ -106,7 +109,7 @@ impl KindCluster {
             return Err(E2eError::Missing(why));
         }
         KindCluster::cleanup_stale(SUITE_TAG)?;
-        let name = new_prefix();
+        let name = new_prefix(SUITE_TAG);
         let run_dir = Path::new(RUN_ROOT).join(&name);
         std::fs::create_dir_all(&run_dir).map_err(E2eError::io(&run_dir))?;
         let ingress_port = free_port()?;
@@ -263,7 +266,7 @@ impl Cluster for KindCluster {
 
     fn set_mesh_config(&mut self, yaml: &str) -> Result<(), E2eError> {
         // Istio's shape: ConfigMap `istio` key `mesh`, read by istiod at start.
-        let cm = crate::local::registry::to_yaml_stream(&[serde_json::json!({
+        let cm = mesh_local::registry::to_yaml_stream(&[serde_json::json!({
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {"name": "istio", "namespace": "istio-system"},
@@ -316,6 +319,7 @@ impl Cluster for KindCluster {
             ])
             .args(argv.iter().copied())
             .output()
+            .map_err(E2eError::from)
     }
 
     fn http_get(&self, pod: &str, url: &str) -> Result<HttpResponse, E2eError> {
@@ -341,6 +345,7 @@ impl Cluster for KindCluster {
             .args(["logs", "-n", ns, &format!("deployment/{pod}")])
             .args(["--all-containers", "--prefix"])
             .run()
+            .map_err(E2eError::from)
     }
 
     fn teardown(&mut self) -> Result<(), E2eError> {
@@ -353,7 +358,7 @@ impl Cluster for KindCluster {
             .timeout(SLOW)
             .run();
         let _ = std::fs::remove_dir_all(&self.run_dir);
-        deleted.map(|_| ())
+        deleted.map(|_| ()).map_err(E2eError::from)
     }
 }
 

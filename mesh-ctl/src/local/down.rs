@@ -1,14 +1,18 @@
 //! `meshctl local down`: asks the running `local up` to stop (SIGTERM to
-//! its pid from `state.json`) and waits until it and every process it
-//! started are gone. When `local up` itself died, it stops what that left.
+//! its pid from `state.json`) and waits until its lock on the state
+//! directory is released, which happens only when that process is gone.
+//! When `local up` itself died, it stops what that left: every process
+//! tagged with the run, and in namespaces mode the run's namespaces, links
+//! and rules.
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use mesh_local::process::{alive, kill_tagged, signal, signal_group, Signal};
+use mesh_local::RunLock;
 
-use super::process::{group_alive, is_meshctl, pid_alive, signal_group, signal_pid};
 use super::state::State;
 use super::DownArgs;
 
@@ -20,13 +24,16 @@ pub fn run(args: &DownArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     let timeout = Duration::from_secs(args.timeout);
-    if is_meshctl(state.pid) {
-        println!("stopping the local mesh (meshctl pid {}) ...", state.pid);
-        signal_pid(state.pid, "TERM");
-        if !wait_until(timeout, || !pid_alive(state.pid)) {
+    if let Some(held) = RunLock::is_held(dir)? {
+        let pid = held.pid.unwrap_or(state.pid);
+        println!("stopping the local mesh (meshctl pid {pid}) ...");
+        signal(pid, Signal::SIGTERM);
+        let released = wait_until(timeout, || {
+            RunLock::is_held(dir).is_ok_and(|held| held.is_none())
+        });
+        if !released {
             bail!(
-                "meshctl pid {} did not stop within {}s; its logs are in {}",
-                state.pid,
+                "meshctl pid {pid} did not stop within {}s; its logs are in {}",
                 args.timeout,
                 dir.join("logs").display()
             );
@@ -42,22 +49,26 @@ pub fn run(args: &DownArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Stops the group `local up` started, if anything of it still runs,
-/// removes what a namespaces-mode run left (namespaces, links, rules,
-/// tagged processes: only of runs whose meshctl is gone), and removes the
-/// state file.
+/// Stops what a `local up` that is gone left running: its processes (each
+/// leads a group), anything tagged with its run, and in namespaces mode the
+/// namespaces, links, rules and `/etc/netns` entries of its prefix. Then
+/// removes the state file.
 pub fn stop_leftovers(state: &State, dir: &Path) {
-    if let Some(pgid) = state.pgid {
-        if group_alive(pgid) {
-            signal_group(pgid, "TERM");
-            if !wait_until(Duration::from_secs(5), || !group_alive(pgid)) {
-                signal_group(pgid, "KILL");
-                wait_until(Duration::from_secs(5), || !group_alive(pgid));
-            }
+    let groups: Vec<u32> = state.processes.iter().map(|p| p.pid).collect();
+    for pgid in &groups {
+        signal_group(*pgid, Signal::SIGTERM);
+    }
+    let all_gone = || groups.iter().all(|pid| !alive(*pid));
+    if !wait_until(Duration::from_secs(5), all_gone) {
+        for pgid in &groups {
+            signal_group(*pgid, Signal::SIGKILL);
         }
     }
+    if !state.run.is_empty() {
+        kill_tagged(&state.run);
+    }
     if let Some(prefix) = &state.netns_prefix {
-        match mesh_e2e::cleanup_run(prefix) {
+        match mesh_local::cleanup_run(prefix) {
             Ok(removed) => {
                 for item in removed {
                     println!("removed {item}");
@@ -100,24 +111,31 @@ mod tests {
     }
 
     #[test]
-    fn stale_state_has_its_group_stopped_and_removed() {
+    fn a_dead_runs_processes_are_stopped_and_its_state_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = std::process::Command::new("/bin/sleep")
+        let run_tag = format!("meshtest{}x1", std::process::id());
+        let mut leader = std::process::Command::new("/bin/sleep")
             .arg("30")
             .process_group(0)
             .spawn()
             .unwrap();
-        let pid = child.id();
+        // A tagged process outside any recorded group.
+        let mut stray = std::process::Command::new("/bin/sleep")
+            .arg("30")
+            .env(mesh_local::RUN_ENV, &run_tag)
+            .process_group(0)
+            .spawn()
+            .unwrap();
         State {
             pid: u32::MAX - 1,
             config_dir: dir.path().join("config"),
             xds_address: String::new(),
             debug_address: String::new(),
             ingress_url: String::new(),
-            pgid: Some(pid),
+            run: run_tag,
             processes: vec![ProcessInfo {
                 name: "sleep".into(),
-                pid,
+                pid: leader.id(),
             }],
             ready: true,
             netns_prefix: None,
@@ -128,11 +146,12 @@ mod tests {
             state_dir: dir.path().to_path_buf(),
             timeout: 1,
         };
-        // The child is ours, so it stays a zombie until we reap it; the
-        // group check treats zombies as gone.
+        // No lock is held: the run is dead, its leftovers are stopped. The
+        // children are ours, so they stay zombies until reaped; liveness
+        // treats zombies as gone.
         assert_eq!(run(&args).unwrap(), ExitCode::SUCCESS);
-        let status = child.wait().unwrap();
-        assert!(!status.success());
+        assert!(!leader.wait().unwrap().success());
+        assert!(!stray.wait().unwrap().success());
         assert!(State::load(dir.path()).unwrap().is_none());
     }
 }

@@ -2,21 +2,22 @@
 //! docs/architecture.md ("Local mode") and docs/local-mode.md describe. Two
 //! modes: loopback (no root: explicit ports on 127.x addresses, apps told
 //! their sidecar by `HTTP_PROXY`) and namespaces (root: each workload a pod
-//! of the e2e crate's local driver, with transparent capture).
+//! of the one-machine runtime `mesh-local`, with transparent capture). Both
+//! run their processes under `mesh_local::Supervisor`.
 //!
 //! ```text
-//! local.yaml + mesh/*.yaml ──► plan (what to run, with which flags)
+//! local.yaml + mesh/*.yaml ──► plan (loopback) │ pods (namespaces): what to run
 //!                                 │
-//!          state dir: config/ logs/ state.json ◄── supervisor (spawn, watch, stop)
+//!    state dir: lock, config/, logs/, state.json ◄── up ─► namespaces (LocalMesh)
 //!                                 │
-//!            wait: proxies' /ready, then the postcard through the ingress
+//!    wait: pilot, proxies' /ready, the front page ─► session: foreground until a signal
 //! ```
 
 mod down;
-mod netns;
+mod namespaces;
 mod plan;
 mod pods;
-mod process;
+mod session;
 pub mod state;
 mod up;
 mod wait;

@@ -12,6 +12,10 @@ use mesh_api::node::{format_labels, NodeId, ProxyType};
 use mesh_api::{Object, WorkloadEntrySpec};
 use serde::Deserialize;
 
+/// Start of every run tag (and, in namespaces mode, every name) `local up`
+/// makes: `mesh<pid>x<n>`.
+pub const TAG: &str = "mesh";
+
 /// The port of each sidecar's outbound HTTP-proxy listener.
 pub const HTTP_PROXY_PORT: u16 = 15080;
 /// The port of each sidecar's admin server (on the workload address).
@@ -110,10 +114,18 @@ pub struct ProcessSpec {
     pub program: PathBuf,
     /// Its arguments.
     pub args: Vec<String>,
-    /// Environment set on top of meshctl's own.
-    pub env: Vec<(String, String)>,
-    /// True for the mesh's own processes (pilot, proxies), false for apps.
-    pub mesh: bool,
+    /// Its whole environment besides PATH and RUST_LOG (the supervisor
+    /// passes nothing else of meshctl's, as a pod gets nothing of kubectl's).
+    pub env: BTreeMap<String, String>,
+}
+
+impl ProcessSpec {
+    /// The program and its arguments.
+    pub fn argv(&self) -> Vec<String> {
+        std::iter::once(self.program.to_string_lossy().into_owned())
+            .chain(self.args.iter().cloned())
+            .collect()
+    }
 }
 
 /// Everything `local up` starts, in start order.
@@ -155,8 +167,7 @@ pub fn build(
             "--debug-address".into(),
             debug_address.to_string(),
         ],
-        env: vec![],
-        mesh: true,
+        env: BTreeMap::new(),
     }];
 
     let (ingress, ingress_admin) = ingress_spec(local, bin_dir, xds_address, ports);
@@ -211,8 +222,7 @@ pub fn build(
             name: sidecar_name.clone(),
             program: bin_dir.join("mesh-proxy"),
             args,
-            env: vec![],
-            mesh: true,
+            env: BTreeMap::new(),
         });
         proxy_admins.push((sidecar_name, admin));
 
@@ -220,25 +230,20 @@ pub fn build(
             .command
             .split_first()
             .ok_or_else(|| anyhow!("local.yaml: workload {name}: command is empty"))?;
-        let mut env: Vec<(String, String)> = run
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        env.push((
+        let mut env = run.env.clone();
+        env.insert(
             "LISTEN".into(),
             SocketAddr::from((app_ip, port)).to_string(),
-        ));
-        env.push((
+        );
+        env.insert(
             "HTTP_PROXY".into(),
             format!("http://{address}:{HTTP_PROXY_PORT}"),
-        ));
+        );
         processes.push(ProcessSpec {
             name: name.clone(),
             program: resolve_program(program, sample_dir, bin_dir),
             args: app_args.to_vec(),
             env,
-            mesh: false,
         });
     }
 
@@ -249,6 +254,15 @@ pub fn build(
         debug_address,
         ingress_url: local.ingress_url(ports.ingress),
     })
+}
+
+/// The error for a binary that is not where the plan expects it.
+pub fn missing_program(name: &str, program: &Path) -> anyhow::Error {
+    anyhow!(
+        "{name}: program {} not found (build the binaries first: `cargo build --workspace --bins`, \
+         or point --bin-dir at them)",
+        program.display()
+    )
 }
 
 /// The ingress gateway on 127.0.0.1 in NONE mode (in both modes: with
@@ -289,8 +303,7 @@ pub fn ingress_spec(
             "--admin-address".into(),
             admin.to_string(),
         ],
-        env: vec![],
-        mesh: true,
+        env: BTreeMap::new(),
     };
     (spec, admin)
 }

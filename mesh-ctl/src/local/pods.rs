@@ -1,5 +1,5 @@
 //! The plan of `local up` in namespaces mode: from `local.yaml` and the
-//! sample's mesh config to the pods the e2e crate's local driver runs (one
+//! sample's mesh config to the pods the one-machine runtime runs (one
 //! network namespace each, `mesh-proxy init` capture, the sidecar as UID
 //! 1337, the app unmodified), and the sample's config rewritten with the
 //! addresses that driver gave them: each WorkloadEntry's `address` becomes
@@ -12,14 +12,10 @@ use std::path::Path;
 
 use anyhow::{anyhow, Context};
 use mesh_api::Object;
-use mesh_e2e::Workload;
+use mesh_local::Workload;
 
 use super::plan::{self, LocalFile};
 use crate::docs;
-
-/// Start of the name of every namespace, link and `/etc/netns` entry a
-/// namespaces-mode run makes (`mesh<pid>x<n>`).
-pub const TAG: &str = "mesh";
 
 /// `(namespace, name)` of a config object.
 pub type Key = (String, String);

@@ -1,18 +1,19 @@
 //! The state directory of a local mesh: `state.json` (where the running
-//! mesh is, read by `apply`, `delete` and `local down`) and the `lock` that
-//! keeps two `local up` from sharing one directory.
+//! mesh is, read by `apply`, `delete` and `local down`) and the `lock`, a
+//! real file lock (`mesh_local::RunLock`) held by `local up` for its whole
+//! life: two `local up` cannot share one directory, and "a mesh is running
+//! here" means "the lock is held", whatever became of a pid.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context};
+use mesh_local::RunLock;
 use serde::{Deserialize, Serialize};
 
-use super::process;
-
 /// `STATE/state.json`, as the contract gives it, plus what `local down`
-/// needs to clean up after a `local up` that died (`pgid`, `processes`).
+/// needs to clean up after a `local up` that died (`run`, `processes`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct State {
     /// pid of the `meshctl local up` process.
@@ -25,17 +26,18 @@ pub struct State {
     pub debug_address: String,
     /// The sample's front page through the ingress gateway.
     pub ingress_url: String,
-    /// Process group of every process `local up` started.
+    /// The run's tag (`mesh<pid>x<n>`): every process `local up` started
+    /// carries it in its environment (`MESH_LOCAL_RUN`).
     #[serde(default)]
-    pub pgid: Option<u32>,
-    /// The processes `local up` started.
+    pub run: String,
+    /// The processes `local up` started (each leads a process group).
     #[serde(default)]
     pub processes: Vec<ProcessInfo>,
     /// True once every proxy is ready and the ingress answers.
     #[serde(default)]
     pub ready: bool,
-    /// Namespaces mode: the prefix of every network namespace, link,
-    /// `/etc/netns` entry and process tag of the run (`mesh<pid>x<n>`).
+    /// Namespaces mode: the prefix of every network namespace, link and
+    /// `/etc/netns` entry of the run (the same as `run`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netns_prefix: Option<String>,
 }
@@ -47,6 +49,16 @@ pub struct ProcessInfo {
     pub name: String,
     /// Its pid.
     pub pid: u32,
+}
+
+impl ProcessInfo {
+    /// From the supervisor's `(name, pid)` list.
+    pub fn list(processes: Vec<(String, u32)>) -> Vec<ProcessInfo> {
+        processes
+            .into_iter()
+            .map(|(name, pid)| ProcessInfo { name, pid })
+            .collect()
+    }
 }
 
 impl State {
@@ -68,11 +80,12 @@ impl State {
         Ok(Some(state))
     }
 
-    /// The state of the running mesh in `state_dir`, or an error saying
-    /// that none is running.
+    /// The state of the running mesh in `state_dir` (its lock is held), or
+    /// an error saying that none is running.
     pub fn running(state_dir: &Path) -> anyhow::Result<State> {
+        let held = RunLock::is_held(state_dir)?.is_some();
         match Self::load(state_dir)? {
-            Some(state) if process::is_meshctl(state.pid) => Ok(state),
+            Some(state) if held => Ok(state),
             _ => bail!(
                 "no local mesh is running for {} (start one with `meshctl local up -f samples/postcard`)",
                 state_dir.display()
@@ -119,53 +132,19 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The lock on a state directory, released (file removed) on drop.
-#[derive(Debug)]
-pub struct Lock {
-    path: PathBuf,
-}
-
-impl Lock {
-    /// Takes the lock on `state_dir`, or says which meshctl holds it. A lock
-    /// left by a meshctl that no longer runs is taken over.
-    pub fn acquire(state_dir: &Path) -> anyhow::Result<Lock> {
-        let path = state_dir.join("lock");
-        for _ in 0..2 {
-            match fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut f) => {
-                    writeln!(f, "{}", std::process::id())
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                    return Ok(Lock { path });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = fs::read_to_string(&path)
-                        .ok()
-                        .and_then(|s| s.trim().parse::<u32>().ok());
-                    if let Some(pid) = holder.filter(|pid| process::is_meshctl(*pid)) {
-                        bail!(
-                            "another local mesh is already running for {} (meshctl pid {pid}); \
-                             stop it with `meshctl local down --state-dir {}`",
-                            state_dir.display(),
-                            state_dir.display()
-                        );
-                    }
-                    tracing::info!(path = %path.display(), "removing a stale lock");
-                    let _ = fs::remove_file(&path);
-                }
-                Err(e) => bail!("cannot create {}: {e}", path.display()),
-            }
-        }
-        bail!("cannot take the lock {}", path.display())
-    }
-}
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
+/// Takes the lock on `state_dir` for this `local up`, or says which meshctl
+/// holds it. Held until the returned guard is dropped or the process ends.
+pub fn lock(state_dir: &Path) -> anyhow::Result<RunLock> {
+    match RunLock::try_acquire(state_dir)? {
+        Ok(lock) => Ok(lock),
+        Err(held) => bail!(
+            "another local mesh is already running for {} (meshctl pid {}); \
+             stop it with `meshctl local down --state-dir {}`",
+            state_dir.display(),
+            held.pid
+                .map_or_else(|| "unknown".to_string(), |p| p.to_string()),
+            state_dir.display()
+        ),
     }
 }
 
@@ -180,7 +159,7 @@ mod tests {
             xds_address: "127.0.0.1:15010".into(),
             debug_address: "127.0.0.1:15014".into(),
             ingress_url: "http://127.0.0.1:8080/".into(),
-            pgid: Some(42),
+            run: "mesh42x1".into(),
             processes: vec![ProcessInfo {
                 name: "mesh-pilot".into(),
                 pid: 43,
@@ -211,25 +190,22 @@ mod tests {
     }
 
     #[test]
-    fn running_needs_a_live_meshctl() {
+    fn running_needs_the_lock_held() {
         let dir = tempfile::tempdir().unwrap();
         let err = State::running(dir.path()).unwrap_err();
         assert!(err.to_string().contains("no local mesh is running"));
-        // The test binary is not meshctl, so its own pid does not count.
+        // A state file alone (a crashed run's) is not a running mesh.
         sample().save(dir.path()).unwrap();
         assert!(State::running(dir.path()).is_err());
-    }
-
-    #[test]
-    fn lock_is_exclusive_only_against_a_live_meshctl() {
-        let dir = tempfile::tempdir().unwrap();
-        let lock = Lock::acquire(dir.path()).unwrap();
-        // The holder (this test process) is not meshctl: a second acquire
-        // treats the lock as stale and takes it over.
-        let again = Lock::acquire(dir.path()).unwrap();
-        drop(again);
-        drop(lock);
-        assert!(!dir.path().join("lock").exists());
+        let guard = lock(dir.path()).unwrap();
+        assert_eq!(State::running(dir.path()).unwrap(), sample());
+        let again = lock(dir.path()).unwrap_err().to_string();
+        assert!(
+            again.contains(&format!("pid {}", std::process::id())),
+            "{again}"
+        );
+        drop(guard);
+        assert!(State::running(dir.path()).is_err());
     }
 
     #[test]

@@ -1,8 +1,8 @@
-//! `meshctl local up`: validate the sample, prepare the state directory,
-//! choose the mode, start everything in the plan's order, wait until it is
-//! ready, then stay in the foreground until Ctrl-C, SIGTERM (`local down`)
-//! or an error, and stop every process it started. This file runs the
-//! loopback mode; [`super::netns`] the namespaces mode.
+//! `meshctl local up`: validate the sample, take the state directory's
+//! lock, choose the mode, start everything in the plan's order, wait until
+//! it is ready, then stay in the foreground until Ctrl-C, SIGTERM (`local
+//! down`) or an error, and stop every process it started. This file runs
+//! the loopback mode; [`super::namespaces`] the namespaces mode.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -10,16 +10,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
-use tokio::signal::unix::{signal, Signal, SignalKind};
+use mesh_local::{Spawn, Supervisor};
 
-use super::plan::{self, LocalFile, Plan, Ports};
-use super::process::{log_tail, Supervisor};
-use super::state::{Lock, State};
-use super::{netns, wait, Mode, UpArgs};
+use super::namespaces::{self, Sample};
+use super::plan::{self, missing_program, LocalFile, Plan, Ports, TAG};
+use super::session::{self, Signals, GRACE};
+use super::state::{self, ProcessInfo, State};
+use super::{down, wait, Mode, UpArgs};
 use crate::config;
-
-/// How long processes get between SIGTERM and SIGKILL.
-pub const GRACE: Duration = Duration::from_secs(5);
 
 /// Runs `local up` to the end.
 pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
@@ -44,11 +42,15 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         ));
     }
 
-    let mode = netns::resolve_mode(args.mode)?;
+    let mode = namespaces::resolve_mode(args.mode)?;
     let state_dir = absolute(&args.state_dir)?;
     fs::create_dir_all(&state_dir)
         .with_context(|| format!("cannot create {}", state_dir.display()))?;
-    let _lock = Lock::acquire(&state_dir)?;
+    let _lock = state::lock(&state_dir)?;
+    if let Some(old) = State::load(&state_dir)? {
+        // The lock is ours, so the meshctl of that run is gone.
+        down::stop_leftovers(&old, &state_dir);
+    }
     let config_dir = state_dir.join("config");
     let log_dir = state_dir.join("logs");
     clear_dirs(&config_dir, &log_dir)?;
@@ -69,13 +71,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     };
     let objects: Vec<_> = loaded.objects.into_iter().map(|l| l.object).collect();
     if mode == Mode::Namespaces {
-        let sample = netns::Sample {
+        let sample = Sample {
             local,
             objects,
             mesh_files,
             dir: absolute(&sample)?,
         };
-        return netns::run(&args, sample, &state_dir, &bin_dir, &ports).await;
+        return namespaces::run(&args, sample, &state_dir, &bin_dir, &ports).await;
     }
     copy_files(&mesh_files, &config_dir)?;
     let plan = plan::build(
@@ -86,14 +88,20 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         &config_dir,
         &ports,
     )?;
+    for spec in &plan.processes {
+        if !spec.program.is_file() {
+            return Err(missing_program(&spec.name, &spec.program));
+        }
+    }
 
+    let run = mesh_local::net::new_prefix(TAG);
     let mut state = State {
         pid: std::process::id(),
         config_dir: config_dir.clone(),
         xds_address: plan.xds_address.to_string(),
         debug_address: plan.debug_address.to_string(),
         ingress_url: plan.ingress_url.clone(),
-        pgid: None,
+        run: run.clone(),
         processes: vec![],
         ready: false,
         netns_prefix: None,
@@ -101,7 +109,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     state.save(&state_dir)?;
 
     let mut signals = Signals::new()?;
-    let mut sup = Supervisor::new(&log_dir);
+    let mut sup = Supervisor::new(&run);
     let started = tokio::select! {
         r = start(&mut sup, &plan, &mut state, &state_dir, args.ready_timeout) => r.map(|()| true),
         name = signals.recv() => {
@@ -111,21 +119,22 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     };
     let outcome = match started {
         Ok(true) => {
-            print_ready(&plan.ingress_url, &plan.debug_address, &state_dir);
-            foreground(&mut sup, &mut signals).await;
+            session::print_ready(&plan.ingress_url, &plan.debug_address, &state_dir);
+            session::foreground(&mut signals, || sup.newly_exited()).await;
             Ok(ExitCode::SUCCESS)
         }
         Ok(false) => Ok(ExitCode::from(130)),
         Err(e) => Err(e),
     };
     eprintln!("stopping the local mesh ...");
-    sup.stop(GRACE).await;
+    tokio::task::block_in_place(|| sup.stop_all(GRACE));
     State::remove(&state_dir);
     eprintln!("local mesh stopped");
     outcome
 }
 
-/// Starts every process of the plan and waits until the mesh is ready.
+/// Starts every process of the plan and waits until the mesh is ready:
+/// pilot first (its xDS port listening), then the proxies and apps.
 async fn start(
     sup: &mut Supervisor,
     plan: &Plan,
@@ -133,63 +142,30 @@ async fn start(
     state_dir: &Path,
     timeout_secs: u64,
 ) -> anyhow::Result<()> {
-    let result = async {
-        for spec in &plan.processes {
-            sup.spawn(spec)?;
-            state.pgid = sup.pgid();
-            state.processes = sup.processes();
-            state.save(state_dir)?;
-            // Let pilot bind before the proxies dial it.
-            tokio::time::sleep(Duration::from_millis(if spec.mesh { 100 } else { 20 })).await;
-            wait::check_processes(sup)?;
+    let timeout = Duration::from_secs(timeout_secs);
+    let log_dir = state_dir.join("logs");
+    for (i, spec) in plan.processes.iter().enumerate() {
+        let log = log_dir.join(format!("{}.log", spec.name));
+        sup.spawn(&Spawn {
+            name: &spec.name,
+            argv: &spec.argv(),
+            netns: None,
+            uid: None,
+            env: &spec.env,
+            log: &log,
+        })
+        .with_context(|| format!("cannot start {}", spec.name))?;
+        state.processes = ProcessInfo::list(sup.processes());
+        state.save(state_dir)?;
+        if i == 0 {
+            let mut exited = || sup.newly_exited();
+            wait::until_listening(&mut exited, "pilot", plan.xds_address, timeout).await?;
         }
-        wait::until_ready(
-            sup,
-            &plan.proxy_admins,
-            &plan.ingress_url,
-            Duration::from_secs(timeout_secs),
-        )
-        .await
     }
-    .await;
-    result?;
+    let mut exited = || sup.newly_exited();
+    wait::until_ready(&mut exited, &plan.proxy_admins, &plan.ingress_url, timeout).await?;
     state.ready = true;
     state.save(state_dir)
-}
-
-/// Stays up until a signal; reports processes that stop on their own.
-pub async fn foreground(sup: &mut Supervisor, signals: &mut Signals) {
-    loop {
-        tokio::select! {
-            name = signals.recv() => {
-                eprintln!("{name} received");
-                return;
-            }
-            () = tokio::time::sleep(Duration::from_millis(500)) => {
-                for exited in sup.newly_exited() {
-                    eprintln!(
-                        "warning: {} exited ({}); last lines of {}:\n{}",
-                        exited.name,
-                        exited.status,
-                        exited.log.display(),
-                        log_tail(&exited.log, 10)
-                    );
-                }
-            }
-        }
-    }
-}
-
-/// Tells the user where the mesh is.
-pub fn print_ready(ingress_url: &str, debug_address: &dyn std::fmt::Display, state_dir: &Path) {
-    println!("local mesh is up: {ingress_url}");
-    println!(
-        "  config:  {}  (change it with `meshctl apply -f FILE`)",
-        state_dir.join("config").display()
-    );
-    println!("  logs:    {}", state_dir.join("logs").display());
-    println!("  pilot:   http://{debug_address}/debug/configz");
-    println!("stop it with Ctrl-C or `meshctl local down`");
 }
 
 /// Empties `config/` and `logs/` of an earlier run.
@@ -218,32 +194,4 @@ fn copy_files(mesh_files: &[PathBuf], config_dir: &Path) -> anyhow::Result<()> {
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))
-}
-
-/// SIGINT (Ctrl-C), SIGTERM (`local down`) and SIGHUP (the terminal went
-/// away): each stops the mesh.
-pub struct Signals {
-    int: Signal,
-    term: Signal,
-    hup: Signal,
-}
-
-impl Signals {
-    /// Installs the handlers: from now on these signals only reach `recv`.
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(Signals {
-            int: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
-            term: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
-            hup: signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
-        })
-    }
-
-    /// The name of the next signal received.
-    pub async fn recv(&mut self) -> &'static str {
-        tokio::select! {
-            _ = self.int.recv() => "SIGINT",
-            _ = self.term.recv() => "SIGTERM",
-            _ = self.hup.recv() => "SIGHUP",
-        }
-    }
 }

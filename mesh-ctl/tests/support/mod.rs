@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The postcard sample's messenger v1 text (samples/postcard/local.yaml).
@@ -12,10 +11,7 @@ pub const V1: &str = "Hello from messenger v1";
 /// The postcard sample's messenger v2 text.
 pub const V2: &str = "Greetings from messenger v2";
 
-/// The repository root.
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+pub use mesh_test_support::bins::workspace_root;
 
 /// The meshctl binary under test.
 pub fn meshctl_path() -> PathBuf {
@@ -34,16 +30,11 @@ pub fn bin_dir() -> PathBuf {
 /// built them: build them (a quick no-op when they are fresh), with
 /// `extra_packages`, and check that they and `extra_bins` exist.
 pub fn build_binaries(extra_packages: &[&str], extra_bins: &[&str]) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--bins"]);
-    for package in ["mesh-pilot", "mesh-proxy", "postcard", "mesh-ctl"]
-        .iter()
-        .chain(extra_packages)
-    {
-        cmd.args(["-p", package]);
-    }
-    let status = cmd.current_dir(workspace_root()).status();
+    let packages: Vec<&str> = ["mesh-pilot", "mesh-proxy", "postcard", "mesh-ctl"]
+        .into_iter()
+        .chain(extra_packages.iter().copied())
+        .collect();
+    let status = mesh_test_support::bins::build(&bin_dir(), &packages);
     let missing: Vec<_> = ["mesh-pilot", "mesh-proxy", "greeter", "messenger"]
         .iter()
         .chain(extra_bins)
@@ -55,6 +46,29 @@ pub fn build_binaries(extra_packages: &[&str], extra_bins: &[&str]) {
         bin_dir().display()
     );
 }
+
+/// The product binaries `local up -f samples/postcard` runs, and nothing
+/// else: no test tool may be needed at run time.
+pub const PRODUCT_BINS: [&str; 4] = ["mesh-pilot", "mesh-proxy", "greeter", "messenger"];
+
+/// `PARENT/bin` holding links to the product binaries only, to pass as
+/// `--bin-dir`. Both are made mode 755, so the proxy's UID 1337 can reach
+/// its binary.
+pub fn product_bin_dir(parent: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = parent.join("bin");
+    std::fs::create_dir_all(&dir).expect("bin dir");
+    for d in [parent, dir.as_path()] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    for name in PRODUCT_BINS {
+        std::os::unix::fs::symlink(bin_dir().join(name), dir.join(name)).expect("link binary");
+    }
+    dir
+}
+
+/// A PATH with the system's directories only (no cargo target dir).
+pub const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// An HTTP client that never uses a proxy from the environment.
 pub fn client() -> reqwest::Client {

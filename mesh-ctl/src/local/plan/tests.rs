@@ -63,7 +63,7 @@ fn flag<'a>(spec: &'a ProcessSpec, name: &str) -> &'a str {
 }
 
 fn env<'a>(spec: &'a ProcessSpec, name: &str) -> &'a str {
-    &spec.env.iter().find(|(k, _)| k == name).unwrap().1
+    &spec.env[name]
 }
 
 #[test]

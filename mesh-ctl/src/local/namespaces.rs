@@ -1,6 +1,6 @@
 //! `meshctl local up` in namespaces mode (root): each workload runs as a
-//! pod of the e2e crate's local driver ([`mesh_e2e::LocalCluster`]): its
-//! own network namespace on a bridge with a 198.18.N.x address, `mesh-proxy
+//! pod of the one-machine runtime ([`mesh_local::LocalMesh`]): its own
+//! network namespace on a bridge with a 198.18.N.x address, `mesh-proxy
 //! init` capture, the sidecar as UID 1337, the app unmodified, service names
 //! resolved to VIPs by the pod's hosts file. Pilot runs on the bridge
 //! address; the ingress gateway runs in the root namespace in NONE mode on
@@ -12,7 +12,7 @@
 //!          pilot 198.18.N.1:15010 ◄──┴── sidecars           config: STATE/config (the sample, re-addressed)
 //! ```
 //!
-//! The driver's blocking steps run on a blocking thread; the cluster sits
+//! The runtime's blocking steps run on a blocking thread; the mesh sits
 //! behind a mutex so that a signal during start-up waits for the current
 //! step and then tears down everything made so far.
 
@@ -25,14 +25,13 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use mesh_api::Object;
-use mesh_e2e::{cmd, Cluster, LocalCluster, LocalOptions, Workload};
+use mesh_local::process::Exited;
+use mesh_local::{LocalMesh, Options, Spawn, Workload};
 
-use super::down;
-use super::plan::{self, LocalFile, Ports};
+use super::plan::{self, LocalFile, Ports, TAG};
 use super::pods::{self, PodPlan};
-use super::process::Supervisor;
-use super::state::{write_atomic, State};
-use super::up::{self, Signals};
+use super::session::{self, Signals};
+use super::state::{write_atomic, ProcessInfo, State};
 use super::{wait, Mode, UpArgs};
 
 /// Addresses by the `(namespace, name)` of a config object.
@@ -53,26 +52,14 @@ pub struct Sample {
 
 /// The mode `local up` runs in: `auto` becomes namespaces where they work.
 pub fn resolve_mode(mode: Mode) -> anyhow::Result<Mode> {
-    let why_not = || {
-        LocalCluster::unavailable().or_else(|| {
-            cmd::which("iptables")
-                .is_none()
-                .then(|| "`iptables` is not installed".to_string())
-        })
-    };
-    match mode {
-        Mode::Loopback => Ok(Mode::Loopback),
-        Mode::Namespaces => match why_not() {
-            None => Ok(Mode::Namespaces),
-            Some(why) => bail!("--mode namespaces cannot run here: {why}"),
-        },
-        Mode::Auto => match why_not() {
-            None => Ok(Mode::Namespaces),
-            Some(why) => {
-                eprintln!("running in loopback mode ({why}); see docs/local-mode.md");
-                Ok(Mode::Loopback)
-            }
-        },
+    match (mode, LocalMesh::unavailable()) {
+        (Mode::Loopback, _) => Ok(Mode::Loopback),
+        (Mode::Namespaces | Mode::Auto, None) => Ok(Mode::Namespaces),
+        (Mode::Namespaces, Some(why)) => bail!("--mode namespaces cannot run here: {why}"),
+        (Mode::Auto, Some(why)) => {
+            eprintln!("running in loopback mode ({why}); see docs/local-mode.md");
+            Ok(Mode::Loopback)
+        }
     }
 }
 
@@ -86,39 +73,30 @@ pub async fn run(
     ports: &Ports,
 ) -> anyhow::Result<ExitCode> {
     let plan = pods::build(&sample.local, &sample.objects, &sample.dir, bin_dir)?;
-    if let Some(old) = State::load(state_dir)? {
-        // The lock is ours, so the meshctl of that run is gone.
-        down::stop_leftovers(&old, state_dir);
-    }
-    for removed in mesh_e2e::cleanup_stale(pods::TAG)? {
-        eprintln!("removed a leftover of an earlier run: {removed}");
-    }
     let mut signals = Signals::new()?;
-    let cluster = LocalCluster::with_options(LocalOptions {
-        tag: Some(pods::TAG.into()),
+    let options = Options {
         run_dir: Some(state_dir.to_path_buf()),
-        bin_dir: Some(bin_dir.to_path_buf()),
         caller_registers: true,
-    })
-    .context("cannot set up the pod network")?;
-    let debug_url = cluster.pilot_debug_url();
+        ..Options::new(TAG, bin_dir)
+    };
+    let mesh = LocalMesh::new(options).context("cannot set up the pod network")?;
+    let debug_url = mesh.pilot_debug_url();
     let mut state = State {
         pid: std::process::id(),
-        config_dir: cluster.config_dir(),
-        xds_address: cluster.pilot_xds_address().to_string(),
+        config_dir: mesh.config_dir(),
+        xds_address: mesh.pilot_xds_address().to_string(),
         debug_address: debug_url.trim_start_matches("http://").to_string(),
         ingress_url: sample.local.ingress_url(ports.ingress),
-        pgid: None,
+        run: mesh.prefix().to_string(),
         processes: vec![],
         ready: false,
-        netns_prefix: Some(cluster.prefix().to_string()),
+        netns_prefix: Some(mesh.prefix().to_string()),
     };
-    let cluster = Arc::new(Mutex::new(cluster));
+    let mesh = Arc::new(Mutex::new(mesh));
     let cancel = Arc::new(AtomicBool::new(false));
-    let mut sup = Supervisor::new(&state_dir.join("logs"));
 
     let start = Start {
-        cluster: &cluster,
+        mesh: &mesh,
         cancel: &cancel,
         plan: &plan,
         sample: &sample,
@@ -129,7 +107,7 @@ pub async fn run(
     let started = async {
         state.save(state_dir)?;
         tokio::select! {
-            r = start.run(&mut sup, &mut state, state_dir) => r.map(|()| true),
+            r = start.run(&mut state, state_dir) => r.map(|()| true),
             name = signals.recv() => {
                 eprintln!("{name} received while starting; stopping after the current step");
                 Ok(false)
@@ -140,16 +118,15 @@ pub async fn run(
     cancel.store(true, Ordering::Relaxed);
     let outcome = match started {
         Ok(true) => {
-            up::print_ready(&state.ingress_url, &state.debug_address, state_dir);
-            up::foreground(&mut sup, &mut signals).await;
+            session::print_ready(&state.ingress_url, &state.debug_address, state_dir);
+            session::foreground(&mut signals, || newly_exited(&mesh)).await;
             Ok(ExitCode::SUCCESS)
         }
         Ok(false) => Ok(ExitCode::from(130)),
         Err(e) => Err(e),
     };
     eprintln!("stopping the local mesh ...");
-    sup.stop(up::GRACE).await;
-    let torn_down = tokio::task::spawn_blocking(move || lock(&cluster).teardown()).await;
+    let torn_down = tokio::task::spawn_blocking(move || lock(&mesh).teardown()).await;
     match torn_down {
         Ok(Ok(())) => {}
         Ok(Err(e)) => eprintln!("warning: teardown incomplete: {e}"),
@@ -162,7 +139,7 @@ pub async fn run(
 
 /// What starting the mesh needs.
 struct Start<'a> {
-    cluster: &'a Arc<Mutex<LocalCluster>>,
+    mesh: &'a Arc<Mutex<LocalMesh>>,
     cancel: &'a Arc<AtomicBool>,
     plan: &'a PodPlan,
     sample: &'a Sample,
@@ -174,20 +151,15 @@ struct Start<'a> {
 impl Start<'_> {
     /// Deploys the pods, writes the re-addressed config for pilot, starts
     /// the ingress gateway and waits until the front page answers.
-    async fn run(
-        &self,
-        sup: &mut Supervisor,
-        state: &mut State,
-        state_dir: &Path,
-    ) -> anyhow::Result<()> {
-        let (cluster, cancel) = (self.cluster.clone(), self.cancel.clone());
+    async fn run(&self, state: &mut State, state_dir: &Path) -> anyhow::Result<()> {
+        let (mesh, cancel) = (self.mesh.clone(), self.cancel.clone());
         let workloads = self.plan.workloads.clone();
-        tokio::task::spawn_blocking(move || deploy_all(&cluster, &workloads, &cancel))
+        tokio::task::spawn_blocking(move || deploy_all(&mesh, &workloads, &cancel))
             .await
             .map_err(|e| anyhow!("deploying the pods failed: {e}"))??;
 
         let (pods, vips) = self.addresses()?;
-        let config_dir = lock(self.cluster).config_dir();
+        let config_dir = lock(self.mesh).config_dir();
         for file in &self.sample.mesh_files {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
@@ -200,21 +172,33 @@ impl Start<'_> {
             )?;
         }
 
-        let xds = lock(self.cluster).pilot_xds_address();
-        let prefix = lock(self.cluster).prefix().to_string();
-        let (mut ingress, admin) =
+        let xds = lock(self.mesh).pilot_xds_address();
+        let (ingress, admin) =
             plan::ingress_spec(&self.sample.local, self.bin_dir, xds, self.ports);
-        // Tagged like the pods' processes, so a crashed run's ingress is
-        // found and stopped with them.
-        ingress
-            .env
-            .push((mesh_e2e::local::procs::RUN_ENV.into(), prefix));
-        sup.spawn(&ingress)?;
-        state.pgid = sup.pgid();
-        state.processes = sup.processes();
+        if !ingress.program.is_file() {
+            return Err(plan::missing_program(&ingress.name, &ingress.program));
+        }
+        {
+            // In the root namespace, under the mesh's supervisor: tagged like
+            // the pods' processes, so a crashed run's ingress goes with them.
+            let mut mesh = lock(self.mesh);
+            let log = state_dir.join("logs").join(format!("{}.log", ingress.name));
+            mesh.supervisor()
+                .spawn(&Spawn {
+                    name: &ingress.name,
+                    argv: &ingress.argv(),
+                    netns: None,
+                    uid: None,
+                    env: &ingress.env,
+                    log: &log,
+                })
+                .with_context(|| format!("cannot start {}", ingress.name))?;
+            state.processes = ProcessInfo::list(mesh.supervisor().processes());
+        }
         state.save(state_dir)?;
+        let mut exited = || newly_exited(self.mesh);
         wait::until_ready(
-            sup,
+            &mut exited,
             &[(ingress.name, admin)],
             &state.ingress_url,
             self.timeout,
@@ -226,17 +210,17 @@ impl Start<'_> {
 
     /// The pods' addresses by WorkloadEntry, the VIPs by ServiceEntry.
     fn addresses(&self) -> anyhow::Result<(Addresses, Addresses)> {
-        let cluster = lock(self.cluster);
+        let mesh = lock(self.mesh);
         let mut pods = BTreeMap::new();
         for w in &self.plan.workloads {
-            let ip = cluster
+            let ip = mesh
                 .pod_ip(&w.name)
                 .ok_or_else(|| anyhow!("pod {} has no address", w.name))?;
             pods.insert((w.namespace.clone(), w.name.clone()), ip);
         }
         let mut vips = BTreeMap::new();
         for ((namespace, name), service) in &self.plan.services {
-            let vip = cluster
+            let vip = mesh
                 .service_vip(service, namespace)
                 .ok_or_else(|| anyhow!("service {namespace}/{service} has no VIP"))?;
             vips.insert((namespace.clone(), name.clone()), vip);
@@ -248,7 +232,7 @@ impl Start<'_> {
 /// Deploys each pod in turn (each waits for its sidecar and app), until
 /// done, an error, or `cancel`.
 fn deploy_all(
-    cluster: &Mutex<LocalCluster>,
+    mesh: &Mutex<LocalMesh>,
     workloads: &[Workload],
     cancel: &AtomicBool,
 ) -> anyhow::Result<()> {
@@ -257,14 +241,19 @@ fn deploy_all(
             bail!("start-up cancelled");
         }
         eprintln!("starting pod {}/{} ...", w.namespace, w.name);
-        lock(cluster)
+        lock(mesh)
             .deploy(w)
             .with_context(|| format!("cannot start pod {}", w.name))?;
     }
     Ok(())
 }
 
-/// The cluster, also after a panic on another thread (teardown must run).
-fn lock(cluster: &Mutex<LocalCluster>) -> MutexGuard<'_, LocalCluster> {
-    cluster.lock().unwrap_or_else(|e| e.into_inner())
+/// Processes of the mesh that stopped since the last call.
+fn newly_exited(mesh: &Mutex<LocalMesh>) -> Vec<Exited> {
+    lock(mesh).supervisor().newly_exited()
+}
+
+/// The mesh, also after a panic on another thread (teardown must run).
+fn lock(mesh: &Mutex<LocalMesh>) -> MutexGuard<'_, LocalMesh> {
+    mesh.lock().unwrap_or_else(|e| e.into_inner())
 }

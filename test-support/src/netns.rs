@@ -1,12 +1,13 @@
-//! A throwaway network namespace for the root-only proxy tests
-//! (`init_netns.rs`, `capture_netns.rs`): created with a veth pair whose
-//! near end carries the "pod IP", removed with any process left in it when
-//! the test ends, pass or fail.
-
-#![allow(dead_code)]
+//! A throwaway network namespace for root-only tests (mesh-proxy's init and
+//! capture tests): created with a veth pair whose near end carries the "pod
+//! IP", removed with any process left in it when the test ends, pass or
+//! fail. Its name is unique to the run (`TAG-PID-NANOS`), so parallel tests
+//! never share one.
 
 use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use mesh_local::process::{kill_until_gone, signal, Signal};
 
 /// A network namespace deleted (with the processes left in it) on drop.
 pub struct Netns {
@@ -48,18 +49,28 @@ impl Netns {
     pub fn ok(&self, args: &[&str]) -> String {
         ok(&mut self.cmd(args))
     }
+
+    /// Pids of the processes inside the namespace.
+    pub fn pids(&self) -> Vec<u32> {
+        Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+            .map(|out| {
+                String::from_utf8_lossy(&out.stdout)
+                    .split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for Netns {
     fn drop(&mut self) {
         // Processes of this namespace are ours (its name is unique to this run).
-        if let Ok(out) = Command::new("ip")
-            .args(["netns", "pids", &self.name])
-            .output()
-        {
-            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = Command::new("kill").args(["-9", pid]).status();
-            }
+        kill_until_gone(|| self.pids());
+        for pid in self.pids() {
+            signal(pid, Signal::SIGKILL);
         }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
@@ -78,21 +89,4 @@ pub fn ok(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
-}
-
-/// False, after printing why, when the test cannot run (not root). The line
-/// goes straight to stderr: libtest hides `print!` output of passing tests.
-pub fn root_or_skip() -> bool {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.trim_ascii() == b"0")
-        .unwrap_or(false);
-    if !root {
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            b"skipping: needs root for network namespaces\n",
-        );
-    }
-    root
 }

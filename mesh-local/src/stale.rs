@@ -1,5 +1,5 @@
-//! Leftovers of killed runs: a test killed midway (SIGKILL, a CI timeout)
-//! never reaches its teardown. Every name a run makes starts with
+//! Leftovers of killed runs: a run killed midway (SIGKILL, a CI timeout, a
+//! crashed `meshctl local up`) never reaches its teardown. Every name a run makes starts with
 //! `TAG<pid>x`, so anything carrying that prefix whose pid no longer runs is
 //! a leftover of this suite and nothing else; runs of live processes
 //! (parallel tests of this binary, another suite run) are never touched.
@@ -7,18 +7,18 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::net::{ip, prefix_pid};
-use super::procs::{all_run_tags, kill_leftovers};
-use super::{ETC_NETNS, RUN_ROOT};
 use crate::cmd::Cmd;
-use crate::E2eError;
+use crate::net::{ip, prefix_pid};
+use crate::process::{alive, all_run_tags, kill_tagged, kill_until_gone};
+use crate::{LocalError, ETC_NETNS, RUN_ROOT};
 
 /// Removes the processes, network namespaces, links, FORWARD rules,
 /// `/etc/netns` entries and run directories of dead runs whose prefix starts
-/// with `tag` (the local driver's is `e2e`). Returns what it removed.
-pub fn cleanup_stale(tag: &str) -> Result<Vec<String>, E2eError> {
+/// with `tag` (`mesh` for meshctl, `e2e` for the e2e suite). Returns what it
+/// removed.
+pub fn cleanup_stale(tag: &str) -> Result<Vec<String>, LocalError> {
     if tag.is_empty() {
-        return Err(E2eError::Invalid(
+        return Err(LocalError::Invalid(
             "an empty tag would match too much".into(),
         ));
     }
@@ -30,10 +30,10 @@ pub fn cleanup_stale(tag: &str) -> Result<Vec<String>, E2eError> {
 /// for dead runs), whether or not the process that made it still exists:
 /// for a caller that knows the run is over (meshctl's `local down` after
 /// its `local up` died, which may linger as a zombie).
-pub fn cleanup_run(prefix: &str) -> Result<Vec<String>, E2eError> {
+pub fn cleanup_run(prefix: &str) -> Result<Vec<String>, LocalError> {
     let tag = &prefix[..prefix.find(|c: char| c.is_ascii_digit()).unwrap_or(0)];
     if tag.is_empty() || prefix_pid(prefix, tag).is_none() {
-        return Err(E2eError::Invalid(format!(
+        return Err(LocalError::Invalid(format!(
             "{prefix:?} is not a run prefix (TAG<pid>x<n>)"
         )));
     }
@@ -52,7 +52,7 @@ pub fn cleanup_run(prefix: &str) -> Result<Vec<String>, E2eError> {
 
 /// Removes processes, namespaces, links, FORWARD rules, `/etc/netns`
 /// entries and run directories whose run prefix `dead` accepts.
-fn cleanup_where(dead: impl Fn(&str) -> bool) -> Result<Vec<String>, E2eError> {
+fn cleanup_where(dead: impl Fn(&str) -> bool) -> Result<Vec<String>, LocalError> {
     let mut removed = Vec::new();
 
     let netns: Vec<String> = ip(&["netns", "list"])?
@@ -67,10 +67,10 @@ fn cleanup_where(dead: impl Fn(&str) -> bool) -> Result<Vec<String>, E2eError> {
         .filter(|run| dead(run))
         .collect();
     for run in &runs {
-        kill_leftovers(Some(run), &[]);
+        kill_tagged(run);
         removed.push(format!("processes of run {run}"));
     }
-    kill_leftovers(None, &netns);
+    kill_until_gone(|| netns_pids(&netns));
     // Concurrent cleanups (parallel tests) may race us to each item: what
     // is already gone is not an error.
     for ns in netns {
@@ -97,7 +97,7 @@ fn cleanup_where(dead: impl Fn(&str) -> bool) -> Result<Vec<String>, E2eError> {
                 match std::fs::remove_dir_all(&path) {
                     Ok(()) => removed.push(path.display().to_string()),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(E2eError::io(&path)(e)),
+                    Err(e) => return Err(LocalError::io(&path)(e)),
                 }
             }
         }
@@ -105,12 +105,21 @@ fn cleanup_where(dead: impl Fn(&str) -> bool) -> Result<Vec<String>, E2eError> {
     Ok(removed)
 }
 
-fn alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+/// Pids of the processes in the network namespaces `netns`.
+pub fn netns_pids(netns: &[String]) -> Vec<u32> {
+    netns
+        .iter()
+        .filter_map(|ns| Cmd::new("ip").args(["netns", "pids", ns]).run().ok())
+        .flat_map(|out| {
+            out.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// Names of all links of the root namespace (`eth0`, not `eth0@if3`).
-fn link_names() -> Result<Vec<String>, E2eError> {
+fn link_names() -> Result<Vec<String>, LocalError> {
     Ok(ip(&["-o", "link", "show"])?
         .lines()
         .filter_map(|l| l.split(": ").nth(1))

@@ -1,4 +1,4 @@
-//! What the local driver knows about its pods and services, and the files it
+//! What the runtime knows about its pods and services, and the files it
 //! derives from that: each pod's hosts file (service names → VIPs, the
 //! kube-dns of this driver), the ServiceEntry/WorkloadEntry YAML through
 //! which pilot learns the workloads, and an Envoy sidecar's bootstrap.
@@ -9,7 +9,9 @@ use std::net::Ipv4Addr;
 
 use serde_json::{json, Value};
 
-use crate::cluster::{Port, Workload};
+use mesh_api::node::{self, NodeId, ProxyType};
+
+use crate::workload::{Port, Workload};
 
 /// A Service: a VIP and the ports of the pods that back it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,33 +142,26 @@ impl Registry {
     }
 }
 
-/// Istio's node id: `TYPE~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local`.
-pub fn node_id(kind: &str, ip: Ipv4Addr, pod: &str, namespace: &str) -> String {
-    format!("{kind}~{ip}~{pod}.{namespace}~{namespace}.svc.cluster.local")
+/// The node id of `pod`'s proxy (the contract's form).
+pub fn node_id(proxy_type: ProxyType, pod: &Pod) -> String {
+    let w = &pod.workload;
+    NodeId::new(proxy_type, pod.ip.into(), &w.name, &w.namespace).to_string()
 }
 
-/// Labels as mesh-proxy's `--labels k=v,k=v`.
-pub fn labels_flag(labels: &BTreeMap<String, String>) -> String {
-    labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// An Envoy bootstrap for a captured sidecar (docs/envoy.md, REDIRECT mode):
+/// An Envoy bootstrap for a captured sidecar (docs/envoy.md, REDIRECT mode),
+/// its node as the contract (`mesh_api::node`) defines it:
 /// admin on the pod's loopback, ADS to pilot at `xds`.
 pub fn envoy_bootstrap(pod: &Pod, xds: (Ipv4Addr, u16)) -> String {
     let w = &pod.workload;
     let doc = json!({
         "node": {
-            "id": node_id("sidecar", pod.ip, &w.name, &w.namespace),
+            "id": node_id(ProxyType::Sidecar, pod),
             "cluster": format!("{}.{}", w.service, w.namespace),
             "metadata": {
-                "NAMESPACE": w.namespace,
-                "LABELS": w.labels,
-                "SERVICE_ACCOUNT": w.service_account,
-                "INTERCEPTION_MODE": "REDIRECT",
+                node::NAMESPACE: w.namespace,
+                node::LABELS: w.labels,
+                node::SERVICE_ACCOUNT: w.service_account,
+                node::INTERCEPTION_MODE: node::InterceptionMode::Redirect.as_str(),
             },
         },
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 15000}}},

@@ -1,7 +1,8 @@
-//! Running the tools the drivers are made of (`ip`, `iptables`, `kubectl`,
-//! `kind`, `docker`): every call has a time limit, its own process group (so
-//! a timeout kills the whole tree) and an error that shows the command line
-//! and its stderr.
+//! Running the system tools the runtime is made of (`ip`, `iptables`, and
+//! for the test drivers `kubectl`, `kind`, `docker`) to completion: every
+//! call has a time limit, its own process group (so a timeout kills the
+//! whole tree) and an error that shows the command line and its stderr.
+//! Long-running processes belong to [`crate::process::Supervisor`] instead.
 
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
@@ -10,7 +11,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::E2eError;
+use nix::sys::signal::Signal;
+
+use crate::process::signal_group;
+use crate::LocalError;
 
 /// How long a command may run unless [`Cmd::timeout`] says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -105,7 +109,7 @@ impl Cmd {
     }
 
     /// Runs it and requires success; returns standard output.
-    pub fn run(&self) -> Result<String, E2eError> {
+    pub fn run(&self) -> Result<String, LocalError> {
         let done = self.output()?;
         if done.success() {
             Ok(done.stdout)
@@ -115,8 +119,8 @@ impl Cmd {
     }
 
     /// The error for a finished but failed run of this command.
-    pub fn failed(&self, done: &Finished) -> E2eError {
-        E2eError::Command {
+    pub fn failed(&self, done: &Finished) -> LocalError {
+        LocalError::Command {
             command: self.display(),
             status: done
                 .code
@@ -126,7 +130,7 @@ impl Cmd {
     }
 
     /// Runs it to completion or to its time limit, whatever the exit code.
-    pub fn output(&self) -> Result<Finished, E2eError> {
+    pub fn output(&self) -> Result<Finished, LocalError> {
         let mut command = Command::new(&self.program);
         command
             .args(&self.args)
@@ -139,7 +143,7 @@ impl Cmd {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        let mut child = command.spawn().map_err(|source| E2eError::Spawn {
+        let mut child = command.spawn().map_err(|source| LocalError::Spawn {
             program: self.program.clone(),
             source,
         })?;
@@ -152,9 +156,9 @@ impl Cmd {
         let stderr = drain(child.stderr.take());
         let status = wait_until(&mut child, Instant::now() + self.timeout);
         let Some(status) = status else {
-            kill_group(child.id(), "KILL");
+            signal_group(child.id(), Signal::SIGKILL);
             let _ = child.wait();
-            return Err(E2eError::Timeout {
+            return Err(LocalError::Timeout {
                 what: self.display(),
                 seconds: self.timeout.as_secs(),
             });
@@ -197,23 +201,6 @@ fn joined(handle: Option<JoinHandle<Vec<u8>>>) -> String {
         .unwrap_or_default()
 }
 
-/// Sends `signal` (`TERM`, `KILL`) to the process group `pgid`, ignoring
-/// errors: the group may be gone already.
-pub fn kill_group(pgid: u32, signal: &str) {
-    let _ = Command::new("kill")
-        .args(["-s", signal, "--", &format!("-{pgid}")])
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// Sends `signal` to one process, ignoring errors.
-pub fn kill_pid(pid: u32, signal: &str) {
-    let _ = Command::new("kill")
-        .args(["-s", signal, "--", &pid.to_string()])
-        .stderr(Stdio::null())
-        .status();
-}
-
 /// The full path of `program` on PATH, if it is there.
 pub fn which(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -222,14 +209,8 @@ pub fn which(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// True when this process runs as root (effective UID 0).
+/// True when this process runs as root (effective UID 0): what network
+/// namespaces, iptables and running the proxy as UID 1337 need.
 pub fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
-        })
-        .unwrap_or(false)
+    nix::unistd::geteuid().is_root()
 }
