@@ -80,7 +80,7 @@ impl Registry {
     /// services in the pod's own namespace (what a resolv.conf search list
     /// gives a Kubernetes pod).
     pub fn hosts_file(&self, pod: &Pod) -> String {
-        let mut out = String::from("# written by the mesh-e2e local driver\n");
+        let mut out = String::from("# written by mesh-local\n");
         out.push_str("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
         out.push_str(&format!("{}\t{}\n", pod.ip, pod.workload.name));
         for svc in self.services.values() {

@@ -74,7 +74,7 @@ impl LocalMesh {
         self.registry.pods.insert(w.name.clone(), pod.clone());
         self.write_hosts_files()?;
         if self.write_registry {
-            self.write_config("00-e2e-registry.yaml", &self.registry.mesh_yaml())?;
+            self.write_config("00-local-registry.yaml", &self.registry.mesh_yaml())?;
         }
 
         if ingress {
