@@ -15,7 +15,6 @@ const TEST_CRATES: [&str; 2] = ["mesh-e2e", "mesh-test-support"];
 const KNOWN_CYCLES: &[(&str, &str, &str)] = &[
     ("mesh-pilot", "crate", "push, translate, xds"),
     ("mesh-pilot", "translate", "capture, listener, route"),
-    ("mesh-pilot", "translate::route", "gateway, http"),
     ("mesh-ctl", "local", "process, state"),
     ("mesh-ctl", "local", "netns, up"),
 ];

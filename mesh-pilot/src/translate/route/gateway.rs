@@ -8,7 +8,7 @@ use envoy_types::pb::envoy::config::route::v3::{Route, RouteConfiguration, Virtu
 use mesh_api::hosts_overlap;
 
 use super::http::{vs_hosts, vs_routes};
-use super::Context;
+use super::{names_gateway, Context};
 use crate::proxy::Proxy;
 use crate::registry::Registry;
 use crate::source::ConfigSnapshot;
@@ -24,7 +24,7 @@ pub(super) fn gateway(
     // Virtual hosts by domain, routes appended in config order.
     let mut by_host: BTreeMap<String, Vec<Route>> = BTreeMap::new();
     for gw in selected_gateways(config, proxy) {
-        let key = format!("{}/{}", gw.namespace, gw.name);
+        let key = (gw.namespace, gw.name);
         let server_hosts: Vec<(Option<&str>, &str)> = gw
             .spec
             .servers
@@ -38,7 +38,7 @@ pub(super) fn gateway(
         let ctx = Context {
             proxy,
             registry,
-            gateway: Some(&key),
+            gateway: Some(key),
             port,
         };
         for vs in config.virtual_services() {
@@ -46,7 +46,7 @@ pub(super) fn gateway(
                 .spec
                 .gateways
                 .iter()
-                .any(|g| gateway_ref(g, vs.namespace) == key)
+                .any(|g| names_gateway(g, vs.namespace, key))
             {
                 continue;
             }
@@ -104,15 +104,6 @@ fn split_namespace<'a>(host: &'a str, gateway_namespace: &'a str) -> (Option<&'a
         Some(("*", h)) => (None, h),
         Some((".", h)) => (Some(gateway_namespace), h),
         Some((ns, h)) => (Some(ns), h),
-    }
-}
-
-/// A VirtualService's `gateways` entry as `namespace/name`.
-pub(super) fn gateway_ref(entry: &str, vs_namespace: &str) -> String {
-    if entry.contains('/') {
-        entry.to_string()
-    } else {
-        format!("{vs_namespace}/{entry}")
     }
 }
 

@@ -11,8 +11,7 @@ use envoy_types::pb::google::protobuf::{BoolValue, UInt32Value};
 use mesh_api::names;
 use mesh_api::{fqdn, HttpMatchRequest, HttpRoute, VirtualServiceSpec};
 
-use super::gateway::gateway_ref;
-use super::{Context, MESH};
+use super::{names_gateway, Context, MESH};
 use crate::registry::labels_match;
 use crate::source::Named;
 use crate::translate::filters::{duration, seconds};
@@ -61,10 +60,10 @@ fn applies(m: &HttpMatchRequest, vs_namespace: &str, ctx: &Context<'_>) -> bool 
     let gateway_ok = m.gateways.is_empty()
         || match ctx.gateway {
             None => m.gateways.iter().any(|g| g == MESH),
-            Some(key) => m
+            Some(gw) => m
                 .gateways
                 .iter()
-                .any(|g| gateway_ref(g, vs_namespace) == key),
+                .any(|g| names_gateway(g, vs_namespace, gw)),
         };
     let source_ok = labels_match(&m.source_labels, &ctx.proxy.labels)
         && m.source_namespace

@@ -96,10 +96,20 @@ pub fn inbound_route_config(port: u32) -> RouteConfiguration {
 struct Context<'a> {
     proxy: &'a Proxy,
     registry: &'a Registry,
-    /// `namespace/name` of the gateway, `None` for sidecars.
-    gateway: Option<&'a str>,
+    /// `(namespace, name)` of the gateway, `None` for sidecars.
+    gateway: Option<(&'a str, &'a str)>,
     /// The port of the virtual host.
     port: u32,
+}
+
+/// Whether a VirtualService `gateways` entry (`name`, `ns/name` or `mesh`)
+/// of a VirtualService in `vs_namespace` names the Gateway `(ns, name)`.
+/// Compares in place: it runs inside route generation loops.
+fn names_gateway(entry: &str, vs_namespace: &str, gateway: (&str, &str)) -> bool {
+    match entry.split_once('/') {
+        Some((ns, name)) => (ns, name) == gateway,
+        None => (vs_namespace, entry) == gateway,
+    }
 }
 
 /// The VirtualServices the mesh's sidecars use.
@@ -299,6 +309,14 @@ mod tests {
             external: false,
             endpoints: Vec::new(),
         }
+    }
+
+    #[test]
+    fn gateway_entries_name_gateways_in_place() {
+        assert!(names_gateway("gw", "edge", ("edge", "gw")));
+        assert!(names_gateway("edge/gw", "shop", ("edge", "gw")));
+        assert!(!names_gateway("gw", "shop", ("edge", "gw")));
+        assert!(!names_gateway("mesh", "edge", ("edge", "gw")));
     }
 
     #[test]
