@@ -10,13 +10,16 @@
 //!        ├─ endpoint.rs  ClusterLoadAssignment per EDS cluster
 //!        ├─ listener.rs  sidecar (NONE mode) and gateway listeners
 //!        ├─ capture.rs   sidecar (REDIRECT mode): virtualOutbound/Inbound, per-port
-//!        └─ route.rs     http_proxy, http.P: virtual hosts and routes from VirtualServices
+//!        └─ route/       http_proxy, PORT, http.P: virtual hosts and routes from VirtualServices
+//!  gateways.rs: the Gateways that select a gateway (its listeners and routes)
+//!  filters.rs: building blocks (addresses, HCM, tcp_proxy)
 //! ```
 
 pub mod capture;
 pub mod cluster;
 pub mod endpoint;
 pub mod filters;
+pub mod gateways;
 pub mod listener;
 pub mod route;
 
@@ -25,7 +28,7 @@ use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::config::listener::v3::Listener;
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
 
-use crate::proxy::Proxy;
+use crate::proxy::{InterceptionMode, Proxy, ProxyType};
 use crate::registry::Registry;
 use crate::source::ConfigSnapshot;
 
@@ -46,7 +49,13 @@ pub struct Output {
 pub fn generate(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> Output {
     let clusters = cluster::clusters(config, registry, proxy);
     let endpoints = endpoint::load_assignments(&clusters, config, registry);
-    let listeners = listener::listeners(config, registry, proxy);
+    let listeners = match (proxy.proxy_type, proxy.interception_mode) {
+        (ProxyType::Sidecar, InterceptionMode::None) => listener::sidecar_none(registry, proxy),
+        (ProxyType::Sidecar, InterceptionMode::Redirect) => {
+            capture::listeners(config, registry, proxy)
+        }
+        (ProxyType::Router, _) => listener::gateway(config, proxy),
+    };
     let routes = route::route_configs(config, registry, proxy);
     let mut out = Output {
         clusters,

@@ -12,7 +12,7 @@ use super::{names_gateway, Context};
 use crate::proxy::Proxy;
 use crate::registry::Registry;
 use crate::source::ConfigSnapshot;
-use crate::translate::listener::selected_gateways;
+use crate::translate::gateways;
 
 pub(super) fn gateway(
     config: &ConfigSnapshot,
@@ -23,7 +23,7 @@ pub(super) fn gateway(
     let bound = proxy.gateway_port(port);
     // Virtual hosts by domain, routes appended in config order.
     let mut by_host: BTreeMap<String, Vec<Route>> = BTreeMap::new();
-    for gw in selected_gateways(config, proxy) {
+    for gw in gateways::selected(config, proxy) {
         let key = (gw.namespace, gw.name);
         let server_hosts: Vec<(Option<&str>, &str)> = gw
             .spec

@@ -23,7 +23,7 @@ use mesh_api::host_matches;
 use self::gateway::gateway;
 use self::http::{default_route, prefix_match, vs_hosts, vs_routes};
 use super::filters::seconds;
-use super::listener::gateway_http_ports;
+use super::gateways;
 use crate::mesh_config::OutboundMode;
 use crate::proxy::{InterceptionMode, Proxy, ProxyType};
 use crate::registry::{Registry, Service};
@@ -49,8 +49,8 @@ pub fn route_configs(
             .into_iter()
             .map(|port| port_config(config, registry, proxy, port))
             .collect(),
-        (ProxyType::Router, _) => gateway_http_ports(config, proxy)
-            .into_keys()
+        (ProxyType::Router, _) => gateways::http_ports(&gateways::selected(config, proxy))
+            .into_iter()
             .map(|port| gateway(config, registry, proxy, port))
             .collect(),
     }
