@@ -5,8 +5,10 @@
 //!
 //! ```text
 //!  source/ ──watch<ConfigSnapshot>──► push.rs (debounce, registry/) ──watch<PushContext>──►
-//!      xds/server.rs: per stream translate/ ──► xds/connection.rs (nonce, ACK/NACK) ──► proxy
+//!      xds/server.rs: per stream translate/, packed ──► xds/connection.rs (nonce, ACK/NACK) ──► proxy
 //!  debug.rs: /debug/configz (source), /debug/syncz (streams)
+//!
+//!  imports point one way: source ◄─ registry ◄─ push ◄─ xds ─► translate; debug ─► xds
 //! ```
 
 pub mod debug;

@@ -1,9 +1,11 @@
 //! The push queue: config snapshots from the source are debounced, joined
 //! with the registry built from them, and published as one immutable
-//! [`PushContext`] that every ADS stream follows.
+//! [`PushContext`] that every ADS stream follows. What is made from a push
+//! context (the translator's output, packed) is the ADS server's business:
+//! this module knows neither.
 //!
 //! ```text
-//!  source ──watch<ConfigSnapshot>──► debounce ──► Registry::build ──watch<PushContext>──► ADS streams
+//!  source ──watch<ConfigSnapshot>──► debounce ──► Registry::build ──watch<PushContext>──► xds/ streams
 //! ```
 
 use std::sync::Arc;
@@ -12,11 +14,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::proxy::Proxy;
 use crate::registry::Registry;
 use crate::source::ConfigSnapshot;
-use crate::translate;
-use crate::xds::Resources;
 
 /// Everything a push is computed from: the config and the registry made
 /// from it, replaced together.
@@ -38,11 +37,6 @@ impl PushContext {
     /// The version label sent as `version_info`.
     pub fn version(&self) -> String {
         self.config.version.to_string()
-    }
-
-    /// The packed resources of one proxy.
-    pub fn generate(&self, proxy: &Proxy) -> Resources {
-        Resources::pack(translate::generate(&self.config, &self.registry, proxy))
     }
 }
 

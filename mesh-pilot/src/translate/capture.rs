@@ -23,13 +23,12 @@ use envoy_types::pb::envoy::extensions::filters::listener::original_dst::v3::Ori
 use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use envoy_types::pb::google::protobuf::{BoolValue, UInt32Value};
 
-use super::filters::{chain, http_connection_manager, socket, tcp_proxy, Routes};
+use super::filters::{chain, http_connection_manager, socket, tcp_proxy, typed_config, Routes};
 use super::route::{inbound_route_config, outbound_http_ports};
 use crate::mesh_config::OutboundMode;
 use crate::proxy::Proxy;
 use crate::registry::{Protocol, Registry};
 use crate::source::ConfigSnapshot;
-use crate::xds::any;
 
 const ORIGINAL_DST: &str = "envoy.filters.listener.original_dst";
 const HTTP_INSPECTOR: &str = "envoy.filters.listener.http_inspector";
@@ -53,7 +52,7 @@ pub fn listeners(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) ->
             bind_to_port: Some(BoolValue { value: false }),
             listener_filters: vec![listener_filter(
                 HTTP_INSPECTOR,
-                any(&HttpInspector::default()),
+                typed_config(&HttpInspector::default()),
             )],
             filter_chains: vec![FilterChain {
                 filter_chain_match: Some(FilterChainMatch {
@@ -122,7 +121,7 @@ pub fn listeners(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) ->
             bind_to_port: Some(BoolValue { value: false }),
             listener_filters: vec![listener_filter(
                 TLS_INSPECTOR,
-                any(&TlsInspector::default()),
+                typed_config(&TlsInspector::default()),
             )],
             filter_chains: chains,
             default_filter_chain: Some(chain(tcp_proxy(unknown, unknown))),
@@ -138,7 +137,10 @@ fn virtual_outbound(unknown: &str) -> Listener {
         name: names::VIRTUAL_OUTBOUND.to_string(),
         address: Some(socket(ANY_IP, u32::from(names::OUTBOUND_CAPTURE_PORT))),
         use_original_dst: Some(BoolValue { value: true }),
-        listener_filters: vec![listener_filter(ORIGINAL_DST, any(&OriginalDst::default()))],
+        listener_filters: vec![listener_filter(
+            ORIGINAL_DST,
+            typed_config(&OriginalDst::default()),
+        )],
         default_filter_chain: Some(chain(tcp_proxy(unknown, unknown))),
         traffic_direction: TrafficDirection::Outbound as i32,
         ..Default::default()
@@ -174,7 +176,10 @@ fn virtual_inbound(registry: &Registry, proxy: &Proxy) -> Listener {
     Listener {
         name: names::VIRTUAL_INBOUND.to_string(),
         address: Some(socket(ANY_IP, u32::from(names::INBOUND_CAPTURE_PORT))),
-        listener_filters: vec![listener_filter(ORIGINAL_DST, any(&OriginalDst::default()))],
+        listener_filters: vec![listener_filter(
+            ORIGINAL_DST,
+            typed_config(&OriginalDst::default()),
+        )],
         filter_chains: chains,
         default_filter_chain: Some(chain(tcp_proxy(
             names::INBOUND_PASSTHROUGH_CLUSTER,

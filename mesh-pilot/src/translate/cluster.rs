@@ -20,7 +20,7 @@ use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
 };
 use envoy_types::pb::google::protobuf::UInt32Value;
 
-use super::filters::{ads, seconds, socket};
+use super::filters::{ads, seconds, socket, typed_config};
 use crate::proxy::{InterceptionMode, Proxy, ProxyType};
 use crate::registry::{labels_match, Discovery, Endpoint, Registry, Service, ServicePort};
 use crate::source::ConfigSnapshot;
@@ -188,7 +188,7 @@ fn outbound(svc: &Service, port: &ServicePort, subset: Option<&SubsetRef<'_>>) -
             ..Default::default()
         };
         c.typed_extension_protocol_options =
-            HashMap::from([(HTTP_PROTOCOL_OPTIONS.to_string(), crate::xds::any(&opts))]);
+            HashMap::from([(HTTP_PROTOCOL_OPTIONS.to_string(), typed_config(&opts))]);
     }
     c
 }

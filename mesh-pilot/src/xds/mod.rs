@@ -1,10 +1,10 @@
 //! The ADS edge of the pilot: the last stage of the flow
 //! (translator -> ADS server -> proxies). Envoy protobuf types live here and
-//! in `translate/` only.
+//! in `translate/` only; whole resources are packed for the wire here.
 //!
 //! ```text
 //!  push context (watch) ──► per stream: translate(config, registry, proxy)
-//!                                     │ pack + hash per type
+//!                                     │ pack (Resources::pack) + hash per type
 //!  DiscoveryRequest ──► Connection (nonce / ACK / NACK) ──► DiscoveryResponse
 //!                                     │
 //!                               SyncTable (/debug/syncz)
@@ -67,7 +67,7 @@ impl Resources {
 }
 
 /// Pack a message into `Any` with Envoy's canonical type URL.
-pub fn any<T: Message + Name>(msg: &T) -> Any {
+fn any<T: Message + Name>(msg: &T) -> Any {
     Any {
         type_url: T::type_url(),
         value: msg.encode_to_vec(),

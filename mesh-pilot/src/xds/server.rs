@@ -1,6 +1,6 @@
 //! The ADS gRPC service: one task per stream. The task reads requests,
-//! follows the push context (a `watch`), regenerates this proxy's resources
-//! on every push and lets [`Connection`] decide what to send.
+//! follows the push context (a `watch`), translates and packs this proxy's
+//! resources on every push and lets [`Connection`] decide what to send.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -21,9 +21,11 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
 use super::connection::{Connection, SyncStatus};
-use super::node;
+use super::{node, Resources};
 use crate::error::ServeError;
+use crate::proxy::Proxy;
 use crate::push::PushContext;
+use crate::translate;
 
 /// How many disconnected streams `/debug/syncz` keeps showing.
 const KEEP_DISCONNECTED: usize = 64;
@@ -163,6 +165,15 @@ impl AggregatedDiscoveryService for AdsServer {
     }
 }
 
+/// The packed resources of `proxy` in a push.
+fn generate(ctx: &PushContext, proxy: &Proxy) -> Arc<Resources> {
+    Arc::new(Resources::pack(translate::generate(
+        &ctx.config,
+        &ctx.registry,
+        proxy,
+    )))
+}
+
 /// What woke a stream's task.
 enum Event {
     Request(Box<DiscoveryRequest>),
@@ -202,7 +213,7 @@ impl AdsStream {
         };
         tracing::info!(node = %proxy.id, "proxy connected");
         let ctx = self.push.borrow_and_update().clone();
-        let resources = Arc::new(ctx.generate(&proxy));
+        let resources = generate(&ctx, &proxy);
         let mut conn = Connection::new(proxy.id.clone(), resources, ctx.version());
         self.sync.connect(self.id, conn.status(true));
         let mut next = Some(first);
@@ -229,7 +240,7 @@ impl AdsStream {
                 Event::Request(req) => conn.on_request(&req).into_iter().collect(),
                 Event::Push => {
                     let ctx = self.push.borrow_and_update().clone();
-                    let resources = Arc::new(ctx.generate(&proxy));
+                    let resources = generate(&ctx, &proxy);
                     conn.on_push(resources, ctx.version())
                 }
                 Event::Closed => break,
