@@ -8,8 +8,9 @@ use envoy_types::pb::envoy::config::route::v3::{Route, RouteConfiguration, Virtu
 use mesh_api::hosts_overlap;
 
 use super::http::{vs_hosts, vs_routes};
-use super::{names_gateway, Context};
+use super::Context;
 use crate::proxy::Proxy;
+use crate::push::index::names_gateway;
 use crate::registry::Registry;
 use crate::source::ConfigSnapshot;
 use crate::translate::gateways;

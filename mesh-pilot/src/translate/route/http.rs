@@ -11,7 +11,8 @@ use envoy_types::pb::google::protobuf::{BoolValue, UInt32Value};
 use mesh_api::names;
 use mesh_api::{fqdn, HttpMatchRequest, HttpRoute, VirtualServiceSpec};
 
-use super::{names_gateway, Context, MESH};
+use super::Context;
+use crate::push::index::{names_gateway, MESH_GATEWAY};
 use crate::registry::labels_match;
 use crate::source::Named;
 use crate::translate::filters::{duration, seconds};
@@ -59,7 +60,7 @@ fn applies(m: &HttpMatchRequest, vs_namespace: &str, ctx: &Context<'_>) -> bool 
     let port_ok = m.port.is_none_or(|p| p == ctx.port);
     let gateway_ok = m.gateways.is_empty()
         || match ctx.gateway {
-            None => m.gateways.iter().any(|g| g == MESH),
+            None => m.gateways.iter().any(|g| g == MESH_GATEWAY),
             Some(gw) => m
                 .gateways
                 .iter()

@@ -26,11 +26,10 @@ use super::filters::seconds;
 use super::gateways;
 use crate::mesh_config::OutboundMode;
 use crate::proxy::{InterceptionMode, Proxy, ProxyType};
+use crate::push::index::MESH_GATEWAY;
 use crate::registry::{Registry, Service};
 use crate::source::{ConfigSnapshot, Named};
 
-/// The `gateways` entry that means "the sidecars of the mesh".
-const MESH: &str = "mesh";
 /// Cluster DNS suffix of short-name domains.
 const SVC_SUFFIX: &str = ".svc.cluster.local";
 
@@ -102,21 +101,13 @@ struct Context<'a> {
     port: u32,
 }
 
-/// Whether a VirtualService `gateways` entry (`name`, `ns/name` or `mesh`)
-/// of a VirtualService in `vs_namespace` names the Gateway `(ns, name)`.
-/// Compares in place: it runs inside route generation loops.
-fn names_gateway(entry: &str, vs_namespace: &str, gateway: (&str, &str)) -> bool {
-    match entry.split_once('/') {
-        Some((ns, name)) => (ns, name) == gateway,
-        None => (vs_namespace, entry) == gateway,
-    }
-}
-
 /// The VirtualServices the mesh's sidecars use.
 fn mesh_virtual_services(config: &ConfigSnapshot) -> Vec<Named<'_, mesh_api::VirtualServiceSpec>> {
     config
         .virtual_services()
-        .filter(|vs| vs.spec.gateways.is_empty() || vs.spec.gateways.iter().any(|g| g == MESH))
+        .filter(|vs| {
+            vs.spec.gateways.is_empty() || vs.spec.gateways.iter().any(|g| g == MESH_GATEWAY)
+        })
         .collect()
 }
 
@@ -309,14 +300,6 @@ mod tests {
             external: false,
             endpoints: Vec::new(),
         }
-    }
-
-    #[test]
-    fn gateway_entries_name_gateways_in_place() {
-        assert!(names_gateway("gw", "edge", ("edge", "gw")));
-        assert!(names_gateway("edge/gw", "shop", ("edge", "gw")));
-        assert!(!names_gateway("gw", "shop", ("edge", "gw")));
-        assert!(!names_gateway("mesh", "edge", ("edge", "gw")));
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! The push queue: config snapshots from the source are debounced, joined
-//! with the registry built from them, and published as one immutable
-//! [`PushContext`] that every ADS stream follows. What is made from a push
-//! context (the translator's output, packed) is the ADS server's business:
-//! this module knows neither.
+//! with the registry built from them and the indexes every translation
+//! looks things up in, and published as one immutable [`PushContext`] that
+//! every ADS stream follows. A push context is a config version: what is
+//! computed from it is never stale.
 //!
 //! ```text
-//!  source ──watch<ConfigSnapshot>──► debounce ──► Registry::build ──watch<PushContext>──► xds/ streams
+//!  source ──watch<ConfigSnapshot>──► debounce ──► PushContext::new ──watch<PushContext>──► xds/ streams
+//!                                                   Registry::build, index.rs
 //! ```
+
+pub mod index;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,24 +17,38 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use self::index::PushIndex;
 use crate::registry::Registry;
 use crate::source::ConfigSnapshot;
 
-/// Everything a push is computed from: the config and the registry made
-/// from it, replaced together.
+/// Everything a push is computed from: the config, the registry made from
+/// it and their indexes, replaced together.
 #[derive(Debug)]
 pub struct PushContext {
     /// The config snapshot.
     pub config: Arc<ConfigSnapshot>,
     /// Services and endpoints derived from it.
     pub registry: Registry,
+    /// Lookups by host, gateway, selector and address (`index.rs`).
+    index: PushIndex,
 }
 
 impl PushContext {
-    /// Build the registry for a snapshot.
+    /// Build the registry and the indexes for a snapshot.
     pub fn new(config: Arc<ConfigSnapshot>) -> Self {
         let registry = Registry::build(&config);
-        PushContext { config, registry }
+        PushContext::with_registry(config, registry)
+    }
+
+    /// A push context of a snapshot and the registry already built from
+    /// it (tools and tests that hold both).
+    pub fn with_registry(config: Arc<ConfigSnapshot>, registry: Registry) -> Self {
+        let index = PushIndex::build(&config, &registry);
+        PushContext {
+            config,
+            registry,
+            index,
+        }
     }
 
     /// The version label sent as `version_info`.
