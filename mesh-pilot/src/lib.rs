@@ -1,14 +1,15 @@
 //! mesh-pilot: the control plane. Config sources feed a versioned store,
-//! the push queue debounces changes, the translator turns config and
-//! registry into Istio-shaped Envoy v3 resources per proxy, and the ADS
-//! server sends them (DESIGN.md, "Control plane").
+//! the push queue debounces changes into push contexts (config, registry,
+//! indexes), the translator turns a push context into Istio-shaped Envoy v3
+//! resources per proxy, and the ADS server packs and sends them (DESIGN.md,
+//! "Control plane").
 //!
 //! ```text
-//!  source/ ──watch<ConfigSnapshot>──► push.rs (debounce, registry/) ──watch<PushContext>──►
+//!  source/ ──watch<ConfigSnapshot>──► push/ (debounce; registry/, push/index.rs) ──watch<PushContext>──►
 //!      xds/server.rs: per stream translate/, packed ──► xds/connection.rs (nonce, ACK/NACK) ──► proxy
 //!  debug.rs: /debug/configz (source), /debug/syncz (streams)
 //!
-//!  imports point one way: source ◄─ registry ◄─ push ◄─ xds ─► translate; debug ─► xds
+//!  imports point one way: source ◄─ registry ◄─ push ◄─ translate ◄─ xds ◄─ debug
 //! ```
 
 pub mod debug;

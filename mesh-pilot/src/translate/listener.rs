@@ -1,6 +1,6 @@
 //! LDS: the listeners of a sidecar in NONE (loopback) mode and of a
-//! gateway; REDIRECT-mode sidecars get theirs from `capture.rs` (the
-//! translator picks which, `mod.rs`).
+//! gateway, each the proxy's own (they are bound to its node IP and
+//! ports); REDIRECT-mode sidecars get theirs from `capture.rs`.
 
 use mesh_api::names;
 
@@ -8,15 +8,14 @@ use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
 use envoy_types::pb::envoy::config::listener::v3::Listener;
 
 use super::filters::{chain, http_connection_manager, socket, tcp_proxy, Routes};
-use super::gateways;
 use super::route::inbound_route_config;
+use super::scope::GatewayScope;
 use crate::proxy::{InterceptionMode, Proxy};
-use crate::registry::Registry;
-use crate::source::ConfigSnapshot;
+use crate::push::PushContext;
 
 /// The listeners of a NONE-mode sidecar: the HTTP proxy listener on
 /// `IP:HTTP_PROXY_PORT` and one per inbound port on the node IP.
-pub fn sidecar_none(registry: &Registry, proxy: &Proxy) -> Vec<Listener> {
+pub fn sidecar_none(ctx: &PushContext, proxy: &Proxy) -> Vec<Listener> {
     let ip = proxy.ip.to_string();
     let mut out = Vec::new();
     if let Some(port) = proxy.http_proxy_port {
@@ -34,7 +33,7 @@ pub fn sidecar_none(registry: &Registry, proxy: &Proxy) -> Vec<Listener> {
             ..Default::default()
         });
     }
-    for inbound in registry.inbound_ports(&ip) {
+    for inbound in ctx.inbound_ports(&ip) {
         let port = inbound.port;
         if proxy.http_proxy_port.map(u32::from) == Some(port) {
             tracing::warn!(node = %proxy.id, port, "inbound port is the HTTP proxy port; skipped");
@@ -65,15 +64,15 @@ pub fn sidecar_none(registry: &Registry, proxy: &Proxy) -> Vec<Listener> {
 /// The listeners of a gateway: `0.0.0.0_P'` per HTTP server port of the
 /// Gateways that select it (P' the port P is bound to), on the node IP in
 /// NONE mode, with RDS `http.P`.
-pub fn gateway(config: &ConfigSnapshot, proxy: &Proxy) -> Vec<Listener> {
+pub fn gateway(proxy: &Proxy, scope: &GatewayScope) -> Vec<Listener> {
     let bind_ip = match proxy.interception_mode {
         InterceptionMode::None => proxy.ip.to_string(),
         InterceptionMode::Redirect => "0.0.0.0".to_string(),
     };
-    gateways::http_ports(&gateways::selected(config, proxy))
-        .into_iter()
-        .map(|port| {
-            let bound = proxy.gateway_port(port);
+    scope
+        .ports
+        .iter()
+        .map(|&(port, bound)| {
             let name = format!("0.0.0.0_{bound}");
             Listener {
                 name: name.clone(),

@@ -167,11 +167,7 @@ impl AggregatedDiscoveryService for AdsServer {
 
 /// The packed resources of `proxy` in a push.
 fn generate(ctx: &PushContext, proxy: &Proxy) -> Arc<Resources> {
-    Arc::new(Resources::pack(translate::generate(
-        &ctx.config,
-        &ctx.registry,
-        proxy,
-    )))
+    Arc::new(Resources::pack(translate::generate_in(ctx, proxy)))
 }
 
 /// What woke a stream's task.

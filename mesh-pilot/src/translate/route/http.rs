@@ -13,16 +13,10 @@ use mesh_api::{fqdn, HttpMatchRequest, HttpRoute, VirtualServiceSpec};
 
 use super::Context;
 use crate::push::index::{names_gateway, MESH_GATEWAY};
-use crate::registry::labels_match;
 use crate::source::Named;
 use crate::translate::filters::{duration, seconds};
 
-pub(super) fn vs_hosts<'a>(
-    vs: &'a Named<'a, VirtualServiceSpec>,
-) -> impl Iterator<Item = String> + 'a {
-    vs.spec.hosts.iter().map(move |h| fqdn(h, vs.namespace))
-}
-
+/// The routes of a VirtualService's `http` entries that apply in `ctx`.
 pub(super) fn vs_routes(vs: &Named<'_, VirtualServiceSpec>, ctx: &Context<'_>) -> Vec<Route> {
     let mut out = Vec::new();
     for (i, http) in vs.spec.http.iter().enumerate() {
@@ -66,13 +60,10 @@ fn applies(m: &HttpMatchRequest, vs_namespace: &str, ctx: &Context<'_>) -> bool 
                 .iter()
                 .any(|g| names_gateway(g, vs_namespace, gw)),
         };
-    let source_ok = labels_match(&m.source_labels, &ctx.proxy.labels)
-        && m.source_namespace
-            .as_deref()
-            .is_none_or(|ns| ns == ctx.proxy.namespace);
-    port_ok && gateway_ok && source_ok
+    port_ok && gateway_ok && ctx.source.matches(ctx.push, m)
 }
 
+/// A match on a path prefix.
 pub(super) fn prefix_match(prefix: &str) -> RouteMatch {
     RouteMatch {
         path_specifier: Some(route_match::PathSpecifier::Prefix(prefix.to_string())),
@@ -224,12 +215,14 @@ fn dest_port(dest: &mesh_api::Destination, host: &str, ctx: &Context<'_>) -> u32
     if let Some(p) = dest.port.filter(|p| p.number > 0) {
         return p.number;
     }
-    match ctx.registry.service(host).map(|s| s.ports.as_slice()) {
+    match ctx.push.registry.service(host).map(|s| s.ports.as_slice()) {
         Some([only]) => only.number,
         _ => ctx.port,
     }
 }
 
+/// The route of a service port no VirtualService routes: all to its
+/// cluster.
 pub(super) fn default_route(port: u32, host: &str) -> Route {
     Route {
         name: "default".to_string(),
