@@ -2,10 +2,11 @@
 //! with the registry built from them and the indexes every translation
 //! looks things up in, and published as one immutable [`PushContext`] that
 //! every ADS stream follows. A push context is a config version: what is
-//! computed from it is never stale.
+//! computed from it (indexes here, shared resources in `xds/cache.rs`) is
+//! never stale.
 //!
 //! ```text
-//!  source ──watch<ConfigSnapshot>──► debounce ──► PushContext::new ──watch<PushContext>──► xds/ streams
+//!  source ──watch<ConfigSnapshot>──► debounce ──► PushContext::new ──watch<PushContext>──► xds/ (cache, streams)
 //!                                                   Registry::build, index.rs
 //! ```
 

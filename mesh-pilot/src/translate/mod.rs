@@ -4,8 +4,8 @@
 //! sends"), Istio's where Istio has one.
 //!
 //! What a proxy is sent is split by what it depends on (`scope.rs`): the
-//! shared families are built from the push and a scope key only, so they
-//! can be built once per push and key for every proxy of the key; the rest
+//! shared families are built from the push and a scope key only, so the
+//! ADS server builds each once per push and key (`xds/cache.rs`); the rest
 //! is the proxy's own. [`generate`] puts one proxy's whole view together
 //! from the same builders.
 //!
@@ -71,7 +71,7 @@ impl Output {
 }
 
 /// Generate the resources of `proxy` from a config and its registry (tools
-/// and tests).
+/// and tests; the ADS server shares work through `xds/cache.rs`).
 pub fn generate(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> Output {
     let ctx = PushContext::with_registry(Arc::new(config.clone()), registry.clone());
     generate_in(&ctx, proxy)

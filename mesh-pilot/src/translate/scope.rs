@@ -1,6 +1,6 @@
 //! Scope keys: what each family of resources depends on besides the push,
-//! written as a type. A shared family can be built once per push and key,
-//! and two proxies with equal keys get the same bytes:
+//! written as a type. A shared family is built once per push and key
+//! (`xds/cache.rs`), and two proxies with equal keys get the same bytes:
 //! the builders of a shared family read the push and the key, never the
 //! proxy, so the key is all of the proxy they can see.
 //!
