@@ -1,7 +1,7 @@
-//! Debug HTTP server (`--debug-address`): a window on the flow's two ends,
-//! the config the source holds (`/debug/configz`) and what each proxy has
-//! been sent and ACKed (`/debug/syncz`). JSON shapes per
-//! docs/architecture.md.
+//! Debug HTTP server (`--debug-address`): a window on the flow, the config
+//! the source holds (`/debug/configz`), what the current push has built and
+//! shared (`/debug/pushz`) and what each proxy has been sent and ACKed
+//! (`/debug/syncz`). JSON shapes per docs/architecture.md.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use crate::error::ServeError;
 use crate::source::ConfigSnapshot;
+use crate::xds::cache::PushCaches;
 use crate::xds::server::SyncTable;
 
 /// What the debug endpoints read.
@@ -29,6 +30,8 @@ pub struct DebugState {
     pub config: watch::Receiver<Arc<ConfigSnapshot>>,
     /// Per-stream sync state.
     pub sync: SyncTable,
+    /// The ADS server's per-push caches.
+    pub caches: PushCaches,
 }
 
 #[derive(Serialize)]
@@ -73,10 +76,17 @@ pub fn syncz(sync: &SyncTable) -> serde_json::Value {
     serde_json::to_value(sync.list()).unwrap_or(serde_json::Value::Null)
 }
 
+/// The `/debug/pushz` document: builds and hits per shared family in the
+/// latest push.
+pub fn pushz(caches: &PushCaches) -> serde_json::Value {
+    serde_json::to_value(caches.latest().stats()).unwrap_or(serde_json::Value::Null)
+}
+
 fn route(state: &DebugState, req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
     let body = match (req.method(), req.uri().path()) {
         (&Method::GET, "/debug/configz") => configz(&state.config.borrow()),
         (&Method::GET, "/debug/syncz") => syncz(&state.sync),
+        (&Method::GET, "/debug/pushz") => pushz(&state.caches),
         (&Method::GET, _) => return text(StatusCode::NOT_FOUND, "not found\n"),
         _ => return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n"),
     };
@@ -154,6 +164,7 @@ pub async fn serve_on(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::push::PushContext;
     use crate::source::snapshot_from_str;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -185,13 +196,16 @@ mod tests {
         )
         .at_line(Some(4))
         .for_object(Some("Gateway/default/g".into()))];
-        let (_tx, config) = watch::channel(Arc::new(snap));
+        let snap = Arc::new(snap);
+        let (_push_tx, push) = watch::channel(Arc::new(PushContext::new(snap.clone())));
+        let (_tx, config) = watch::channel(snap);
         let (stop_tx, stop) = watch::channel(false);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = DebugState {
             config,
             sync: SyncTable::default(),
+            caches: PushCaches::new(push),
         };
         let server = tokio::spawn(serve_on(listener, state, stop));
 
@@ -224,6 +238,15 @@ mod tests {
 
         let (status, body) = get(addr, "/debug/syncz").await;
         assert_eq!((status, body.trim()), (200, "[]"));
+        let (status, body) = get(addr, "/debug/pushz").await;
+        assert_eq!(status, 200);
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["version"], "7");
+        assert_eq!(json["own_builds"], 0);
+        assert_eq!(
+            json["shared"]["routes"],
+            serde_json::json!({"builds": 0, "hits": 0, "scopes": 0})
+        );
         assert_eq!(get(addr, "/nope").await.0, 404);
 
         stop_tx.send_replace(true);

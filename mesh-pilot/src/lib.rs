@@ -1,12 +1,17 @@
 //! mesh-pilot: the control plane. Config sources feed a versioned store,
-//! the push queue debounces changes, the translator turns config and
-//! registry into Istio-shaped Envoy v3 resources per proxy, and the ADS
-//! server sends them (DESIGN.md, "Control plane").
+//! the push queue debounces changes into push contexts (config, registry,
+//! indexes), the translator turns a push context into Istio-shaped Envoy v3
+//! resources, and the ADS server packs and sends them, building what
+//! proxies share once per push (DESIGN.md, "Control plane").
 //!
 //! ```text
-//!  source/ ──watch<ConfigSnapshot>──► push.rs (debounce, registry/) ──watch<PushContext>──►
-//!      xds/server.rs: per stream translate/ ──► xds/connection.rs (nonce, ACK/NACK) ──► proxy
-//!  debug.rs: /debug/configz (source), /debug/syncz (streams)
+//!  source/ ──watch<ConfigSnapshot>──► push/ (debounce; registry/, push/index.rs) ──watch<PushContext>──►
+//!      xds/cache.rs: per push, shared families once per scope key ─┐  translate/ (pure: push
+//!      xds/server.rs: per stream, the proxy's own + shared Arcs ───┴─ context + scope → Envoy)
+//!      ──► xds/connection.rs (nonce, ACK/NACK) ──► proxy
+//!  debug.rs: /debug/configz (source), /debug/pushz (xds cache), /debug/syncz (streams)
+//!
+//!  imports point one way: source ◄─ registry ◄─ push ◄─ translate ◄─ xds ◄─ debug
 //! ```
 
 pub mod debug;

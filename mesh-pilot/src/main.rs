@@ -27,7 +27,8 @@ struct Args {
     /// Address of the ADS (xDS over gRPC, plaintext) server.
     #[arg(long, default_value = "127.0.0.1:15010")]
     xds_address: SocketAddr,
-    /// Address of the debug HTTP server (/debug/configz, /debug/syncz).
+    /// Address of the debug HTTP server (/debug/configz, /debug/pushz,
+    /// /debug/syncz).
     #[arg(long, default_value = "127.0.0.1:8080")]
     debug_address: SocketAddr,
     /// Quiet time after a config change before pushing, in milliseconds.
@@ -81,11 +82,12 @@ async fn main() -> anyhow::Result<()> {
         shutdown.clone(),
     ));
     let ads = AdsServer::new(push_rx, sync.clone(), shutdown.clone());
-    let mut ads_task = tokio::spawn(ads.bind_and_serve(args.xds_address));
     let state = DebugState {
         config: config_rx,
         sync,
+        caches: ads.caches(),
     };
+    let mut ads_task = tokio::spawn(ads.bind_and_serve(args.xds_address));
     let mut debug_task = tokio::spawn(debug::serve(args.debug_address, state, shutdown.clone()));
 
     let outcome: anyhow::Result<()> = tokio::select! {

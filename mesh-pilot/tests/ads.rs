@@ -3,24 +3,18 @@
 //! only what changed, only to the proxies whose view changed; a NACK is
 //! recorded in syncz with its reason and not answered with a resend.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+mod fake_proxy;
+
 use std::time::Duration;
 
-use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
-use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
-use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
-use envoy_types::pb::google::protobuf::{value::Kind, Struct, Value};
-use envoy_types::pb::google::rpc::Status;
+use envoy_types::pb::envoy::service::discovery::v3::DiscoveryResponse;
 use prost::Message;
-use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::watch;
 
-use mesh_pilot::push::PushContext;
-use mesh_pilot::source::snapshot_from_str;
+use fake_proxy::{node, push_context, FakeProxy};
 use mesh_pilot::xds::server::{AdsServer, SyncTable};
-use mesh_pilot::xds::{CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE};
+use mesh_pilot::xds::{CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE};
 
 const BASE: &str = r#"
 apiVersion: networking.istio.io/v1
@@ -83,145 +77,6 @@ fn messenger_vs(subset: &str) -> String {
     format!(
         "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: messenger, namespace: default}}\nspec:\n  hosts: [messenger]\n  http: [{{route: [{{destination: {{host: messenger, subset: {subset}}}}}]}}]\n"
     )
-}
-
-fn push_context(version: u64, yaml: &str) -> Arc<PushContext> {
-    let mut snapshot = snapshot_from_str("test.yaml", yaml).expect("valid config");
-    snapshot.version = version;
-    Arc::new(PushContext::new(Arc::new(snapshot)))
-}
-
-fn string(s: &str) -> Value {
-    Value {
-        kind: Some(Kind::StringValue(s.to_string())),
-    }
-}
-
-fn node(id: &str, labels: &[(&str, &str)], meta: &[(&str, &str)]) -> Node {
-    let mut fields: HashMap<String, Value> = meta
-        .iter()
-        .map(|(k, v)| (k.to_string(), string(v)))
-        .collect();
-    let labels = Struct {
-        fields: labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), string(v)))
-            .collect(),
-    };
-    fields.insert(
-        "LABELS".to_string(),
-        Value {
-            kind: Some(Kind::StructValue(labels)),
-        },
-    );
-    Node {
-        id: id.to_string(),
-        metadata: Some(Struct { fields }),
-        ..Default::default()
-    }
-}
-
-/// A fake proxy on one ADS stream.
-struct FakeProxy {
-    node: Node,
-    tx: mpsc::Sender<DiscoveryRequest>,
-    rx: tonic::Streaming<DiscoveryResponse>,
-}
-
-impl FakeProxy {
-    async fn connect(addr: std::net::SocketAddr, node: Node) -> FakeProxy {
-        let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{addr}"))
-            .await
-            .expect("connect");
-        let (tx, rx) = mpsc::channel(16);
-        let rx = client
-            .stream_aggregated_resources(ReceiverStream::new(rx))
-            .await
-            .expect("open stream")
-            .into_inner();
-        FakeProxy { node, tx, rx }
-    }
-
-    async fn send(&self, type_url: &str, names: &[&str], version: &str, nonce: &str) {
-        let req = DiscoveryRequest {
-            node: Some(self.node.clone()),
-            type_url: type_url.to_string(),
-            resource_names: names.iter().map(|s| s.to_string()).collect(),
-            version_info: version.to_string(),
-            response_nonce: nonce.to_string(),
-            ..Default::default()
-        };
-        self.tx.send(req).await.expect("send");
-    }
-
-    async fn ack(&self, resp: &DiscoveryResponse, names: &[&str]) {
-        self.send(&resp.type_url, names, &resp.version_info, &resp.nonce)
-            .await;
-    }
-
-    async fn nack(&self, resp: &DiscoveryResponse, good_version: &str, reason: &str) {
-        let req = DiscoveryRequest {
-            node: Some(self.node.clone()),
-            type_url: resp.type_url.clone(),
-            version_info: good_version.to_string(),
-            response_nonce: resp.nonce.clone(),
-            error_detail: Some(Status {
-                code: 3,
-                message: reason.to_string(),
-                details: vec![],
-            }),
-            ..Default::default()
-        };
-        self.tx.send(req).await.expect("send");
-    }
-
-    async fn recv(&mut self) -> DiscoveryResponse {
-        tokio::time::timeout(Duration::from_secs(5), self.rx.message())
-            .await
-            .expect("a response within 5s")
-            .expect("stream ok")
-            .expect("stream open")
-    }
-
-    async fn expect_silence(&mut self, what: &str) {
-        let got = tokio::time::timeout(Duration::from_millis(400), self.rx.message()).await;
-        if let Ok(Ok(Some(resp))) = got {
-            panic!("{what}: unexpected push of {}", resp.type_url);
-        }
-    }
-
-    /// Subscribe to everything the way Envoy does and ACK each response.
-    async fn subscribe_all(&mut self, route_names: &[&str]) -> Vec<DiscoveryResponse> {
-        self.send(CLUSTER_TYPE, &[], "", "").await;
-        let cds = self.recv().await;
-        assert_eq!(cds.type_url, CLUSTER_TYPE);
-        self.ack(&cds, &[]).await;
-        let eds_names: Vec<String> = cds
-            .resources
-            .iter()
-            .filter_map(|a| {
-                envoy_types::pb::envoy::config::cluster::v3::Cluster::decode(a.value.as_slice())
-                    .ok()
-            })
-            .filter(|c| c.eds_cluster_config.is_some())
-            .map(|c| c.name)
-            .collect();
-        let eds_names: Vec<&str> = eds_names.iter().map(String::as_str).collect();
-        self.send(ENDPOINT_TYPE, &eds_names, "", "").await;
-        let eds = self.recv().await;
-        assert_eq!(eds.type_url, ENDPOINT_TYPE);
-        assert_eq!(eds.resources.len(), eds_names.len());
-        self.ack(&eds, &eds_names).await;
-        self.send(LISTENER_TYPE, &[], "", "").await;
-        let lds = self.recv().await;
-        assert_eq!(lds.type_url, LISTENER_TYPE);
-        self.ack(&lds, &[]).await;
-        self.send(ROUTE_TYPE, route_names, "", "").await;
-        let rds = self.recv().await;
-        assert_eq!(rds.type_url, ROUTE_TYPE);
-        self.ack(&rds, route_names).await;
-        vec![cds, eds, lds, rds]
-    }
 }
 
 fn route_cluster(rds: &DiscoveryResponse, vhost: &str) -> String {

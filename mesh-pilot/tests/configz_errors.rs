@@ -12,7 +12,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use mesh_pilot::debug::{serve_on, DebugState};
+use mesh_pilot::push::PushContext;
 use mesh_pilot::source::{dir::DirSource, watch as dir_watch};
+use mesh_pilot::xds::cache::PushCaches;
 use mesh_pilot::xds::server::SyncTable;
 
 const SERVICES: &str = "\
@@ -99,6 +101,7 @@ async fn configz_errors_are_objects_with_the_line_of_the_field() {
     let mut source = DirSource::new(dir);
     let first = Arc::new(source.reload().expect("reload").expect("a snapshot"));
     let (stop_tx, stop) = watch::channel(false);
+    let (_push_tx, push) = watch::channel(Arc::new(PushContext::new(first.clone())));
     let (config_tx, config) = watch::channel(first);
     let _watch = dir_watch::spawn(source, config_tx, stop.clone()).expect("watch");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -106,6 +109,7 @@ async fn configz_errors_are_objects_with_the_line_of_the_field() {
     let state = DebugState {
         config,
         sync: SyncTable::default(),
+        caches: PushCaches::new(push),
     };
     let server = tokio::spawn(serve_on(listener, state, stop));
     let client = reqwest::Client::builder()

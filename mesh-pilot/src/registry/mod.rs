@@ -9,7 +9,7 @@
 //! The endpoint port of a service port is `WorkloadEntry.ports[port.name]`,
 //! else `port.targetPort`, else `port.number`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use mesh_api::{Location, Port, Resolution, WorkloadEntrySpec};
 
@@ -203,9 +203,16 @@ impl Registry {
     /// The ports the workload at `ip` serves, as endpoint of any service,
     /// deduplicated by port (the first service's protocol wins).
     pub fn inbound_ports(&self, ip: &str) -> Vec<InboundPort> {
-        let mut by_port: BTreeMap<u32, Protocol> = BTreeMap::new();
+        self.inbound_by_address().remove(ip).unwrap_or_default()
+    }
+
+    /// [`Registry::inbound_ports`] of every endpoint address at once, for
+    /// an index built once per push.
+    pub fn inbound_by_address(&self) -> HashMap<String, Vec<InboundPort>> {
+        let mut by_address: HashMap<&str, BTreeMap<u32, Protocol>> = HashMap::new();
         for svc in self.services.values() {
-            for ep in svc.endpoints.iter().filter(|e| e.address == ip) {
+            for ep in &svc.endpoints {
+                let by_port = by_address.entry(ep.address.as_str()).or_default();
                 for port in &svc.ports {
                     if let Some(p) = ep.ports.get(&port.number) {
                         by_port.entry(*p).or_insert(port.protocol);
@@ -213,9 +220,15 @@ impl Registry {
                 }
             }
         }
-        by_port
+        by_address
             .into_iter()
-            .map(|(port, protocol)| InboundPort { port, protocol })
+            .map(|(address, by_port)| {
+                let ports = by_port
+                    .into_iter()
+                    .map(|(port, protocol)| InboundPort { port, protocol })
+                    .collect();
+                (address.to_string(), ports)
+            })
             .collect()
     }
 }

@@ -63,8 +63,11 @@ pub struct ConfigSnapshot {
 }
 
 /// A spec together with the namespace and name of its object.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct Named<'a, S> {
+    /// Position of the object in [`ConfigSnapshot::objects`] (the push
+    /// context's indexes refer to objects by it).
+    pub at: usize,
     /// Namespace of the object.
     pub namespace: &'a str,
     /// Name of the object.
@@ -73,18 +76,34 @@ pub struct Named<'a, S> {
     pub spec: &'a S,
 }
 
+// By hand: a derive would ask `S: Copy`, but only references are copied.
+impl<S> Clone for Named<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for Named<'_, S> {}
+
 macro_rules! kind_iter {
-    ($fn:ident, $variant:ident, $spec:ty) => {
+    ($fn:ident, $at:ident, $variant:ident, $spec:ty) => {
         /// Objects of this kind, in snapshot order.
         pub fn $fn(&self) -> impl Iterator<Item = Named<'_, $spec>> {
-            self.objects.iter().filter_map(|o| match &o.object {
+            (0..self.objects.len()).filter_map(|i| self.$at(i))
+        }
+
+        /// The object at position `at` of `objects`, if it is of this kind.
+        pub fn $at(&self, at: usize) -> Option<Named<'_, $spec>> {
+            let o = self.objects.get(at)?;
+            match &o.object {
                 Object::$variant(r) => Some(Named {
+                    at,
                     namespace: o.object.namespace(),
                     name: &r.metadata.name,
                     spec: &r.spec,
                 }),
                 _ => None,
-            })
+            }
         }
     };
 }
@@ -103,11 +122,31 @@ impl ConfigSnapshot {
         }
     }
 
-    kind_iter!(virtual_services, VirtualService, VirtualServiceSpec);
-    kind_iter!(destination_rules, DestinationRule, DestinationRuleSpec);
-    kind_iter!(gateways, Gateway, GatewaySpec);
-    kind_iter!(service_entries, ServiceEntry, ServiceEntrySpec);
-    kind_iter!(workload_entries, WorkloadEntry, WorkloadEntrySpec);
+    kind_iter!(
+        virtual_services,
+        virtual_service_at,
+        VirtualService,
+        VirtualServiceSpec
+    );
+    kind_iter!(
+        destination_rules,
+        destination_rule_at,
+        DestinationRule,
+        DestinationRuleSpec
+    );
+    kind_iter!(gateways, gateway_at, Gateway, GatewaySpec);
+    kind_iter!(
+        service_entries,
+        service_entry_at,
+        ServiceEntry,
+        ServiceEntrySpec
+    );
+    kind_iter!(
+        workload_entries,
+        workload_entry_at,
+        WorkloadEntry,
+        WorkloadEntrySpec
+    );
 }
 
 /// A snapshot (version 1) of the objects in one YAML text, as if it were the

@@ -1,7 +1,8 @@
 //! LDS for a sidecar in REDIRECT mode (transparent capture, issue 3): what
 //! `mesh-proxy init`'s iptables rules send to 15001 and 15006 is dispatched
 //! by original destination (docs/architecture.md, "sidecar in REDIRECT
-//! mode").
+//! mode"). Everything outbound is the same for every capturing sidecar
+//! (shared mesh-wide); `virtualInbound` is each sidecar's own.
 //!
 //! ```text
 //!  app ─► iptables ─► virtualOutbound :15001 ─(orig dst)─► 0.0.0.0_PORT (HTTP, RDS "PORT")
@@ -23,26 +24,27 @@ use envoy_types::pb::envoy::extensions::filters::listener::original_dst::v3::Ori
 use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use envoy_types::pb::google::protobuf::{BoolValue, UInt32Value};
 
-use super::filters::{chain, http_connection_manager, socket, tcp_proxy, Routes};
+use super::filters::{chain, http_connection_manager, socket, tcp_proxy, typed_config, Routes};
 use super::route::{inbound_route_config, outbound_http_ports};
 use crate::mesh_config::OutboundMode;
 use crate::proxy::Proxy;
-use crate::registry::{Protocol, Registry};
-use crate::source::ConfigSnapshot;
-use crate::xds::any;
+use crate::push::PushContext;
+use crate::registry::Protocol;
 
 const ORIGINAL_DST: &str = "envoy.filters.listener.original_dst";
 const HTTP_INSPECTOR: &str = "envoy.filters.listener.http_inspector";
 const TLS_INSPECTOR: &str = "envoy.filters.listener.tls_inspector";
 const ANY_IP: &str = "0.0.0.0";
 
-/// The listeners of a REDIRECT-mode sidecar.
-pub fn listeners(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> Vec<Listener> {
-    let unknown = match config.mesh.outbound_traffic_policy.mode {
+/// The outbound listeners of every REDIRECT-mode sidecar:
+/// `virtualOutbound` and the per-port listeners it hands connections to.
+pub fn outbound_listeners(ctx: &PushContext) -> Vec<Listener> {
+    let registry = &ctx.registry;
+    let unknown = match ctx.config.mesh.outbound_traffic_policy.mode {
         OutboundMode::AllowAny => names::PASSTHROUGH_CLUSTER,
         OutboundMode::RegistryOnly => names::BLACKHOLE_CLUSTER,
     };
-    let mut out = vec![virtual_outbound(unknown), virtual_inbound(registry, proxy)];
+    let mut out = vec![virtual_outbound(unknown)];
     let mut names: BTreeSet<String> = BTreeSet::new();
     for port in outbound_http_ports(registry) {
         let name = names::listener_name(ANY_IP, port);
@@ -53,7 +55,7 @@ pub fn listeners(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) ->
             bind_to_port: Some(BoolValue { value: false }),
             listener_filters: vec![listener_filter(
                 HTTP_INSPECTOR,
-                any(&HttpInspector::default()),
+                typed_config(&HttpInspector::default()),
             )],
             filter_chains: vec![FilterChain {
                 filter_chain_match: Some(FilterChainMatch {
@@ -122,7 +124,7 @@ pub fn listeners(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) ->
             bind_to_port: Some(BoolValue { value: false }),
             listener_filters: vec![listener_filter(
                 TLS_INSPECTOR,
-                any(&TlsInspector::default()),
+                typed_config(&TlsInspector::default()),
             )],
             filter_chains: chains,
             default_filter_chain: Some(chain(tcp_proxy(unknown, unknown))),
@@ -138,17 +140,21 @@ fn virtual_outbound(unknown: &str) -> Listener {
         name: names::VIRTUAL_OUTBOUND.to_string(),
         address: Some(socket(ANY_IP, u32::from(names::OUTBOUND_CAPTURE_PORT))),
         use_original_dst: Some(BoolValue { value: true }),
-        listener_filters: vec![listener_filter(ORIGINAL_DST, any(&OriginalDst::default()))],
+        listener_filters: vec![listener_filter(
+            ORIGINAL_DST,
+            typed_config(&OriginalDst::default()),
+        )],
         default_filter_chain: Some(chain(tcp_proxy(unknown, unknown))),
         traffic_direction: TrafficDirection::Outbound as i32,
         ..Default::default()
     }
 }
 
-fn virtual_inbound(registry: &Registry, proxy: &Proxy) -> Listener {
-    let chains = registry
+/// The sidecar's own `virtualInbound`: one chain per port it receives.
+pub fn virtual_inbound(ctx: &PushContext, proxy: &Proxy) -> Listener {
+    let chains = ctx
         .inbound_ports(&proxy.ip.to_string())
-        .into_iter()
+        .iter()
         .map(|inbound| {
             let port = inbound.port;
             let cluster = names::inbound_cluster(port);
@@ -174,7 +180,10 @@ fn virtual_inbound(registry: &Registry, proxy: &Proxy) -> Listener {
     Listener {
         name: names::VIRTUAL_INBOUND.to_string(),
         address: Some(socket(ANY_IP, u32::from(names::INBOUND_CAPTURE_PORT))),
-        listener_filters: vec![listener_filter(ORIGINAL_DST, any(&OriginalDst::default()))],
+        listener_filters: vec![listener_filter(
+            ORIGINAL_DST,
+            typed_config(&OriginalDst::default()),
+        )],
         filter_chains: chains,
         default_filter_chain: Some(chain(tcp_proxy(
             names::INBOUND_PASSTHROUGH_CLUSTER,
@@ -197,13 +206,13 @@ fn listener_filter(name: &str, config: envoy_types::pb::google::protobuf::Any) -
 mod tests {
     use super::*;
     use crate::mesh_config::{MeshConfig, OutboundMode, OutboundTrafficPolicy};
-    use crate::proxy::NodeMetadata;
     use crate::source::snapshot_from_str;
     use envoy_types::pb::envoy::config::listener::v3::filter::ConfigType;
     use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
         tcp_proxy::ClusterSpecifier, TcpProxy,
     };
     use prost::Message;
+    use std::sync::Arc;
 
     const SE: &str = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: db}\nspec:\n  hosts: [db.example.com]\n  resolution: DNS\n  ports: [{number: 5432, name: tcp, protocol: TCP}]\n";
 
@@ -223,11 +232,6 @@ mod tests {
 
     #[test]
     fn unknown_destinations_follow_the_outbound_policy() {
-        let proxy = Proxy::parse(
-            "sidecar~127.0.20.1~a.default~default.svc.cluster.local",
-            &NodeMetadata::default(),
-        )
-        .unwrap();
         for (mode, want) in [
             (OutboundMode::AllowAny, names::PASSTHROUGH_CLUSTER),
             (OutboundMode::RegistryOnly, names::BLACKHOLE_CLUSTER),
@@ -236,8 +240,7 @@ mod tests {
             config.mesh = MeshConfig {
                 outbound_traffic_policy: OutboundTrafficPolicy { mode },
             };
-            let registry = Registry::build(&config);
-            let ls = listeners(&config, &registry, &proxy);
+            let ls = outbound_listeners(&PushContext::new(Arc::new(config)));
             let outbound = ls
                 .iter()
                 .find(|l| l.name == names::VIRTUAL_OUTBOUND)

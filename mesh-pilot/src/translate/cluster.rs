@@ -1,9 +1,10 @@
-//! CDS: one cluster per (service port, subset), inbound clusters to the
-//! sidecar's own app, and Istio's `BlackHoleCluster` / `PassthroughCluster`
-//! (plus `InboundPassthroughCluster` for capturing sidecars).
+//! CDS: one cluster per (service port, subset) and Istio's
+//! `BlackHoleCluster` / `PassthroughCluster`, the same for every proxy
+//! (shared mesh-wide); inbound clusters to the sidecar's own app (plus
+//! `InboundPassthroughCluster` for capturing sidecars), its own.
 
 use mesh_api::names;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use envoy_types::pb::envoy::config::cluster::v3::{cluster, Cluster};
 use envoy_types::pb::envoy::config::core::v3::{
@@ -20,10 +21,11 @@ use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
 };
 use envoy_types::pb::google::protobuf::UInt32Value;
 
-use super::filters::{ads, seconds, socket};
+use super::filters::{ads, seconds, socket, typed_config};
 use crate::proxy::{InterceptionMode, Proxy, ProxyType};
-use crate::registry::{labels_match, Discovery, Endpoint, Registry, Service, ServicePort};
-use crate::source::ConfigSnapshot;
+use crate::push::index::Subset;
+use crate::push::PushContext;
+use crate::registry::{labels_match, Discovery, Endpoint, Service, ServicePort};
 
 /// Istio's default upstream connect timeout.
 const CONNECT_TIMEOUT_SECS: i64 = 10;
@@ -33,84 +35,17 @@ pub const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.Http
 /// capture rules let it through (Istio's choice of address).
 const INBOUND_SOURCE: &str = "127.0.0.6";
 
-/// A DestinationRule subset of a host: name and labels.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubsetRef<'a> {
-    /// Subset name.
-    pub name: &'a str,
-    /// Labels an endpoint must carry.
-    pub labels: &'a BTreeMap<String, String>,
-}
-
-/// The subsets DestinationRules define for `host` (an FQDN), first
-/// definition of a name wins.
-pub fn subsets<'a>(config: &'a ConfigSnapshot, host: &str) -> Vec<SubsetRef<'a>> {
-    let mut out: Vec<SubsetRef<'a>> = Vec::new();
-    for dr in config.destination_rules() {
-        if mesh_api::fqdn(&dr.spec.host, dr.namespace) != host {
-            continue;
-        }
-        for s in &dr.spec.subsets {
-            if !out.iter().any(|o| o.name == s.name) {
-                out.push(SubsetRef {
-                    name: &s.name,
-                    labels: &s.labels,
-                });
-            }
-        }
-    }
-    out
-}
-
-/// All clusters of `proxy`.
-pub fn clusters(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> Vec<Cluster> {
+/// The outbound clusters every proxy gets: one per (service port, subset),
+/// then `BlackHoleCluster` and `PassthroughCluster`. Shared mesh-wide.
+pub fn outbound_clusters(ctx: &PushContext) -> Vec<Cluster> {
     let mut out = Vec::new();
-    for svc in registry.services.values() {
-        let subsets = subsets(config, &svc.hostname);
+    for svc in ctx.registry.services.values() {
+        let subsets = ctx.subsets(&svc.hostname);
         for port in &svc.ports {
             out.push(outbound(svc, port, None));
-            for s in &subsets {
+            for s in subsets {
                 out.push(outbound(svc, port, Some(s)));
             }
-        }
-    }
-    if proxy.proxy_type == ProxyType::Sidecar {
-        let capture = proxy.interception_mode == InterceptionMode::Redirect;
-        // Captured traffic to the app must not be captured again.
-        let bind = capture.then(|| BindConfig {
-            source_address: Some(SocketAddress {
-                address: INBOUND_SOURCE.to_string(),
-                port_specifier: Some(socket_address::PortSpecifier::PortValue(0)),
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
-        let app_ip = proxy.workload_ip().to_string();
-        for inbound in registry.inbound_ports(&proxy.ip.to_string()) {
-            let name = names::inbound_cluster(inbound.port);
-            let endpoints = vec![lb_endpoint(&app_ip, inbound.port, 1)];
-            out.push(Cluster {
-                name: name.clone(),
-                cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(
-                    cluster::DiscoveryType::Static as i32,
-                )),
-                connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECS)),
-                load_assignment: Some(assignment(name, endpoints)),
-                upstream_bind_config: bind.clone(),
-                ..Default::default()
-            });
-        }
-        if capture {
-            out.push(Cluster {
-                name: names::INBOUND_PASSTHROUGH_CLUSTER.to_string(),
-                cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(
-                    cluster::DiscoveryType::OriginalDst as i32,
-                )),
-                lb_policy: cluster::LbPolicy::ClusterProvided as i32,
-                connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECS)),
-                upstream_bind_config: bind,
-                ..Default::default()
-            });
         }
     }
     out.push(Cluster {
@@ -133,8 +68,60 @@ pub fn clusters(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> 
     out
 }
 
-fn outbound(svc: &Service, port: &ServicePort, subset: Option<&SubsetRef<'_>>) -> Cluster {
-    let name = names::outbound_cluster(port.number, subset.map_or("", |s| s.name), &svc.hostname);
+/// A sidecar's own clusters: `inbound|PORT||` to its app for each port it
+/// receives, and `InboundPassthroughCluster` when it captures. Gateways
+/// have none.
+pub fn inbound_clusters(ctx: &PushContext, proxy: &Proxy) -> Vec<Cluster> {
+    let mut out = Vec::new();
+    if proxy.proxy_type != ProxyType::Sidecar {
+        return out;
+    }
+    let capture = proxy.interception_mode == InterceptionMode::Redirect;
+    // Captured traffic to the app must not be captured again.
+    let bind = capture.then(|| BindConfig {
+        source_address: Some(SocketAddress {
+            address: INBOUND_SOURCE.to_string(),
+            port_specifier: Some(socket_address::PortSpecifier::PortValue(0)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let app_ip = proxy.workload_ip().to_string();
+    for inbound in ctx.inbound_ports(&proxy.ip.to_string()) {
+        let name = names::inbound_cluster(inbound.port);
+        let endpoints = vec![lb_endpoint(&app_ip, inbound.port, 1)];
+        out.push(Cluster {
+            name: name.clone(),
+            cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(
+                cluster::DiscoveryType::Static as i32,
+            )),
+            connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECS)),
+            load_assignment: Some(assignment(name, endpoints)),
+            upstream_bind_config: bind.clone(),
+            ..Default::default()
+        });
+    }
+    if capture {
+        out.push(Cluster {
+            name: names::INBOUND_PASSTHROUGH_CLUSTER.to_string(),
+            cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(
+                cluster::DiscoveryType::OriginalDst as i32,
+            )),
+            lb_policy: cluster::LbPolicy::ClusterProvided as i32,
+            connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECS)),
+            upstream_bind_config: bind,
+            ..Default::default()
+        });
+    }
+    out
+}
+
+fn outbound(svc: &Service, port: &ServicePort, subset: Option<&Subset>) -> Cluster {
+    let name = names::outbound_cluster(
+        port.number,
+        subset.map_or("", |s| s.name.as_str()),
+        &svc.hostname,
+    );
     let mut c = Cluster {
         name: name.clone(),
         connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECS)),
@@ -153,7 +140,7 @@ fn outbound(svc: &Service, port: &ServicePort, subset: Option<&SubsetRef<'_>>) -
             let mut endpoints: Vec<LbEndpoint> = svc
                 .endpoints
                 .iter()
-                .filter(|e| subset.is_none_or(|s| labels_match(s.labels, &e.labels)))
+                .filter(|e| subset.is_none_or(|s| labels_match(&s.labels, &e.labels)))
                 .filter_map(|e| endpoint_for(e, port.number))
                 .collect();
             if endpoints.is_empty() && subset.is_none() && !svc.hostname.starts_with('*') {
@@ -188,7 +175,7 @@ fn outbound(svc: &Service, port: &ServicePort, subset: Option<&SubsetRef<'_>>) -
             ..Default::default()
         };
         c.typed_extension_protocol_options =
-            HashMap::from([(HTTP_PROTOCOL_OPTIONS.to_string(), crate::xds::any(&opts))]);
+            HashMap::from([(HTTP_PROTOCOL_OPTIONS.to_string(), typed_config(&opts))]);
     }
     c
 }

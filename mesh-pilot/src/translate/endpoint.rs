@@ -1,45 +1,40 @@
-//! EDS: one `ClusterLoadAssignment` per EDS cluster, endpoints filtered by
-//! the subset's labels, each with its WorkloadEntry weight.
+//! EDS: one `ClusterLoadAssignment` per EDS cluster (`outbound|PORT||HOST`
+//! and each subset's), endpoints filtered by the subset's labels, each with
+//! its WorkloadEntry weight. The same for every proxy: shared mesh-wide.
 
 use mesh_api::names;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use envoy_types::pb::envoy::config::cluster::v3::{cluster, Cluster};
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 
-use super::cluster::{assignment, endpoint_for, subsets};
-use crate::registry::{labels_match, Registry};
-use crate::source::ConfigSnapshot;
+use super::cluster::{assignment, endpoint_for};
+use crate::push::PushContext;
+use crate::registry::{labels_match, Discovery, Service};
 
-/// Load assignments for the EDS clusters among `clusters`.
-pub fn load_assignments(
-    clusters: &[Cluster],
-    config: &ConfigSnapshot,
-    registry: &Registry,
-) -> Vec<ClusterLoadAssignment> {
-    let eds = Some(cluster::ClusterDiscoveryType::Type(
-        cluster::DiscoveryType::Eds as i32,
-    ));
-    clusters
-        .iter()
-        .filter(|c| c.cluster_discovery_type == eds)
-        .filter_map(|c| load_assignment(&c.name, config, registry))
-        .collect()
+/// Load assignments of every EDS cluster of the push (the outbound
+/// clusters of services whose endpoints are pushed, with their subsets).
+pub fn load_assignments(ctx: &PushContext) -> Vec<ClusterLoadAssignment> {
+    let mut out = Vec::new();
+    let eds = ctx.registry.services.values();
+    for svc in eds.filter(|s| s.discovery == Discovery::Eds) {
+        let subsets = ctx.subsets(&svc.hostname);
+        for port in &svc.ports {
+            out.push(load_assignment(svc, port.number, "", None));
+            for s in subsets {
+                out.push(load_assignment(svc, port.number, &s.name, Some(&s.labels)));
+            }
+        }
+    }
+    out
 }
 
 fn load_assignment(
-    name: &str,
-    config: &ConfigSnapshot,
-    registry: &Registry,
-) -> Option<ClusterLoadAssignment> {
-    let (port, subset, host) = names::parse_outbound_cluster(name)?;
-    let svc = registry.service(host)?;
-    let subsets = subsets(config, host);
-    let labels = if subset.is_empty() {
-        None
-    } else {
-        Some(subsets.iter().find(|s| s.name == subset)?.labels)
-    };
+    svc: &Service,
+    port: u32,
+    subset: &str,
+    labels: Option<&BTreeMap<String, String>>,
+) -> ClusterLoadAssignment {
     let endpoints = svc
         .endpoints
         .iter()
@@ -48,5 +43,8 @@ fn load_assignment(
         .filter(|e| labels.is_none_or(|l| labels_match(l, &e.labels)))
         .filter_map(|e| endpoint_for(e, port))
         .collect();
-    Some(assignment(name.to_string(), endpoints))
+    assignment(
+        names::outbound_cluster(port, subset, &svc.hostname),
+        endpoints,
+    )
 }

@@ -1,6 +1,8 @@
 //! Building blocks the translator's stages share: addresses, the ADS config
-//! source, and the `Any`-packed filter configs (HttpConnectionManager,
-//! Router, TcpProxy) with Envoy's canonical names and type URLs.
+//! source, and the filter configs (HttpConnectionManager, Router, TcpProxy)
+//! with Envoy's canonical names, carried as `typed_config`. An extension's
+//! `typed_config` is part of the resource the translator builds, so it is
+//! packed here; packing whole resources for the wire is `xds/`'s.
 
 use envoy_types::pb::envoy::config::core::v3::{
     address, config_source, socket_address, Address, AggregatedConfigSource, ApiVersion,
@@ -16,9 +18,8 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
     tcp_proxy::ClusterSpecifier, TcpProxy,
 };
-use envoy_types::pb::google::protobuf::{BoolValue, Duration};
-
-use crate::xds::any;
+use envoy_types::pb::google::protobuf::{Any, BoolValue, Duration};
+use prost::{Message, Name};
 
 /// Name of the HTTP connection manager network filter.
 pub const HCM: &str = "envoy.filters.network.http_connection_manager";
@@ -26,6 +27,15 @@ pub const HCM: &str = "envoy.filters.network.http_connection_manager";
 pub const TCP_PROXY: &str = "envoy.filters.network.tcp_proxy";
 /// Name of the router HTTP filter.
 pub const ROUTER: &str = "envoy.filters.http.router";
+
+/// An extension config as a `typed_config`: packed into `Any` with
+/// Envoy's canonical type URL.
+pub fn typed_config<T: Message + Name>(msg: &T) -> Any {
+    Any {
+        type_url: T::type_url(),
+        value: msg.encode_to_vec(),
+    }
+}
 
 /// A socket address.
 pub fn socket(ip: &str, port: u32) -> Address {
@@ -90,9 +100,9 @@ pub fn http_connection_manager(stat_prefix: &str, routes: Routes, absolute_urls:
         stat_prefix: stat_prefix.to_string(),
         http_filters: vec![HttpFilter {
             name: ROUTER.to_string(),
-            config_type: Some(http_filter::ConfigType::TypedConfig(
-                any(&Router::default()),
-            )),
+            config_type: Some(http_filter::ConfigType::TypedConfig(typed_config(
+                &Router::default(),
+            ))),
             ..Default::default()
         }],
         http_protocol_options: absolute_urls.then(|| Http1ProtocolOptions {
@@ -104,7 +114,7 @@ pub fn http_connection_manager(stat_prefix: &str, routes: Routes, absolute_urls:
     };
     Filter {
         name: HCM.to_string(),
-        config_type: Some(filter::ConfigType::TypedConfig(any(&hcm))),
+        config_type: Some(filter::ConfigType::TypedConfig(typed_config(&hcm))),
     }
 }
 
@@ -117,7 +127,7 @@ pub fn tcp_proxy(stat_prefix: &str, cluster: &str) -> Filter {
     };
     Filter {
         name: TCP_PROXY.to_string(),
-        config_type: Some(filter::ConfigType::TypedConfig(any(&tcp))),
+        config_type: Some(filter::ConfigType::TypedConfig(typed_config(&tcp))),
     }
 }
 

@@ -1,30 +1,21 @@
 //! LDS: the listeners of a sidecar in NONE (loopback) mode and of a
-//! gateway; REDIRECT-mode sidecars get theirs from `capture.rs`.
+//! gateway, each the proxy's own (they are bound to its node IP and
+//! ports); REDIRECT-mode sidecars get theirs from `capture.rs`.
 
 use mesh_api::names;
-use std::collections::BTreeMap;
 
 use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
 use envoy_types::pb::envoy::config::listener::v3::Listener;
 
 use super::filters::{chain, http_connection_manager, socket, tcp_proxy, Routes};
 use super::route::inbound_route_config;
-use crate::proxy::{InterceptionMode, Proxy, ProxyType};
-use crate::registry::{labels_match, Protocol, Registry};
-use crate::source::{ConfigSnapshot, Named};
+use super::scope::GatewayScope;
+use crate::proxy::{InterceptionMode, Proxy};
+use crate::push::PushContext;
 
-/// All listeners of `proxy`.
-pub fn listeners(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> Vec<Listener> {
-    match (proxy.proxy_type, proxy.interception_mode) {
-        (ProxyType::Sidecar, InterceptionMode::None) => sidecar_none(registry, proxy),
-        (ProxyType::Sidecar, InterceptionMode::Redirect) => {
-            super::capture::listeners(config, registry, proxy)
-        }
-        (ProxyType::Router, _) => gateway(config, proxy),
-    }
-}
-
-fn sidecar_none(registry: &Registry, proxy: &Proxy) -> Vec<Listener> {
+/// The listeners of a NONE-mode sidecar: the HTTP proxy listener on
+/// `IP:HTTP_PROXY_PORT` and one per inbound port on the node IP.
+pub fn sidecar_none(ctx: &PushContext, proxy: &Proxy) -> Vec<Listener> {
     let ip = proxy.ip.to_string();
     let mut out = Vec::new();
     if let Some(port) = proxy.http_proxy_port {
@@ -42,7 +33,7 @@ fn sidecar_none(registry: &Registry, proxy: &Proxy) -> Vec<Listener> {
             ..Default::default()
         });
     }
-    for inbound in registry.inbound_ports(&ip) {
+    for inbound in ctx.inbound_ports(&ip) {
         let port = inbound.port;
         if proxy.http_proxy_port.map(u32::from) == Some(port) {
             tracing::warn!(node = %proxy.id, port, "inbound port is the HTTP proxy port; skipped");
@@ -70,47 +61,18 @@ fn sidecar_none(registry: &Registry, proxy: &Proxy) -> Vec<Listener> {
     out
 }
 
-/// The Gateways whose selector labels the proxy carries, in config order.
-pub fn selected_gateways<'a>(
-    config: &'a ConfigSnapshot,
-    proxy: &Proxy,
-) -> Vec<Named<'a, mesh_api::GatewaySpec>> {
-    config
-        .gateways()
-        .filter(|g| labels_match(&g.spec.selector, &proxy.labels))
-        .collect()
-}
-
-/// Server ports of the proxy's Gateways that it serves as HTTP, by number.
-pub fn gateway_http_ports(config: &ConfigSnapshot, proxy: &Proxy) -> BTreeMap<u32, Protocol> {
-    let mut ports = BTreeMap::new();
-    for gw in selected_gateways(config, proxy) {
-        for server in &gw.spec.servers {
-            let Some(port) = &server.port else { continue };
-            let protocol = Protocol::parse(&port.protocol);
-            if protocol.is_http() {
-                ports.entry(port.number).or_insert(protocol);
-            } else {
-                tracing::debug!(
-                    gateway = gw.name,
-                    port = port.number,
-                    "non-HTTP gateway server not served yet"
-                );
-            }
-        }
-    }
-    ports
-}
-
-fn gateway(config: &ConfigSnapshot, proxy: &Proxy) -> Vec<Listener> {
+/// The listeners of a gateway: `0.0.0.0_P'` per HTTP server port of the
+/// Gateways that select it (P' the port P is bound to), on the node IP in
+/// NONE mode, with RDS `http.P`.
+pub fn gateway(proxy: &Proxy, scope: &GatewayScope) -> Vec<Listener> {
     let bind_ip = match proxy.interception_mode {
         InterceptionMode::None => proxy.ip.to_string(),
         InterceptionMode::Redirect => "0.0.0.0".to_string(),
     };
-    gateway_http_ports(config, proxy)
-        .into_keys()
-        .map(|port| {
-            let bound = proxy.gateway_port(port);
+    scope
+        .ports
+        .iter()
+        .map(|&(port, bound)| {
             let name = format!("0.0.0.0_{bound}");
             Listener {
                 name: name.clone(),

@@ -1,35 +1,53 @@
-//! The translator: `(config, registry, proxy) -> Envoy v3 resources`, pure.
+//! The translator: `(push context, proxy) -> Envoy v3 resources`, pure.
 //! It sits between the push queue and the ADS server; the shapes and names
 //! it produces are the contract of docs/architecture.md ("What pilot
 //! sends"), Istio's where Istio has one.
 //!
+//! What a proxy is sent is split by what it depends on (`scope.rs`): the
+//! shared families are built from the push and a scope key only, so the
+//! ADS server builds each once per push and key (`xds/cache.rs`); the rest
+//! is the proxy's own. [`generate`] puts one proxy's whole view together
+//! from the same builders.
+//!
 //! ```text
-//!  ConfigSnapshot + Registry + Proxy
-//!        │
-//!        ├─ cluster.rs   outbound|PORT|SUBSET|HOST, inbound|PORT||, BlackHole, Passthrough
-//!        ├─ endpoint.rs  ClusterLoadAssignment per EDS cluster
-//!        ├─ listener.rs  sidecar (NONE mode) and gateway listeners
-//!        ├─ capture.rs   sidecar (REDIRECT mode): virtualOutbound/Inbound, per-port
-//!        └─ route.rs     http_proxy, http.P: virtual hosts and routes from VirtualServices
+//!  PushContext + Proxy ──► scope.rs: View (keys: MeshWide, RouteScope; gateways.rs selects Gateways)
+//!        │ shared, by key                                     │ own, per proxy
+//!        ├─ cluster.rs   outbound_clusters                    ├─ cluster.rs   inbound_clusters
+//!        ├─ endpoint.rs  load_assignments                     ├─ listener.rs  NONE-mode sidecar, gateway
+//!        ├─ capture.rs   outbound_listeners (REDIRECT)        └─ capture.rs   virtual_inbound (REDIRECT)
+//!        └─ route/       route_configs(RouteScope): http_proxy, PORT, http.P
+//!  filters.rs: building blocks (addresses, HCM, tcp_proxy, typed_config)
 //! ```
 
 pub mod capture;
 pub mod cluster;
 pub mod endpoint;
 pub mod filters;
+pub mod gateways;
 pub mod listener;
 pub mod route;
+pub mod scope;
+
+use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::config::listener::v3::Listener;
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
 
-use crate::proxy::Proxy;
+use self::scope::View;
+use crate::proxy::{InterceptionMode, Proxy, ProxyType};
+use crate::push::PushContext;
 use crate::registry::Registry;
 use crate::source::ConfigSnapshot;
 
-/// Everything one proxy is sent, each list sorted by resource name.
+pub use self::capture::outbound_listeners;
+pub use self::cluster::outbound_clusters;
+pub use self::endpoint::load_assignments;
+pub use self::route::route_configs;
+
+/// Everything one proxy is sent (or one part of it), each list sorted by
+/// resource name.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Output {
     /// CDS.
@@ -42,22 +60,58 @@ pub struct Output {
     pub routes: Vec<RouteConfiguration>,
 }
 
-/// Generate the resources of `proxy`.
+impl Output {
+    fn sort(&mut self) {
+        self.clusters.sort_by(|a, b| a.name.cmp(&b.name));
+        self.endpoints
+            .sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
+        self.listeners.sort_by(|a, b| a.name.cmp(&b.name));
+        self.routes.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+}
+
+/// Generate the resources of `proxy` from a config and its registry (tools
+/// and tests; the ADS server shares work through `xds/cache.rs`).
 pub fn generate(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> Output {
-    let clusters = cluster::clusters(config, registry, proxy);
-    let endpoints = endpoint::load_assignments(&clusters, config, registry);
-    let listeners = listener::listeners(config, registry, proxy);
-    let routes = route::route_configs(config, registry, proxy);
-    let mut out = Output {
-        clusters,
-        endpoints,
-        listeners,
-        routes,
+    let ctx = PushContext::with_registry(Arc::new(config.clone()), registry.clone());
+    generate_in(&ctx, proxy)
+}
+
+/// Generate the whole view of `proxy` in a push: its own resources and the
+/// shared families of its [`View`], built unshared.
+pub fn generate_in(ctx: &PushContext, proxy: &Proxy) -> Output {
+    let view = View::of(ctx, proxy);
+    let mut out = own(ctx, proxy, &view);
+    out.clusters.extend(outbound_clusters(ctx));
+    out.endpoints.extend(load_assignments(ctx));
+    if view.outbound_listeners.is_some() {
+        out.listeners.extend(outbound_listeners(ctx));
+    }
+    if let Some(scope) = &view.routes {
+        out.routes.extend(route_configs(ctx, scope));
+    }
+    out.sort();
+    out
+}
+
+/// What only `proxy` is sent: its inbound clusters and its own listeners
+/// (those bound to its node IP or serving its workload's ports).
+pub fn own(ctx: &PushContext, proxy: &Proxy, view: &View) -> Output {
+    let listeners = match (proxy.proxy_type, proxy.interception_mode) {
+        (ProxyType::Sidecar, InterceptionMode::None) => listener::sidecar_none(ctx, proxy),
+        (ProxyType::Sidecar, InterceptionMode::Redirect) => {
+            vec![capture::virtual_inbound(ctx, proxy)]
+        }
+        (ProxyType::Router, _) => view
+            .gateway()
+            .map(|g| listener::gateway(proxy, g))
+            .unwrap_or_default(),
     };
-    out.clusters.sort_by(|a, b| a.name.cmp(&b.name));
-    out.endpoints
-        .sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
-    out.listeners.sort_by(|a, b| a.name.cmp(&b.name));
-    out.routes.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut out = Output {
+        clusters: cluster::inbound_clusters(ctx, proxy),
+        listeners,
+        ..Output::default()
+    };
+    out.sort();
     out
 }

@@ -23,6 +23,7 @@ use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, Discovery
 use envoy_types::pb::google::protobuf::Any;
 use serde::Serialize;
 
+use super::resources::Packed;
 use super::{is_wildcard_type, Resources, PUSH_ORDER};
 
 /// A NACK as shown in `/debug/syncz`.
@@ -175,14 +176,15 @@ impl Connection {
         }
     }
 
-    /// The resources of a type this proxy gets, and their content hash.
+    /// The resources of a type this proxy gets, and their content hash
+    /// (from each resource's hash, taken when it was packed).
     fn select(&self, type_url: &str, names: &[String]) -> (Vec<&Any>, u64) {
-        let picked: Vec<(&String, &Any)> = match self.resources.by_type.get(type_url) {
+        let picked: Vec<(&Arc<str>, &Arc<Packed>)> = match self.resources.by_type.get(type_url) {
             None => Vec::new(),
             Some(all) if is_wildcard_type(type_url) || names.is_empty() => all.iter().collect(),
             Some(all) => {
-                let mut names: Vec<&String> = names.iter().collect();
-                names.sort();
+                let mut names: Vec<&str> = names.iter().map(String::as_str).collect();
+                names.sort_unstable();
                 names.dedup();
                 names
                     .into_iter()
@@ -191,12 +193,14 @@ impl Connection {
             }
         };
         let mut h = DefaultHasher::new();
-        for (name, any) in &picked {
+        for (name, packed) in &picked {
             name.hash(&mut h);
-            any.type_url.hash(&mut h);
-            any.value.hash(&mut h);
+            packed.hash.hash(&mut h);
         }
-        (picked.into_iter().map(|(_, a)| a).collect(), h.finish())
+        (
+            picked.into_iter().map(|(_, p)| &p.any).collect(),
+            h.finish(),
+        )
     }
 
     fn respond(&mut self, type_url: &str) -> DiscoveryResponse {

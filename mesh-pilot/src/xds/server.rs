@@ -1,6 +1,7 @@
 //! The ADS gRPC service: one task per stream. The task reads requests,
-//! follows the push context (a `watch`), regenerates this proxy's resources
-//! on every push and lets [`Connection`] decide what to send.
+//! follows the push context (a `watch`), takes this proxy's resources from
+//! the push's cache on every push (shared families built once per push,
+//! its own built here) and lets [`Connection`] decide what to send.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
+use super::cache::PushCaches;
 use super::connection::{Connection, SyncStatus};
 use super::node;
 use crate::error::ServeError;
@@ -81,6 +83,7 @@ impl SyncTable {
 #[derive(Debug, Clone)]
 pub struct AdsServer {
     push: watch::Receiver<Arc<PushContext>>,
+    caches: PushCaches,
     sync: SyncTable,
     shutdown: watch::Receiver<bool>,
     next_id: Arc<AtomicU64>,
@@ -95,11 +98,18 @@ impl AdsServer {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         AdsServer {
+            caches: PushCaches::new(push.clone()),
             push,
             sync,
             shutdown,
             next_id: Arc::new(AtomicU64::new(1)),
         }
+    }
+
+    /// The per-push caches of shared resources the streams use (for
+    /// `/debug/pushz`).
+    pub fn caches(&self) -> PushCaches {
+        self.caches.clone()
     }
 
     /// Serve on an already bound listener until `shutdown` turns true.
@@ -142,6 +152,7 @@ impl AggregatedDiscoveryService for AdsServer {
         let stream = AdsStream {
             id,
             push: self.push.clone(),
+            caches: self.caches.clone(),
             sync: self.sync.clone(),
             shutdown: self.shutdown.clone(),
             tx,
@@ -174,6 +185,7 @@ enum Event {
 struct AdsStream {
     id: u64,
     push: watch::Receiver<Arc<PushContext>>,
+    caches: PushCaches,
     sync: SyncTable,
     shutdown: watch::Receiver<bool>,
     tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
@@ -202,7 +214,7 @@ impl AdsStream {
         };
         tracing::info!(node = %proxy.id, "proxy connected");
         let ctx = self.push.borrow_and_update().clone();
-        let resources = Arc::new(ctx.generate(&proxy));
+        let resources = Arc::new(self.caches.for_push(&ctx).resources(&proxy));
         let mut conn = Connection::new(proxy.id.clone(), resources, ctx.version());
         self.sync.connect(self.id, conn.status(true));
         let mut next = Some(first);
@@ -229,7 +241,7 @@ impl AdsStream {
                 Event::Request(req) => conn.on_request(&req).into_iter().collect(),
                 Event::Push => {
                     let ctx = self.push.borrow_and_update().clone();
-                    let resources = Arc::new(ctx.generate(&proxy));
+                    let resources = Arc::new(self.caches.for_push(&ctx).resources(&proxy));
                     conn.on_push(resources, ctx.version())
                 }
                 Event::Closed => break,

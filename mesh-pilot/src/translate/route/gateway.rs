@@ -1,5 +1,6 @@
 //! Gateway route configs `http.P`: virtual hosts from the VirtualServices
-//! bound to the proxy's Gateways, domains from the server hosts.
+//! bound to the Gateways of a [`GatewayScope`], domains from the server
+//! hosts.
 
 use mesh_api::names;
 use std::collections::{BTreeMap, HashSet};
@@ -7,63 +8,61 @@ use std::collections::{BTreeMap, HashSet};
 use envoy_types::pb::envoy::config::route::v3::{Route, RouteConfiguration, VirtualHost};
 use mesh_api::hosts_overlap;
 
-use super::http::{vs_hosts, vs_routes};
+use super::http::vs_routes;
 use super::Context;
-use crate::proxy::Proxy;
-use crate::registry::Registry;
-use crate::source::ConfigSnapshot;
-use crate::translate::listener::selected_gateways;
+use crate::push::PushContext;
+use crate::translate::scope::GatewayScope;
 
+/// Route config `http.PORT` of the gateways of `scope`, whose server port
+/// `port` is bound to `bound`.
 pub(super) fn gateway(
-    config: &ConfigSnapshot,
-    registry: &Registry,
-    proxy: &Proxy,
+    push: &PushContext,
+    scope: &GatewayScope,
     port: u32,
+    bound: u32,
 ) -> RouteConfiguration {
-    let bound = proxy.gateway_port(port);
     // Virtual hosts by domain, routes appended in config order.
     let mut by_host: BTreeMap<String, Vec<Route>> = BTreeMap::new();
-    for gw in selected_gateways(config, proxy) {
-        let key = format!("{}/{}", gw.namespace, gw.name);
+    for gw in scope.gateways.iter().filter_map(|id| push.gateway(*id)) {
+        let (namespace, name) = (gw.gateway.namespace, gw.gateway.name);
         let server_hosts: Vec<(Option<&str>, &str)> = gw
+            .gateway
             .spec
             .servers
             .iter()
             .filter(|s| s.port.as_ref().is_some_and(|p| p.number == port))
-            .flat_map(|s| s.hosts.iter().map(|h| split_namespace(h, gw.namespace)))
+            .flat_map(|s| s.hosts.iter().map(|h| split_namespace(h, namespace)))
             .collect();
         if server_hosts.is_empty() {
             continue;
         }
         let ctx = Context {
-            proxy,
-            registry,
-            gateway: Some(&key),
+            push,
+            source: &scope.source,
+            gateway: Some((namespace, name)),
             port,
         };
-        for vs in config.virtual_services() {
-            if !vs
-                .spec
-                .gateways
+        for bound_vs in push.gateway_virtual_services(gw) {
+            let vs = &bound_vs.vs;
+            let hosts: Vec<&str> = bound_vs
+                .hosts
                 .iter()
-                .any(|g| gateway_ref(g, vs.namespace) == key)
-            {
-                continue;
-            }
-            let hosts: Vec<String> = vs_hosts(&vs)
                 .filter_map(|h| {
                     let (_, sh) = server_hosts.iter().find(|(ns, sh)| {
-                        ns.is_none_or(|ns| ns == vs.namespace) && hosts_overlap(sh, &h)
+                        ns.is_none_or(|ns| ns == vs.namespace) && hosts_overlap(sh, h)
                     })?;
-                    Some(more_specific(sh, &h).to_string())
+                    Some(more_specific(sh, h))
                 })
                 .collect();
             if hosts.is_empty() {
                 continue;
             }
-            let routes = vs_routes(&vs, &ctx);
+            let routes = vs_routes(vs, &ctx);
             for h in hosts {
-                by_host.entry(h).or_default().extend(routes.iter().cloned());
+                by_host
+                    .entry(h.to_string())
+                    .or_default()
+                    .extend(routes.iter().cloned());
             }
         }
     }
@@ -107,15 +106,6 @@ fn split_namespace<'a>(host: &'a str, gateway_namespace: &'a str) -> (Option<&'a
     }
 }
 
-/// A VirtualService's `gateways` entry as `namespace/name`.
-pub(super) fn gateway_ref(entry: &str, vs_namespace: &str) -> String {
-    if entry.contains('/') {
-        entry.to_string()
-    } else {
-        format!("{vs_namespace}/{entry}")
-    }
-}
-
 /// Of two overlapping host patterns, the one matching fewer hosts.
 fn more_specific<'a>(a: &'a str, b: &'a str) -> &'a str {
     match (a.starts_with('*'), b.starts_with('*')) {
@@ -129,8 +119,9 @@ fn more_specific<'a>(a: &'a str, b: &'a str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::NodeMetadata;
+    use crate::proxy::{NodeMetadata, Proxy};
     use crate::source::snapshot_from_str;
+    use std::sync::Arc;
 
     const CONFIG: &str = r#"
 apiVersion: networking.istio.io/v1
@@ -161,8 +152,7 @@ spec:
 
     #[test]
     fn server_host_namespaces_restrict_the_bound_virtual_services() {
-        let config = snapshot_from_str("gw.yaml", CONFIG).unwrap();
-        let registry = Registry::build(&config);
+        let push = PushContext::new(Arc::new(snapshot_from_str("gw.yaml", CONFIG).unwrap()));
         let mut meta = NodeMetadata::default();
         meta.labels
             .insert("istio".to_string(), "ingressgateway".to_string());
@@ -171,7 +161,9 @@ spec:
             &meta,
         )
         .unwrap();
-        let rc = gateway(&config, &registry, &proxy, 80);
+        let scope = GatewayScope::of(&push, &proxy);
+        assert_eq!(scope.ports, [(80, 80)]);
+        let rc = gateway(&push, &scope, 80, 80);
         let routes: Vec<(String, Vec<String>)> = rc
             .virtual_hosts
             .iter()

@@ -11,18 +11,12 @@ use envoy_types::pb::google::protobuf::{BoolValue, UInt32Value};
 use mesh_api::names;
 use mesh_api::{fqdn, HttpMatchRequest, HttpRoute, VirtualServiceSpec};
 
-use super::gateway::gateway_ref;
-use super::{Context, MESH};
-use crate::registry::labels_match;
+use super::Context;
+use crate::push::index::{names_gateway, MESH_GATEWAY};
 use crate::source::Named;
 use crate::translate::filters::{duration, seconds};
 
-pub(super) fn vs_hosts<'a>(
-    vs: &'a Named<'a, VirtualServiceSpec>,
-) -> impl Iterator<Item = String> + 'a {
-    vs.spec.hosts.iter().map(move |h| fqdn(h, vs.namespace))
-}
-
+/// The routes of a VirtualService's `http` entries that apply in `ctx`.
 pub(super) fn vs_routes(vs: &Named<'_, VirtualServiceSpec>, ctx: &Context<'_>) -> Vec<Route> {
     let mut out = Vec::new();
     for (i, http) in vs.spec.http.iter().enumerate() {
@@ -60,19 +54,16 @@ fn applies(m: &HttpMatchRequest, vs_namespace: &str, ctx: &Context<'_>) -> bool 
     let port_ok = m.port.is_none_or(|p| p == ctx.port);
     let gateway_ok = m.gateways.is_empty()
         || match ctx.gateway {
-            None => m.gateways.iter().any(|g| g == MESH),
-            Some(key) => m
+            None => m.gateways.iter().any(|g| g == MESH_GATEWAY),
+            Some(gw) => m
                 .gateways
                 .iter()
-                .any(|g| gateway_ref(g, vs_namespace) == key),
+                .any(|g| names_gateway(g, vs_namespace, gw)),
         };
-    let source_ok = labels_match(&m.source_labels, &ctx.proxy.labels)
-        && m.source_namespace
-            .as_deref()
-            .is_none_or(|ns| ns == ctx.proxy.namespace);
-    port_ok && gateway_ok && source_ok
+    port_ok && gateway_ok && ctx.source.matches(ctx.push, m)
 }
 
+/// A match on a path prefix.
 pub(super) fn prefix_match(prefix: &str) -> RouteMatch {
     RouteMatch {
         path_specifier: Some(route_match::PathSpecifier::Prefix(prefix.to_string())),
@@ -224,12 +215,14 @@ fn dest_port(dest: &mesh_api::Destination, host: &str, ctx: &Context<'_>) -> u32
     if let Some(p) = dest.port.filter(|p| p.number > 0) {
         return p.number;
     }
-    match ctx.registry.service(host).map(|s| s.ports.as_slice()) {
+    match ctx.push.registry.service(host).map(|s| s.ports.as_slice()) {
         Some([only]) => only.number,
         _ => ctx.port,
     }
 }
 
+/// The route of a service port no VirtualService routes: all to its
+/// cluster.
 pub(super) fn default_route(port: u32, host: &str) -> Route {
     Route {
         name: "default".to_string(),

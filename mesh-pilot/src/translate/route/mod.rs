@@ -1,10 +1,16 @@
-//! RDS: route configurations. A NONE-mode sidecar gets `http_proxy` (every
-//! HTTP service port, one virtual host each); a REDIRECT-mode sidecar gets
-//! one config per outbound HTTP port, named `PORT`, ending in `allow_any`
-//! (or `block_all`); a gateway gets `http.P` per HTTP server port, from the
+//! RDS: route configurations, built per [`RouteScope`] (shared by every
+//! proxy of the scope). A NONE-mode sidecar gets `http_proxy` (every HTTP
+//! service port, one virtual host each); a REDIRECT-mode sidecar gets one
+//! config per outbound HTTP port, named `PORT`, ending in `allow_any` (or
+//! `block_all`); a gateway gets `http.P` per HTTP server port, from the
 //! VirtualServices bound to its Gateways (`gateway.rs`); inbound listeners
 //! carry an inline `inbound|PORT||` config. Routes themselves come from
 //! `http.rs`.
+//!
+//! ```text
+//!  RouteScope ─► route_configs ─┬─ http_proxy / port_config ─┐
+//!                               └─ gateway.rs (http.P) ──────┴─► http.rs: VirtualService http[i] → routes
+//! ```
 //!
 //! VirtualService `http[i]` with k matches becomes k routes named
 //! `VSNAME.http[i]` (docs/architecture.md, "Routes (RDS)").
@@ -21,37 +27,30 @@ use envoy_types::pb::envoy::config::route::v3::{
 use mesh_api::host_matches;
 
 use self::gateway::gateway;
-use self::http::{default_route, prefix_match, vs_hosts, vs_routes};
+use self::http::{default_route, prefix_match, vs_routes};
 use super::filters::seconds;
-use super::listener::gateway_http_ports;
+use super::scope::{RouteScope, Source};
 use crate::mesh_config::OutboundMode;
-use crate::proxy::{InterceptionMode, Proxy, ProxyType};
+use crate::push::index::BoundVs;
+use crate::push::PushContext;
 use crate::registry::{Registry, Service};
-use crate::source::{ConfigSnapshot, Named};
 
-/// The `gateways` entry that means "the sidecars of the mesh".
-const MESH: &str = "mesh";
 /// Cluster DNS suffix of short-name domains.
 const SVC_SUFFIX: &str = ".svc.cluster.local";
 
-/// All route configs of `proxy`.
-pub fn route_configs(
-    config: &ConfigSnapshot,
-    registry: &Registry,
-    proxy: &Proxy,
-) -> Vec<RouteConfiguration> {
-    match (proxy.proxy_type, proxy.interception_mode) {
-        (ProxyType::Sidecar, InterceptionMode::None) if proxy.http_proxy_port.is_some() => {
-            vec![http_proxy(config, registry, proxy)]
-        }
-        (ProxyType::Sidecar, InterceptionMode::None) => Vec::new(),
-        (ProxyType::Sidecar, InterceptionMode::Redirect) => outbound_http_ports(registry)
+/// The route configs of a route scope. They depend on nothing of a proxy
+/// but its scope, so every proxy of the scope is sent these same configs.
+pub fn route_configs(ctx: &PushContext, scope: &RouteScope) -> Vec<RouteConfiguration> {
+    match scope {
+        RouteScope::HttpProxy(source) => vec![http_proxy(ctx, source)],
+        RouteScope::Ports(source) => outbound_http_ports(&ctx.registry)
             .into_iter()
-            .map(|port| port_config(config, registry, proxy, port))
+            .map(|port| port_config(ctx, source, port))
             .collect(),
-        (ProxyType::Router, _) => gateway_http_ports(config, proxy)
-            .into_keys()
-            .map(|port| gateway(config, registry, proxy, port))
+        RouteScope::Gateway(scope) => scope
+            .ports
+            .iter()
+            .map(|&(port, bound)| gateway(ctx, scope, port, bound))
             .collect(),
     }
 }
@@ -92,35 +91,24 @@ pub fn inbound_route_config(port: u32) -> RouteConfiguration {
     }
 }
 
-/// Who a route is generated for: the mesh's sidecars or one gateway.
+/// Who a route is generated for: the mesh's sidecars of a source, or one
+/// gateway.
 struct Context<'a> {
-    proxy: &'a Proxy,
-    registry: &'a Registry,
-    /// `namespace/name` of the gateway, `None` for sidecars.
-    gateway: Option<&'a str>,
+    push: &'a PushContext,
+    source: &'a Source,
+    /// `(namespace, name)` of the gateway, `None` for sidecars.
+    gateway: Option<(&'a str, &'a str)>,
     /// The port of the virtual host.
     port: u32,
 }
 
-/// The VirtualServices the mesh's sidecars use.
-fn mesh_virtual_services(config: &ConfigSnapshot) -> Vec<Named<'_, mesh_api::VirtualServiceSpec>> {
-    config
-        .virtual_services()
-        .filter(|vs| vs.spec.gateways.is_empty() || vs.spec.gateways.iter().any(|g| g == MESH))
-        .collect()
-}
-
 /// The sidecar routes of a service port: from the mesh VirtualServices
 /// whose hosts match, else one default route to the service.
-fn service_routes(
-    mesh_vs: &[Named<'_, mesh_api::VirtualServiceSpec>],
-    svc: &Service,
-    ctx: &Context<'_>,
-) -> Vec<Route> {
+fn service_routes(mesh_vs: &[BoundVs<'_>], svc: &Service, ctx: &Context<'_>) -> Vec<Route> {
     let mut routes = Vec::new();
-    for vs in mesh_vs {
-        if vs_hosts(vs).any(|h| host_matches(&h, &svc.hostname)) {
-            routes.extend(vs_routes(vs, ctx));
+    for bound in mesh_vs {
+        if bound.hosts.iter().any(|h| host_matches(h, &svc.hostname)) {
+            routes.extend(vs_routes(&bound.vs, ctx));
         }
     }
     if routes.is_empty() {
@@ -131,26 +119,21 @@ fn service_routes(
 
 /// Route config `PORT` of a REDIRECT-mode sidecar: a virtual host per
 /// service with an HTTP port `PORT`, then `allow_any` or `block_all`.
-fn port_config(
-    config: &ConfigSnapshot,
-    registry: &Registry,
-    proxy: &Proxy,
-    port: u32,
-) -> RouteConfiguration {
-    let mesh_vs = mesh_virtual_services(config);
+fn port_config(push: &PushContext, source: &Source, port: u32) -> RouteConfiguration {
+    let mesh_vs = push.mesh_virtual_services();
     let ctx = Context {
-        proxy,
-        registry,
+        push,
+        source,
         gateway: None,
         port,
     };
     let mut seen = HashSet::new();
     let mut vhosts = Vec::new();
-    for svc in registry.services.values() {
+    for svc in push.registry.services.values() {
         if !svc.port(port).is_some_and(|p| p.protocol.is_http()) {
             continue;
         }
-        let mut domains = domains(svc, port, &proxy.namespace, true);
+        let mut domains = domains(svc, port, &source.namespace, true);
         for vip in &svc.addresses {
             domains.push(vip.clone());
             domains.push(format!("{vip}:{port}"));
@@ -169,7 +152,7 @@ fn port_config(
             ..Default::default()
         });
     }
-    vhosts.push(fallthrough(config.mesh.outbound_traffic_policy.mode));
+    vhosts.push(fallthrough(push.config.mesh.outbound_traffic_policy.mode));
     RouteConfiguration {
         name: names::outbound_route(port),
         virtual_hosts: vhosts,
@@ -212,11 +195,11 @@ fn fallthrough(mode: OutboundMode) -> VirtualHost {
     }
 }
 
-fn http_proxy(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> RouteConfiguration {
-    let mesh_vs = mesh_virtual_services(config);
+fn http_proxy(push: &PushContext, source: &Source) -> RouteConfiguration {
+    let mesh_vs = push.mesh_virtual_services();
     let mut seen = HashSet::new();
     let mut vhosts = Vec::new();
-    for svc in registry.services.values() {
+    for svc in push.registry.services.values() {
         let http_ports: Vec<u32> = svc
             .ports
             .iter()
@@ -231,12 +214,12 @@ fn http_proxy(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> Ro
             .or(http_ports.first().copied());
         for &port in &http_ports {
             let ctx = Context {
-                proxy,
-                registry,
+                push,
+                source,
                 gateway: None,
                 port,
             };
-            let domains: Vec<String> = domains(svc, port, &proxy.namespace, bare == Some(port))
+            let domains: Vec<String> = domains(svc, port, &source.namespace, bare == Some(port))
                 .into_iter()
                 .filter(|d| seen.insert(d.clone()))
                 .collect();

@@ -5,18 +5,16 @@ use crate::xds::{CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE};
 use envoy_types::pb::google::rpc::Status;
 
 fn resources(pairs: &[(&'static str, &str, u8)]) -> Arc<Resources> {
-    let mut r = Resources::default();
-    for t in PUSH_ORDER {
-        r.by_type.insert(t, BTreeMap::new());
-    }
+    let mut r = Resources::new();
     for (t, name, content) in pairs {
-        r.by_type.get_mut(t).unwrap().insert(
-            name.to_string(),
-            Any {
-                type_url: t.to_string(),
-                value: vec![*content],
-            },
-        );
+        let packed = Packed::from_any(Any {
+            type_url: t.to_string(),
+            value: vec![*content],
+        });
+        r.by_type
+            .get_mut(t)
+            .unwrap()
+            .insert(Arc::from(*name), Arc::new(packed));
     }
     Arc::new(r)
 }

@@ -1,10 +1,16 @@
 //! The push queue: config snapshots from the source are debounced, joined
-//! with the registry built from them, and published as one immutable
-//! [`PushContext`] that every ADS stream follows.
+//! with the registry built from them and the indexes every translation
+//! looks things up in, and published as one immutable [`PushContext`] that
+//! every ADS stream follows. A push context is a config version: what is
+//! computed from it (indexes here, shared resources in `xds/cache.rs`) is
+//! never stale.
 //!
 //! ```text
-//!  source ──watch<ConfigSnapshot>──► debounce ──► Registry::build ──watch<PushContext>──► ADS streams
+//!  source ──watch<ConfigSnapshot>──► debounce ──► PushContext::new ──watch<PushContext>──► xds/ (cache, streams)
+//!                                                   Registry::build, index.rs
 //! ```
+
+pub mod index;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,37 +18,43 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::proxy::Proxy;
+use self::index::PushIndex;
 use crate::registry::Registry;
 use crate::source::ConfigSnapshot;
-use crate::translate;
-use crate::xds::Resources;
 
-/// Everything a push is computed from: the config and the registry made
-/// from it, replaced together.
+/// Everything a push is computed from: the config, the registry made from
+/// it and their indexes, replaced together.
 #[derive(Debug)]
 pub struct PushContext {
     /// The config snapshot.
     pub config: Arc<ConfigSnapshot>,
     /// Services and endpoints derived from it.
     pub registry: Registry,
+    /// Lookups by host, gateway, selector and address (`index.rs`).
+    index: PushIndex,
 }
 
 impl PushContext {
-    /// Build the registry for a snapshot.
+    /// Build the registry and the indexes for a snapshot.
     pub fn new(config: Arc<ConfigSnapshot>) -> Self {
         let registry = Registry::build(&config);
-        PushContext { config, registry }
+        PushContext::with_registry(config, registry)
+    }
+
+    /// A push context of a snapshot and the registry already built from
+    /// it (tools and tests that hold both).
+    pub fn with_registry(config: Arc<ConfigSnapshot>, registry: Registry) -> Self {
+        let index = PushIndex::build(&config, &registry);
+        PushContext {
+            config,
+            registry,
+            index,
+        }
     }
 
     /// The version label sent as `version_info`.
     pub fn version(&self) -> String {
         self.config.version.to_string()
-    }
-
-    /// The packed resources of one proxy.
-    pub fn generate(&self, proxy: &Proxy) -> Resources {
-        Resources::pack(translate::generate(&self.config, &self.registry, proxy))
     }
 }
 
