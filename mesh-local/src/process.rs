@@ -314,16 +314,19 @@ pub fn group_alive(pgid: u32) -> bool {
 
 /// Pids of the live processes whose environment has `MESH_LOCAL_RUN=run`.
 pub fn tagged_pids(run: &str) -> Vec<u32> {
-    let needle = format!("{RUN_ENV}={run}");
     proc_pids()
         .into_iter()
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .map(|env| env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()))
-                .unwrap_or(false)
-        })
-        .filter(|pid| alive(*pid))
+        .filter(|pid| has_tag(*pid, run))
         .collect()
+}
+
+/// True while `pid` is alive and carries the tag of `run`: the check that a
+/// recorded pid is still the process it was (pids are reused).
+pub fn has_tag(pid: u32, run: &str) -> bool {
+    let needle = format!("{RUN_ENV}={run}");
+    alive(pid)
+        && std::fs::read(format!("/proc/{pid}/environ"))
+            .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()))
 }
 
 /// Run tags ([`RUN_ENV`] values) of all running processes.

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use mesh_local::process::{alive, kill_tagged, signal, signal_group, Signal};
+use mesh_local::process::{alive, has_tag, kill_tagged, signal, signal_group, Signal};
 use mesh_local::RunLock;
 
 use super::state::State;
@@ -38,6 +38,11 @@ pub fn run(args: &DownArgs) -> anyhow::Result<ExitCode> {
                 dir.join("logs").display()
             );
         }
+        if State::load(dir)?.is_none() {
+            // It stopped everything itself and removed its state.
+            println!("local mesh stopped");
+            return Ok(ExitCode::SUCCESS);
+        }
     } else {
         println!(
             "meshctl pid {} is gone; stopping what it left behind",
@@ -50,11 +55,17 @@ pub fn run(args: &DownArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Stops what a `local up` that is gone left running: its processes (each
-/// leads a group), anything tagged with its run, and in namespaces mode the
-/// namespaces, links, rules and `/etc/netns` entries of its prefix. Then
-/// removes the state file.
+/// leads a group; a recorded pid counts only while it still carries the
+/// run's tag, as pids are reused), anything tagged with its run, and in
+/// namespaces mode the namespaces, links, rules and `/etc/netns` entries of
+/// its prefix. Then removes the state file.
 pub fn stop_leftovers(state: &State, dir: &Path) {
-    let groups: Vec<u32> = state.processes.iter().map(|p| p.pid).collect();
+    let groups: Vec<u32> = state
+        .processes
+        .iter()
+        .map(|p| p.pid)
+        .filter(|pid| has_tag(*pid, &state.run))
+        .collect();
     for pgid in &groups {
         signal_group(*pgid, Signal::SIGTERM);
     }
@@ -116,6 +127,13 @@ mod tests {
         let run_tag = format!("meshtest{}x1", std::process::id());
         let mut leader = std::process::Command::new("/bin/sleep")
             .arg("30")
+            .env(mesh_local::RUN_ENV, &run_tag)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        // A recorded pid that is no longer the run's (reused): left alone.
+        let mut stranger = std::process::Command::new("/bin/sleep")
+            .arg("30")
             .process_group(0)
             .spawn()
             .unwrap();
@@ -133,10 +151,16 @@ mod tests {
             debug_address: String::new(),
             ingress_url: String::new(),
             run: run_tag,
-            processes: vec![ProcessInfo {
-                name: "sleep".into(),
-                pid: leader.id(),
-            }],
+            processes: vec![
+                ProcessInfo {
+                    name: "sleep".into(),
+                    pid: leader.id(),
+                },
+                ProcessInfo {
+                    name: "reused".into(),
+                    pid: stranger.id(),
+                },
+            ],
             ready: true,
             netns_prefix: None,
         }
@@ -152,6 +176,9 @@ mod tests {
         assert_eq!(run(&args).unwrap(), ExitCode::SUCCESS);
         assert!(!leader.wait().unwrap().success());
         assert!(!stray.wait().unwrap().success());
+        assert!(alive(stranger.id()), "a process not of the run was stopped");
+        stranger.kill().unwrap();
+        stranger.wait().unwrap();
         assert!(State::load(dir.path()).unwrap().is_none());
     }
 }
