@@ -145,12 +145,10 @@ impl Fleet {
 
     /// Sends SIGTERM to `name` and waits (bounded) for it to exit.
     fn terminate(&mut self, name: &str) -> ExitStatus {
-        let pid = self.app(name).child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("run kill");
-        assert!(sent.success(), "kill -TERM {pid} failed");
+        let pid = self.app(name).child.id();
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("a pid fits i32"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)
+            .unwrap_or_else(|e| panic!("SIGTERM to {pid}: {e}"));
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.app(name).child.try_wait().expect("try_wait") {
