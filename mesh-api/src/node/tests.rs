@@ -59,13 +59,13 @@ fn the_namespace_rule_is_istios() {
     let ns = |id: &str, m: &[(&str, &str)]| Node::parse(id, &meta(m)).map(|n| n.namespace);
     // POD.NAMESPACE first, even when the domain says otherwise.
     assert_eq!(
-        ns("sidecar~10.0.0.1~a.shop~other.svc.cluster.local", &[]).unwrap(),
+        ns("sidecar~198.18.0.1~a.shop~other.svc.cluster.local", &[]).unwrap(),
         "shop"
     );
     // Metadata overrides the id.
     assert_eq!(
         ns(
-            "sidecar~10.0.0.1~a.shop~shop.svc.cluster.local",
+            "sidecar~198.18.0.1~a.shop~shop.svc.cluster.local",
             &[(NAMESPACE, "prod")]
         )
         .unwrap(),
@@ -73,24 +73,24 @@ fn the_namespace_rule_is_istios() {
     );
     // A pod name with dots: the namespace is after the last one.
     assert_eq!(
-        ns("sidecar~10.0.0.1~my.pod.prod~prod.svc.cluster.local", &[]).unwrap(),
+        ns("sidecar~198.18.0.1~my.pod.prod~prod.svc.cluster.local", &[]).unwrap(),
         "prod"
     );
     // No namespace in the pod part: the domain's first label.
     assert_eq!(
-        ns("sidecar~10.0.0.1~vm1~prod.svc.cluster.local", &[]).unwrap(),
+        ns("sidecar~198.18.0.1~vm1~prod.svc.cluster.local", &[]).unwrap(),
         "prod"
     );
     // Blank metadata is no value.
     assert_eq!(
         ns(
-            "sidecar~10.0.0.1~a.shop~shop.svc.cluster.local",
+            "sidecar~198.18.0.1~a.shop~shop.svc.cluster.local",
             &[(NAMESPACE, "  ")]
         )
         .unwrap(),
         "shop"
     );
-    assert!(ns("sidecar~10.0.0.1~vm1~local", &[]).is_err());
+    assert!(ns("sidecar~198.18.0.1~vm1~local", &[]).is_err());
 }
 
 #[test]
@@ -154,8 +154,8 @@ fn node_ids_are_made_as_they_are_parsed() {
     );
     assert_eq!(NodeId::parse(&text).unwrap(), id);
     assert_eq!(id.namespace(), Some("istio-system"));
-    let v6 = NodeId::parse("sidecar~fd00::1~p.ns~ns.svc.cluster.local").unwrap();
-    assert_eq!(v6.ip.to_string(), "fd00::1");
+    let v6 = NodeId::parse("sidecar~2001:2::1~p.ns~ns.svc.cluster.local").unwrap();
+    assert_eq!(v6.ip.to_string(), "2001:2::1");
 }
 
 #[test]

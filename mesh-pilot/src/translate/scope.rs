@@ -178,9 +178,9 @@ spec:
     fn route_scopes_differ_exactly_where_routes_can() {
         let ctx = PushContext::new(Arc::new(snapshot_from_str("s.yaml", CONFIG).unwrap()));
         let scope = |id: &str, labels: &[(&str, &str)]| View::of(&ctx, &proxy(id, labels)).routes;
-        let a = "sidecar~10.0.0.1~a.default~default.svc.cluster.local";
-        let b = "sidecar~10.0.0.2~b.default~default.svc.cluster.local";
-        let other = "sidecar~10.0.0.3~c.prod~prod.svc.cluster.local";
+        let a = "sidecar~198.18.0.1~a.default~default.svc.cluster.local";
+        let b = "sidecar~198.18.0.2~b.default~default.svc.cluster.local";
+        let other = "sidecar~198.18.0.3~c.prod~prod.svc.cluster.local";
         // Other labels, other IP: same scope, unless a selector tells them apart.
         assert_eq!(
             scope(a, &[("app", "x"), ("version", "v1")]),
