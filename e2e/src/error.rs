@@ -1,53 +1,23 @@
-//! The suite's one error type: what a driver could not do, with the command
-//! and its output when a tool failed, so a failing scenario explains itself.
+//! The suite's one error type: what a driver or a scenario could not do.
+//! Failures of the local runtime and of the tools the drivers run (a
+//! command, I/O, a timeout, a missing prerequisite) are `mesh-local`'s own
+//! [`LocalError`], carried whole with the command and its output, so a
+//! failing scenario explains itself.
 
 use std::path::PathBuf;
 
-/// Why a driver step failed.
+use mesh_local::LocalError;
+
+/// Why a driver or scenario step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum E2eError {
-    /// A program could not be started (not installed, not on PATH).
-    #[error("cannot run {program}: {source}")]
-    Spawn {
-        /// The program.
-        program: String,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A program ran and failed.
-    #[error("`{command}` failed ({status}): {stderr}")]
-    Command {
-        /// The command line, for a person to re-run.
-        command: String,
-        /// Its exit status.
-        status: String,
-        /// What it printed on stderr (trimmed).
-        stderr: String,
-    },
-    /// A program or a wait did not finish in time.
-    #[error("timed out after {seconds}s: {what}")]
-    Timeout {
-        /// What was being waited for.
-        what: String,
-        /// How long we waited.
-        seconds: u64,
-    },
-    /// A file or directory operation failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The path involved.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The request to the driver is invalid (bad name, unknown pod, ...).
+    /// A runtime or tool step failed (see [`LocalError`]).
+    #[error(transparent)]
+    Local(#[from] LocalError),
+    /// The request is invalid (bad name, unknown pod, ...), or what a
+    /// scenario saw is not what it expects.
     #[error("{0}")]
     Invalid(String),
-    /// Something the driver needs is missing on this machine.
-    #[error("missing prerequisite: {0}")]
-    Missing(String),
     /// The driver cannot do this (yet); the message says why.
     #[error("unsupported by the {driver} driver: {what}")]
     Unsupported {
@@ -58,34 +28,15 @@ pub enum E2eError {
     },
 }
 
-impl From<mesh_local::LocalError> for E2eError {
-    /// The runtime's errors keep their kind (a missing prerequisite stays
-    /// [`E2eError::Missing`]).
-    fn from(e: mesh_local::LocalError) -> E2eError {
-        use mesh_local::LocalError as L;
-        match e {
-            L::Spawn { program, source } => E2eError::Spawn { program, source },
-            L::Command {
-                command,
-                status,
-                stderr,
-            } => E2eError::Command {
-                command,
-                status,
-                stderr,
-            },
-            L::Timeout { what, seconds } => E2eError::Timeout { what, seconds },
-            L::Io { path, source } => E2eError::Io { path, source },
-            L::Missing(what) => E2eError::Missing(what),
-            other @ (L::Sys { .. } | L::Invalid(_)) => E2eError::Invalid(other.to_string()),
-        }
-    }
-}
-
 impl E2eError {
-    /// An [`E2eError::Io`] for `path`.
+    /// An I/O failure on `path`.
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> E2eError {
-        let path = path.into();
-        move |source| E2eError::Io { path, source }
+        let io = LocalError::io(path);
+        move |source| io(source).into()
+    }
+
+    /// Something the driver needs is missing on this machine.
+    pub fn missing(what: impl Into<String>) -> E2eError {
+        LocalError::Missing(what.into()).into()
     }
 }

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mesh_local::{LocalMesh, Options};
+use mesh_local::{LocalError, LocalMesh, Options};
 use mesh_test_support::bins;
 
 use crate::cluster::{Cluster, ExecOutput, HttpResponse, Workload};
@@ -37,7 +37,7 @@ impl LocalCluster {
     /// where they are built first if stale.
     pub fn new() -> Result<LocalCluster, E2eError> {
         if let Some(why) = LocalCluster::unavailable() {
-            return Err(E2eError::Missing(why));
+            return Err(E2eError::missing(why));
         }
         let bin_dir = bins::bin_dir();
         bins::ensure_binaries(&bin_dir)?;
@@ -79,7 +79,7 @@ impl LocalCluster {
         if path.is_file() {
             Ok(path.to_string_lossy().into_owned())
         } else {
-            Err(E2eError::Missing(format!(
+            Err(E2eError::missing(format!(
                 "{} (build it with `cargo build -p mesh-e2e`, or set MESH_E2E_BIN_DIR)",
                 path.display()
             )))
@@ -148,11 +148,12 @@ impl Cluster for LocalCluster {
         let argv = [tool.as_str(), "fetch", url];
         let out = self.exec(pod, &argv)?;
         if !out.success() {
-            return Err(E2eError::Command {
+            return Err(LocalError::Command {
                 command: format!("(in {pod}) {}", argv.join(" ")),
                 status: format!("{:?}", out.code),
                 stderr: out.stderr.trim().to_string(),
-            });
+            }
+            .into());
         }
         parse_fetch_output(&out.stdout)
     }

@@ -19,6 +19,7 @@ use crate::local::SUITE_TAG;
 use crate::E2eError;
 use mesh_local::cmd::{self, Cmd};
 use mesh_local::net::{new_prefix, prefix_pid};
+use mesh_local::LocalError;
 
 /// Where kind runs keep their config and logs.
 const RUN_ROOT: &str = "/tmp/mesh-e2e";
@@ -106,7 +107,7 @@ impl KindCluster {
     /// Creates the cluster, loads the images and installs the mesh.
     pub fn create(cfg: &KindConfig) -> Result<KindCluster, E2eError> {
         if let Some(why) = KindCluster::unavailable() {
-            return Err(E2eError::Missing(why));
+            return Err(E2eError::missing(why));
         }
         KindCluster::cleanup_stale(SUITE_TAG)?;
         let name = new_prefix(SUITE_TAG);
@@ -331,11 +332,12 @@ impl Cluster for KindCluster {
                 status,
                 body: body.to_string(),
             }),
-            _ => Err(E2eError::Command {
+            _ => Err(LocalError::Command {
                 command: format!("(in {pod}) curl {url}"),
                 status: format!("{:?}", out.code),
                 stderr: out.stderr.trim().to_string(),
-            }),
+            }
+            .into()),
         }
     }
 

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::{Cluster, HttpResponse, Sidecar, Workload};
 use crate::E2eError;
+use mesh_local::LocalError;
 
 pub use bookinfo::{bookinfo, BOOKINFO_IMAGE};
 pub use outbound_policy::outbound_traffic_policy;
@@ -70,10 +71,11 @@ pub fn eventually<T>(
         match probe() {
             Ok(v) => return Ok(v),
             Err(seen) if Instant::now() >= deadline => {
-                return Err(E2eError::Timeout {
+                return Err(LocalError::Timeout {
                     what: format!("{what}; last seen: {seen}"),
                     seconds: timeout.as_secs(),
-                })
+                }
+                .into())
             }
             Err(_) => std::thread::sleep(Duration::from_millis(250)),
         }
