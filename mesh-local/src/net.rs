@@ -254,6 +254,19 @@ impl Net {
     }
 }
 
+/// Pids of the processes in the network namespaces `netns`.
+pub fn netns_pids(netns: &[String]) -> Vec<u32> {
+    netns
+        .iter()
+        .filter_map(|ns| Cmd::new("ip").args(["netns", "pids", ns]).run().ok())
+        .flat_map(|out| {
+            out.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Runs `ip ARGS` and returns its output.
 pub fn ip(args: &[&str]) -> Result<String, LocalError> {
     Cmd::new("ip").args(args.iter().copied()).run()

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::cmd::Cmd;
-use crate::net::{ip, prefix_pid};
+use crate::net::{ip, netns_pids, prefix_pid};
 use crate::process::{alive, all_run_tags, kill_tagged, kill_until_gone};
 use crate::{LocalError, ETC_NETNS, RUN_ROOT};
 
@@ -103,19 +103,6 @@ fn cleanup_where(dead: impl Fn(&str) -> bool) -> Result<Vec<String>, LocalError>
         }
     }
     Ok(removed)
-}
-
-/// Pids of the processes in the network namespaces `netns`.
-pub fn netns_pids(netns: &[String]) -> Vec<u32> {
-    netns
-        .iter()
-        .filter_map(|ns| Cmd::new("ip").args(["netns", "pids", ns]).run().ok())
-        .flat_map(|out| {
-            out.split_whitespace()
-                .filter_map(|p| p.parse::<u32>().ok())
-                .collect::<Vec<_>>()
-        })
-        .collect()
 }
 
 /// Names of all links of the root namespace (`eth0`, not `eth0@if3`).

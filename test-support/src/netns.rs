@@ -7,7 +7,8 @@
 use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use mesh_local::process::{kill_until_gone, signal, Signal};
+use mesh_local::net::netns_pids;
+use mesh_local::process::kill_until_gone;
 
 /// A network namespace deleted (with the processes left in it) on drop.
 pub struct Netns {
@@ -52,16 +53,7 @@ impl Netns {
 
     /// Pids of the processes inside the namespace.
     pub fn pids(&self) -> Vec<u32> {
-        Command::new("ip")
-            .args(["netns", "pids", &self.name])
-            .output()
-            .map(|out| {
-                String::from_utf8_lossy(&out.stdout)
-                    .split_whitespace()
-                    .filter_map(|p| p.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_default()
+        netns_pids(std::slice::from_ref(&self.name))
     }
 }
 
@@ -69,9 +61,6 @@ impl Drop for Netns {
     fn drop(&mut self) {
         // Processes of this namespace are ours (its name is unique to this run).
         kill_until_gone(|| self.pids());
-        for pid in self.pids() {
-            signal(pid, Signal::SIGKILL);
-        }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();

@@ -330,7 +330,7 @@ impl LocalMesh {
             self.dump_logs();
         }
         self.procs.stop_all(GRACE);
-        crate::process::kill_until_gone(|| stale::netns_pids(self.net.namespaces()));
+        crate::process::kill_until_gone(|| net::netns_pids(self.net.namespaces()));
         let mut errors = self.net.teardown();
         for pod in self.registry.pods.values() {
             let dir = Path::new(ETC_NETNS).join(&pod.netns);
