@@ -101,21 +101,24 @@ fn string(s: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mesh_api::node::{parse_labels, parse_port_map, NodeMetadata};
+    use mesh_api::node::{parse_labels, parse_port_map};
 
     #[test]
     fn metadata_follows_the_contract() {
-        let mut n = Node::parse(
+        let flags = WorkloadFlags {
+            namespace: None,
+            labels: parse_labels("app=greeter, version=v1").unwrap(),
+            service_account: Some("greeter".into()),
+            interception_mode: InterceptionMode::None,
+            http_proxy_port: Some(15080),
+            app_ip: Some("127.1.10.2".parse().unwrap()),
+            gateway_ports: parse_port_map("80=8080").unwrap(),
+        };
+        let n = from_flags(
             "sidecar~127.0.10.2~g.default~default.svc.cluster.local",
-            &NodeMetadata::default(),
+            &flags,
         )
         .unwrap();
-        n.labels = parse_labels("app=greeter, version=v1").unwrap();
-        n.service_account = Some("greeter".into());
-        n.interception_mode = "NONE".parse().unwrap();
-        n.http_proxy_port = Some(15080);
-        n.app_ip = Some("127.1.10.2".parse().unwrap());
-        n.gateway_ports = parse_port_map("80=8080").unwrap();
         let node = to_envoy(&n);
         let md = node.metadata.unwrap().fields;
         let s = |k: &str| match &md[k].kind {
