@@ -233,3 +233,135 @@ async fn a_stream_without_a_valid_node_is_refused() {
         status.message()
     );
 }
+
+/// One message of a delta stream, within a few seconds.
+async fn delta_recv(
+    rx: &mut tonic::Streaming<
+        envoy_types::pb::envoy::service::discovery::v3::DeltaDiscoveryResponse,
+    >,
+) -> envoy_types::pb::envoy::service::discovery::v3::DeltaDiscoveryResponse {
+    tokio::time::timeout(Duration::from_secs(5), rx.message())
+        .await
+        .expect("a delta response in time")
+        .expect("stream open")
+        .expect("a response")
+}
+
+#[tokio::test]
+async fn delta_ads_sends_only_changed_and_removed_resources() {
+    use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
+    use envoy_types::pb::envoy::service::discovery::v3::DeltaDiscoveryRequest;
+
+    let (push_tx, push_rx) =
+        watch::channel(push_context(1, &format!("{BASE}{}", messenger_vs("v1"))));
+    let (_stop_tx, stop_rx) = watch::channel(false);
+    let sync = SyncTable::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(AdsServer::new(push_rx, sync.clone(), stop_rx).serve(listener));
+
+    let id = "sidecar~127.0.30.1~greeter-v1.default~default.svc.cluster.local";
+    let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let request = |type_url: &str, subscribe: Vec<String>, nonce: &str| DeltaDiscoveryRequest {
+        type_url: type_url.to_string(),
+        resource_names_subscribe: subscribe,
+        response_nonce: nonce.to_string(),
+        ..Default::default()
+    };
+    let mut first = request(CLUSTER_TYPE, vec![], "");
+    first.node = Some(node(
+        id,
+        &[("app", "greeter"), ("version", "v1")],
+        &[("INTERCEPTION_MODE", "NONE"), ("HTTP_PROXY_PORT", "15080")],
+    ));
+    tx.send(first).await.unwrap();
+    let mut responses = client
+        .delta_aggregated_resources(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // Wildcard CDS: every cluster, each with a version.
+    let cds = delta_recv(&mut responses).await;
+    assert_eq!(cds.type_url, CLUSTER_TYPE);
+    assert_eq!(cds.system_version_info, "1");
+    let v1 = "outbound|9080|v1|messenger.default.svc.cluster.local";
+    assert!(cds
+        .resources
+        .iter()
+        .any(|r| r.name == v1 && !r.version.is_empty()));
+    tx.send(request(CLUSTER_TYPE, vec![], &cds.nonce))
+        .await
+        .unwrap();
+    // EDS for the messenger clusters only.
+    let wanted: Vec<String> = cds
+        .resources
+        .iter()
+        .map(|r| r.name.clone())
+        .filter(|n| n.starts_with("outbound|") && n.contains("messenger"))
+        .collect();
+    assert_eq!(wanted.len(), 3, "{wanted:?}");
+    tx.send(request(ENDPOINT_TYPE, wanted.clone(), ""))
+        .await
+        .unwrap();
+    let eds = delta_recv(&mut responses).await;
+    assert_eq!(eds.type_url, ENDPOINT_TYPE);
+    assert_eq!(eds.resources.len(), 3);
+    tx.send(request(ENDPOINT_TYPE, vec![], &eds.nonce))
+        .await
+        .unwrap();
+
+    // One more messenger v1 workload: the two CLAs it is in, nothing else.
+    let more = format!(
+        "{BASE}{}---\napiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {{name: messenger-v1b, namespace: default}}\nspec: {{address: 127.0.30.4, labels: {{app: messenger, version: v1}}}}\n",
+        messenger_vs("v1")
+    );
+    push_tx.send_replace(push_context(2, &more));
+    let eds = delta_recv(&mut responses).await;
+    assert_eq!(eds.type_url, ENDPOINT_TYPE);
+    let mut changed: Vec<&str> = eds.resources.iter().map(|r| r.name.as_str()).collect();
+    changed.sort_unstable();
+    assert_eq!(
+        changed,
+        [
+            "outbound|9080|v1|messenger.default.svc.cluster.local",
+            "outbound|9080||messenger.default.svc.cluster.local"
+        ]
+    );
+    assert!(eds.removed_resources.is_empty());
+    tx.send(request(ENDPOINT_TYPE, vec![], &eds.nonce))
+        .await
+        .unwrap();
+    let mut acked = serde_json::Value::Null;
+    for _ in 0..100 {
+        acked = syncz_entry(&sync, id).await["acked"][ENDPOINT_TYPE].clone();
+        if acked == "2" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(acked, "2", "the EDS ACK shows in syncz");
+
+    // The DestinationRule (and the route to its subset) go: the subset
+    // clusters are removed by name.
+    let no_subsets = more
+        .split("---")
+        .filter(|doc| !doc.contains("kind: DestinationRule") && !doc.contains("subset:"))
+        .collect::<Vec<_>>()
+        .join("---");
+    push_tx.send_replace(push_context(3, &no_subsets));
+    let cds = delta_recv(&mut responses).await;
+    assert_eq!(cds.type_url, CLUSTER_TYPE);
+    let mut removed = cds.removed_resources.clone();
+    removed.sort();
+    assert_eq!(
+        removed,
+        [
+            "outbound|9080|v1|messenger.default.svc.cluster.local",
+            "outbound|9080|v2|messenger.default.svc.cluster.local"
+        ]
+    );
+}

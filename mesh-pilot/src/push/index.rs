@@ -66,6 +66,11 @@ pub struct PushIndex {
     virtual_services: Vec<VsInfo>,
     /// Positions (in `virtual_services`) of those the sidecars use.
     mesh: Vec<usize>,
+    /// Lower-cased exact host -> positions of the mesh VirtualServices
+    /// naming it, in config order.
+    mesh_by_host: HashMap<String, Vec<usize>>,
+    /// Positions of the mesh VirtualServices with a wildcard host.
+    mesh_wildcard: Vec<usize>,
     /// Gateway `namespace/name` -> positions of the VirtualServices bound
     /// to it, in config order.
     by_gateway: HashMap<String, Vec<usize>>,
@@ -109,8 +114,29 @@ impl PushIndex {
         for vs in config.virtual_services() {
             let pos = index.virtual_services.len();
             let gateways = &vs.spec.gateways;
+            let hosts: Vec<String> = vs
+                .spec
+                .hosts
+                .iter()
+                .map(|h| fqdn(h, vs.namespace))
+                .collect();
             if gateways.is_empty() || gateways.iter().any(|g| g == MESH_GATEWAY) {
                 index.mesh.push(pos);
+                for h in &hosts {
+                    if h.starts_with('*') {
+                        if index.mesh_wildcard.last() != Some(&pos) {
+                            index.mesh_wildcard.push(pos);
+                        }
+                        continue;
+                    }
+                    let named = index
+                        .mesh_by_host
+                        .entry(h.to_ascii_lowercase())
+                        .or_default();
+                    if named.last() != Some(&pos) {
+                        named.push(pos);
+                    }
+                }
             }
             for g in gateways {
                 let key = match g.split_once('/') {
@@ -132,15 +158,7 @@ impl PushIndex {
                     index.selectors.push(selector.clone());
                 }
             }
-            index.virtual_services.push(VsInfo {
-                at: vs.at,
-                hosts: vs
-                    .spec
-                    .hosts
-                    .iter()
-                    .map(|h| fqdn(h, vs.namespace))
-                    .collect(),
-            });
+            index.virtual_services.push(VsInfo { at: vs.at, hosts });
         }
         index
     }
@@ -191,6 +209,32 @@ impl PushContext {
     pub fn mesh_virtual_services(&self) -> Vec<BoundVs<'_>> {
         let mesh = self.index.mesh.iter();
         mesh.filter_map(|p| self.bound_vs(*p)).collect()
+    }
+
+    /// The mesh VirtualServices with a host matching `host` (an FQDN), in
+    /// config order: those naming it exactly, from the by-host index, and
+    /// those with a wildcard host that matches it.
+    pub fn mesh_virtual_services_for(&self, host: &str) -> Vec<BoundVs<'_>> {
+        let exact = self.index.mesh_by_host.get(&host.to_ascii_lowercase());
+        let exact = exact.map_or(&[][..], Vec::as_slice);
+        let wild = self.index.mesh_wildcard.iter().copied().filter(|p| {
+            let hosts = self
+                .index
+                .virtual_services
+                .get(*p)
+                .map(|v| v.hosts.as_slice());
+            hosts
+                .unwrap_or_default()
+                .iter()
+                .any(|h| mesh_api::host_matches(h, host))
+        });
+        let mut positions: Vec<usize> = exact.iter().copied().chain(wild).collect();
+        positions.sort_unstable();
+        positions.dedup();
+        positions
+            .into_iter()
+            .filter_map(|p| self.bound_vs(p))
+            .collect()
     }
 
     /// The VirtualServices bound to a Gateway, in config order.
@@ -302,6 +346,52 @@ spec:
         assert!(names_gateway("edge/gw", "shop", ("edge", "gw")));
         assert!(!names_gateway("gw", "shop", ("edge", "gw")));
         assert!(!names_gateway("mesh", "edge", ("edge", "gw")));
+    }
+
+    #[test]
+    fn mesh_virtual_services_by_host_keep_config_order_and_wildcards() {
+        let yaml = r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: wild, namespace: shop}
+spec: {hosts: ["*.example.com"], http: [{route: [{destination: {host: b.example.com}}]}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: exact, namespace: shop}
+spec: {hosts: [B.example.com, b.example.com], http: [{route: [{destination: {host: b.example.com}}]}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: edge-only, namespace: shop}
+spec: {hosts: [b.example.com], gateways: [gw], http: [{route: [{destination: {host: b.example.com}}]}]}
+"#;
+        let ctx = PushContext::new(Arc::new(snapshot_from_str("h.yaml", yaml).unwrap()));
+        let names = |host: &str| -> Vec<&str> {
+            ctx.mesh_virtual_services_for(host)
+                .iter()
+                .map(|b| b.vs.name)
+                .collect()
+        };
+        // The same as scanning every mesh VirtualService, in config order.
+        for host in [
+            "b.example.com",
+            "B.EXAMPLE.com",
+            "c.example.com",
+            "example.com",
+            "b",
+        ] {
+            let scanned: Vec<&str> = ctx
+                .mesh_virtual_services()
+                .iter()
+                .filter(|b| b.hosts.iter().any(|h| mesh_api::host_matches(h, host)))
+                .map(|b| b.vs.name)
+                .collect();
+            assert_eq!(names(host), scanned, "{host}");
+        }
+        assert_eq!(names("b.example.com").len(), 2);
+        assert_eq!(names("c.example.com"), ["wild"]);
+        assert!(names("example.com").is_empty());
     }
 
     #[test]

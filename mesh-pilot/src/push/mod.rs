@@ -13,7 +13,7 @@
 pub mod index;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -32,6 +32,9 @@ pub struct PushContext {
     pub registry: Registry,
     /// Lookups by host, gateway, selector and address (`index.rs`).
     index: PushIndex,
+    /// When the push context was made (ms since the Unix epoch): the start
+    /// of the push, as `/debug/pushz` reports it.
+    pub created_unix_ms: u64,
 }
 
 impl PushContext {
@@ -49,6 +52,7 @@ impl PushContext {
             config,
             registry,
             index,
+            created_unix_ms: unix_ms(SystemTime::now()),
         }
     }
 
@@ -56,6 +60,12 @@ impl PushContext {
     pub fn version(&self) -> String {
         self.config.version.to_string()
     }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Publish a push context for the snapshots on `input`, once `delay` has

@@ -15,8 +15,9 @@ use super::dir::DirSource;
 use super::ConfigSnapshot;
 use crate::error::SourceError;
 
-/// Time to let a burst of file events finish before reading.
-const SETTLE: Duration = Duration::from_millis(50);
+/// Time to let a burst of file events finish before reading. Short: the
+/// push queue's debounce coalesces what a longer burst still splits.
+const SETTLE: Duration = Duration::from_millis(10);
 /// Rescan period when no events come.
 const RESCAN: Duration = Duration::from_secs(5);
 

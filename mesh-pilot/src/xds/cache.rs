@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use super::resources::{pack_all, ByName, Resources};
+use super::resources::{pack_all, Resources, Set};
 use super::{CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE};
 use crate::proxy::Proxy;
 use crate::push::PushContext;
@@ -59,6 +59,9 @@ pub struct FamilyStats {
 pub struct PushStats {
     /// The push's config version.
     pub version: String,
+    /// When the push started (its push context was made), in ms since
+    /// the Unix epoch.
+    pub started_unix_ms: u64,
     /// Shared family name -> its counters.
     pub shared: BTreeMap<&'static str, FamilyStats>,
     /// Proxies whose own resources were built in this push (once per
@@ -69,7 +72,7 @@ pub struct PushStats {
 /// One shared family: a once-cell per scope key.
 #[derive(Debug)]
 struct Shared<K> {
-    cells: Mutex<HashMap<K, Arc<OnceLock<Arc<ByName>>>>>,
+    cells: Mutex<HashMap<K, Arc<OnceLock<Arc<Set>>>>>,
     builds: AtomicU64,
     hits: AtomicU64,
 }
@@ -88,7 +91,7 @@ impl<K: Eq + Hash + Clone> Shared<K> {
     /// The packed resources of `key`, built by `build` if no stream has
     /// built them yet. The map lock is held only to find the key's cell;
     /// streams asking for a key being built wait for that one build.
-    fn get(&self, key: &K, build: impl FnOnce() -> ByName) -> Arc<ByName> {
+    fn get(&self, key: &K, build: impl FnOnce() -> Set) -> Arc<Set> {
         let cell = {
             let mut cells = lock(&self.cells);
             match cells.get(key) {
@@ -162,27 +165,30 @@ impl PushCache {
         let clusters = self.clusters.get(&MeshWide, || {
             pack_all(&translate::outbound_clusters(ctx), |c| &c.name)
         });
-        r.add(CLUSTER_TYPE, &clusters);
+        r.add(CLUSTER_TYPE, clusters);
         let endpoints = self.endpoints.get(&MeshWide, || {
             pack_all(&translate::load_assignments(ctx), |e| &e.cluster_name)
         });
-        r.add(ENDPOINT_TYPE, &endpoints);
+        r.add(ENDPOINT_TYPE, endpoints);
         if let Some(key) = &view.outbound_listeners {
             let listeners = self.outbound_listeners.get(key, || {
                 pack_all(&translate::outbound_listeners(ctx), |l| &l.name)
             });
-            r.add(LISTENER_TYPE, &listeners);
+            r.add(LISTENER_TYPE, listeners);
         }
         if let Some(scope) = &view.routes {
             let routes = self.routes.get(scope, || {
                 pack_all(&translate::route_configs(ctx, scope), |r| &r.name)
             });
-            r.add(ROUTE_TYPE, &routes);
+            r.add(ROUTE_TYPE, routes);
         }
         let own: Output = translate::own(ctx, proxy, &view);
         self.own_builds.fetch_add(1, Ordering::Relaxed);
-        r.add(CLUSTER_TYPE, &pack_all(&own.clusters, |c| &c.name));
-        r.add(LISTENER_TYPE, &pack_all(&own.listeners, |l| &l.name));
+        r.add(CLUSTER_TYPE, Arc::new(pack_all(&own.clusters, |c| &c.name)));
+        r.add(
+            LISTENER_TYPE,
+            Arc::new(pack_all(&own.listeners, |l| &l.name)),
+        );
         r
     }
 
@@ -190,6 +196,7 @@ impl PushCache {
     pub fn stats(&self) -> PushStats {
         PushStats {
             version: self.ctx.version(),
+            started_unix_ms: self.ctx.created_unix_ms,
             shared: BTreeMap::from([
                 (family::CLUSTERS, self.clusters.stats()),
                 (family::ENDPOINTS, self.endpoints.stats()),

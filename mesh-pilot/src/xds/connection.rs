@@ -12,18 +12,25 @@
 //!   the proxy stays on its old version and the same content is not resent;
 //! - the last nonce without error is an ACK; it is answered only when the
 //!   requested set of names changed (EDS/RDS; order does not matter);
-//! - a push answers only the types whose content for this proxy changed.
+//! - a push answers only the types whose content for this proxy changed;
+//!   CDS and LDS are sent whole (SotW wildcard types), EDS and RDS only
+//!   with the resources that changed (Envoy updates the named ones and
+//!   keeps the rest, as with Istio's incremental EDS), so one endpoint's
+//!   change sends one `ClusterLoadAssignment`, not all of them.
+//!
+//! What a stream sent is remembered as the `Arc`s of the sets it came from
+//! (`resources.rs`), not as copies: a push compares set ids and hashes,
+//! and walks (once per push, shared) only the sets that changed.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet};
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
-use envoy_types::pb::google::protobuf::Any;
-use serde::Serialize;
 
 use super::resources::Packed;
+use serde::Serialize;
+
+use super::resources::Set;
 use super::{is_wildcard_type, Resources, PUSH_ORDER};
 
 /// A NACK as shown in `/debug/syncz`.
@@ -58,15 +65,55 @@ pub struct SyncStatus {
 struct Sent {
     version: String,
     nonce: String,
+    /// The type's whole content hash ([`Resources::hash`]) when last sent.
     hash: u64,
+    /// The sets what the proxy has came from.
+    sets: Vec<Arc<Set>>,
 }
 
 #[derive(Debug, Default)]
 struct Watch {
-    /// Requested names; empty means all (and wildcard types ignore them).
-    names: Vec<String>,
+    /// Requested names, sorted and deduplicated; empty means all (and
+    /// wildcard types ignore them).
+    names: BTreeSet<String>,
     sent: Option<Sent>,
     acked: Option<String>,
+}
+
+/// A response decided but not yet encoded: its resources are `Arc`s of
+/// the push's packed resources. The server turns it into a
+/// [`DiscoveryResponse`] (copying the bytes) only when the stream's
+/// transport takes it, so a stream with responses queued holds no copies.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// `version_info`.
+    pub version_info: String,
+    /// The resources, as packed.
+    pub resources: Vec<Arc<Packed>>,
+    /// The type URL.
+    pub type_url: String,
+    /// The nonce.
+    pub nonce: String,
+}
+
+impl Outgoing {
+    /// The response on the wire.
+    pub fn into_response(self) -> DiscoveryResponse {
+        DiscoveryResponse {
+            version_info: self.version_info,
+            resources: self.resources.iter().map(|p| p.any.clone()).collect(),
+            type_url: self.type_url,
+            nonce: self.nonce,
+            ..Default::default()
+        }
+    }
+}
+
+/// What a push sends of one type.
+enum Push {
+    Nothing,
+    Whole,
+    Changed(Vec<Arc<str>>),
 }
 
 /// Protocol state of one ADS stream.
@@ -94,15 +141,15 @@ impl Connection {
     }
 
     /// Handle one request from the proxy; `Some` is the response to send.
-    pub fn on_request(&mut self, req: &DiscoveryRequest) -> Option<DiscoveryResponse> {
+    pub fn on_request(&mut self, req: &DiscoveryRequest) -> Option<Outgoing> {
         let type_url = req.type_url.as_str();
-        if !self.resources.by_type.contains_key(type_url) {
+        if !self.resources.serves(type_url) {
             tracing::debug!(node = %self.node_id, type_url, "ignoring request for an unserved type");
             return None;
         }
         let watch = self.watches.entry(type_url.to_string()).or_default();
         if req.response_nonce.is_empty() || watch.sent.is_none() {
-            watch.names = req.resource_names.clone();
+            watch.names = req.resource_names.iter().cloned().collect();
             return Some(self.respond(type_url));
         }
         let last_nonce = watch.sent.as_ref().map(|s| s.nonce.as_str());
@@ -127,32 +174,62 @@ impl Connection {
         }
         watch.acked = Some(req.version_info.clone());
         if !is_wildcard_type(type_url) && !same_names(&watch.names, &req.resource_names) {
-            watch.names = req.resource_names.clone();
+            watch.names = req.resource_names.iter().cloned().collect();
             return Some(self.respond(type_url));
         }
         None
     }
 
     /// New resources for this proxy: responses, in push order, for the
-    /// subscribed types whose content changed since last sent.
-    pub fn on_push(
-        &mut self,
-        resources: Arc<Resources>,
-        version: String,
-    ) -> Vec<DiscoveryResponse> {
+    /// subscribed types whose content changed since last sent (whole for
+    /// CDS and LDS, the changed resources only for EDS and RDS).
+    pub fn on_push(&mut self, resources: Arc<Resources>, version: String) -> Vec<Outgoing> {
         self.resources = resources;
         self.version = version;
         let mut out = Vec::new();
         for type_url in PUSH_ORDER {
-            let Some(watch) = self.watches.get(type_url) else {
-                continue;
-            };
-            let (_, hash) = self.select(type_url, &watch.names);
-            if watch.sent.as_ref().map(|s| s.hash) != Some(hash) {
-                out.push(self.respond(type_url));
+            match self.push_of(type_url) {
+                Push::Nothing => {}
+                Push::Whole => out.push(self.respond(type_url)),
+                Push::Changed(names) => out.push(self.respond_with(type_url, &names)),
             }
         }
         out
+    }
+
+    /// What a push sends of `type_url`. When nothing of what the proxy
+    /// subscribed changed, the sets it has are moved on to the new ones
+    /// (same content, or changes only to names it did not ask for).
+    fn push_of(&mut self, type_url: &str) -> Push {
+        let hash = self.resources.hash(type_url);
+        let sets = self.resources.sets(type_url);
+        let Some(watch) = self.watches.get_mut(type_url) else {
+            return Push::Nothing;
+        };
+        let Some(sent) = &mut watch.sent else {
+            return Push::Nothing;
+        };
+        if sent.hash == hash {
+            sent.sets = sets.to_vec();
+            return Push::Nothing;
+        }
+        if is_wildcard_type(type_url) {
+            return Push::Whole;
+        }
+        let Some(changed) = changed_names(&sent.sets, sets) else {
+            return Push::Whole;
+        };
+        let subscribed = &watch.names;
+        let wanted: Vec<Arc<str>> = changed
+            .into_iter()
+            .filter(|n| subscribed.is_empty() || subscribed.contains(&**n))
+            .collect();
+        if wanted.is_empty() {
+            sent.hash = hash;
+            sent.sets = sets.to_vec();
+            return Push::Nothing;
+        }
+        Push::Changed(wanted)
     }
 
     /// The state for `/debug/syncz`.
@@ -176,63 +253,84 @@ impl Connection {
         }
     }
 
-    /// The resources of a type this proxy gets, and their content hash
-    /// (from each resource's hash, taken when it was packed).
-    fn select(&self, type_url: &str, names: &[String]) -> (Vec<&Any>, u64) {
-        let picked: Vec<(&Arc<str>, &Arc<Packed>)> = match self.resources.by_type.get(type_url) {
-            None => Vec::new(),
-            Some(all) if is_wildcard_type(type_url) || names.is_empty() => all.iter().collect(),
-            Some(all) => {
-                let mut names: Vec<&str> = names.iter().map(String::as_str).collect();
-                names.sort_unstable();
-                names.dedup();
-                names
-                    .into_iter()
-                    .filter_map(|n| all.get_key_value(n))
-                    .collect()
-            }
-        };
-        let mut h = DefaultHasher::new();
-        for (name, packed) in &picked {
-            name.hash(&mut h);
-            packed.hash.hash(&mut h);
+    /// The resources of a type this proxy gets: all of a wildcard type,
+    /// else those named (all when no name is).
+    fn select(&self, type_url: &str, names: &BTreeSet<String>) -> Vec<Arc<Packed>> {
+        if is_wildcard_type(type_url) || names.is_empty() {
+            return self
+                .resources
+                .iter(type_url)
+                .map(|(_, p)| Arc::clone(p))
+                .collect();
         }
-        (
-            picked.into_iter().map(|(_, p)| &p.any).collect(),
-            h.finish(),
-        )
+        names
+            .iter()
+            .filter_map(|n| self.resources.get(type_url, n))
+            .cloned()
+            .collect()
     }
 
-    fn respond(&mut self, type_url: &str) -> DiscoveryResponse {
-        let names = self
-            .watches
-            .get(type_url)
-            .map(|w| w.names.clone())
-            .unwrap_or_default();
-        let (picked, hash) = self.select(type_url, &names);
-        let resources = picked.into_iter().cloned().collect();
+    /// Send everything of a type this proxy gets.
+    fn respond(&mut self, type_url: &str) -> Outgoing {
+        let all = BTreeSet::new();
+        let names = self.watches.get(type_url).map_or(&all, |w| &w.names);
+        let resources = self.select(type_url, names);
+        self.record_send(type_url, resources)
+    }
+
+    /// Send the resources of a type called `names` (those that exist).
+    fn respond_with(&mut self, type_url: &str, names: &[Arc<str>]) -> Outgoing {
+        let resources = names
+            .iter()
+            .filter_map(|n| self.resources.get(type_url, n))
+            .cloned()
+            .collect();
+        self.record_send(type_url, resources)
+    }
+
+    fn record_send(&mut self, type_url: &str, resources: Vec<Arc<Packed>>) -> Outgoing {
         self.nonces += 1;
         let nonce = self.nonces.to_string();
         let version = self.version.clone();
-        let watch = self.watches.entry(type_url.to_string()).or_default();
-        watch.sent = Some(Sent {
+        let sent = Sent {
             version: version.clone(),
             nonce: nonce.clone(),
-            hash,
-        });
-        DiscoveryResponse {
+            hash: self.resources.hash(type_url),
+            sets: self.resources.sets(type_url).to_vec(),
+        };
+        self.watches.entry(type_url.to_string()).or_default().sent = Some(sent);
+        Outgoing {
             version_info: version,
             resources,
             type_url: type_url.to_string(),
             nonce,
-            ..Default::default()
         }
     }
 }
 
-/// Whether two lists of resource names ask for the same set.
-fn same_names(a: &[String], b: &[String]) -> bool {
-    a.iter().collect::<BTreeSet<_>>() == b.iter().collect::<BTreeSet<_>>()
+/// Names added or changed from the sets `old` to the sets `new` of one
+/// type, set by set; `None` when the two are not made of the same
+/// families (then everything is resent).
+pub(super) fn changed_names(old: &[Arc<Set>], new: &[Arc<Set>]) -> Option<Vec<Arc<str>>> {
+    if old.len() != new.len() {
+        return None;
+    }
+    let mut names = Vec::new();
+    for (o, n) in old.iter().zip(new) {
+        if o.id() == n.id() || o.hash() == n.hash() {
+            continue;
+        }
+        names.extend(n.changes_from(o).changed.iter().cloned());
+    }
+    Some(names)
+}
+
+/// Whether a request's names ask for the set `current`. A proxy repeats
+/// its whole list with every ACK (thousands of EDS names), usually in the
+/// same sorted order: that case is one walk, with no set built.
+fn same_names(current: &BTreeSet<String>, asked: &[String]) -> bool {
+    let in_order = asked.len() == current.len() && asked.iter().zip(current).all(|(a, b)| a == b);
+    in_order || *current == asked.iter().cloned().collect::<BTreeSet<_>>()
 }
 
 #[cfg(test)]

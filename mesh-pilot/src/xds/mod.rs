@@ -13,6 +13,7 @@
 
 pub mod cache;
 pub mod connection;
+pub mod delta;
 pub mod node;
 pub mod resources;
 pub mod server;

@@ -1,13 +1,24 @@
 //! Packed resources: Envoy messages encoded once into the `Any` a
 //! `DiscoveryResponse` carries, each with a hash of its content taken when
-//! it is packed. A proxy's [`Resources`] hold `Arc`s of packed resources, so
-//! the streams of one push share the bytes of what they share, and a stream
-//! tells what changed by comparing hashes, not bytes.
+//! it is packed. Resources are grouped in [`Set`]s (one shared family of a
+//! push, or one proxy's own resources of a type), each with a hash of its
+//! whole content. A proxy's [`Resources`] are a list of `Arc`s of sets per
+//! type: the streams of one push share the sets they share, building a
+//! proxy's view copies no resource and no name, and a stream tells what
+//! changed by comparing set hashes first and resource hashes only inside
+//! a set that changed.
+//!
+//! ```text
+//!  Resources ─ type URL ─► [Arc<Set>, Arc<Set>, ...]   (shared families, then own)
+//!  Set: name ─► Arc<Packed { any, hash }>, hash of all (name, hash) pairs, id
+//!       changes_since(previous set) ─► names added or changed, names removed
+//! ```
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use envoy_types::pb::google::protobuf::Any;
 use prost::{Message, Name};
@@ -48,46 +59,272 @@ impl Packed {
 /// Packed resources of one type, by resource name.
 pub type ByName = BTreeMap<Arc<str>, Arc<Packed>>;
 
-/// Pack `items`, each under the name `name` gives it.
-pub fn pack_all<T: Message + Name>(items: &[T], name: impl Fn(&T) -> &str) -> ByName {
-    items
-        .iter()
-        .map(|item| (Arc::from(name(item)), Arc::new(Packed::new(item))))
-        .collect()
+/// Ids of sets: unique within the process, so a stream can tell "the very
+/// set I sent last" from "a set with the same content".
+static NEXT_SET_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A group of packed resources of one type, by name, with a hash of its
+/// whole content.
+#[derive(Debug)]
+pub struct Set {
+    items: ByName,
+    hash: u64,
+    id: u64,
+    /// The last [`Set::changes_from`] answer, by the older set's id: every
+    /// stream of a push diffs against the same older set, once.
+    memo: Mutex<Option<(u64, Arc<Changes>)>>,
 }
 
-/// Everything one proxy is sent, packed, by type URL then resource name.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What differs between two sets of the same family.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Names in the newer set that are new or whose content changed.
+    pub changed: Vec<Arc<str>>,
+    /// Names only the older set has.
+    pub removed: Vec<Arc<str>>,
+}
+
+impl Set {
+    /// A set of packed resources.
+    pub fn new(items: ByName) -> Set {
+        let mut h = DefaultHasher::new();
+        for (name, packed) in &items {
+            name.hash(&mut h);
+            packed.hash.hash(&mut h);
+        }
+        Set {
+            items,
+            hash: h.finish(),
+            id: NEXT_SET_ID.fetch_add(1, Ordering::Relaxed),
+            memo: Mutex::new(None),
+        }
+    }
+
+    /// Pack `items`, each under the name `name` gives it.
+    pub fn pack<T: Message + Name>(items: &[T], name: impl Fn(&T) -> &str) -> Set {
+        Set::new(
+            items
+                .iter()
+                .map(|item| (Arc::from(name(item)), Arc::new(Packed::new(item))))
+                .collect(),
+        )
+    }
+
+    /// The hash of every name and content in the set.
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+
+    /// This set's process-unique id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The resource called `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<Packed>> {
+        self.items.get(name)
+    }
+
+    /// Every resource, by name.
+    pub fn items(&self) -> &ByName {
+        &self.items
+    }
+
+    /// Number of resources.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// What changed from `older` to this set: one merge walk over both
+    /// (names are sorted), comparing content hashes.
+    pub fn changes_since(&self, older: &Set) -> Changes {
+        let mut changes = Changes::default();
+        if self.hash == older.hash {
+            return changes;
+        }
+        let mut old = older.items.iter().peekable();
+        for (name, packed) in &self.items {
+            while let Some((o, _)) = old.next_if(|(o, _)| *o < name) {
+                changes.removed.push(Arc::clone(o));
+            }
+            match old.next_if(|(o, _)| *o == name) {
+                Some((_, p)) if p.hash == packed.hash => {}
+                _ => changes.changed.push(Arc::clone(name)),
+            }
+        }
+        changes.removed.extend(old.map(|(o, _)| Arc::clone(o)));
+        changes
+    }
+}
+
+impl Set {
+    /// [`Set::changes_since`] `older`, shared: computed by the first
+    /// stream that asks and kept for the others.
+    pub fn changes_from(&self, older: &Set) -> Arc<Changes> {
+        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        match &*memo {
+            Some((id, changes)) if *id == older.id => Arc::clone(changes),
+            _ => {
+                let changes = Arc::new(self.changes_since(older));
+                *memo = Some((older.id, Arc::clone(&changes)));
+                changes
+            }
+        }
+    }
+}
+
+/// Pack `items` into a set, each under the name `name` gives it.
+pub fn pack_all<T: Message + Name>(items: &[T], name: impl Fn(&T) -> &str) -> Set {
+    Set::pack(items, name)
+}
+
+/// Everything one proxy is sent: per type URL, the sets it is made of.
+/// Names are unique across the sets of one type.
+#[derive(Debug, Clone, Default)]
 pub struct Resources {
-    /// type URL -> resource name -> packed resource.
-    pub by_type: BTreeMap<&'static str, ByName>,
+    by_type: BTreeMap<&'static str, Vec<Arc<Set>>>,
 }
 
 impl Resources {
     /// No resources yet, every served type present.
     pub fn new() -> Resources {
         Resources {
-            by_type: PUSH_ORDER.iter().map(|t| (*t, ByName::new())).collect(),
+            by_type: PUSH_ORDER.iter().map(|t| (*t, Vec::new())).collect(),
         }
     }
 
-    /// Pack a translator output.
+    /// Pack a translator output, one set per type.
     pub fn pack(out: &Output) -> Resources {
         let mut r = Resources::new();
-        r.add(CLUSTER_TYPE, &pack_all(&out.clusters, |c| &c.name));
+        r.add(
+            CLUSTER_TYPE,
+            Arc::new(Set::pack(&out.clusters, |c| &c.name)),
+        );
         r.add(
             ENDPOINT_TYPE,
-            &pack_all(&out.endpoints, |e| &e.cluster_name),
+            Arc::new(Set::pack(&out.endpoints, |e| &e.cluster_name)),
         );
-        r.add(LISTENER_TYPE, &pack_all(&out.listeners, |l| &l.name));
-        r.add(ROUTE_TYPE, &pack_all(&out.routes, |r| &r.name));
+        r.add(
+            LISTENER_TYPE,
+            Arc::new(Set::pack(&out.listeners, |l| &l.name)),
+        );
+        r.add(ROUTE_TYPE, Arc::new(Set::pack(&out.routes, |r| &r.name)));
         r
     }
 
-    /// Add a set of packed resources of one type (sharing, not copying,
-    /// them). Names are unique across what one proxy is sent.
-    pub fn add(&mut self, type_url: &'static str, set: &ByName) {
-        let all = self.by_type.entry(type_url).or_default();
-        all.extend(set.iter().map(|(k, v)| (Arc::clone(k), Arc::clone(v))));
+    /// Add a set of one type (sharing, not copying, it).
+    pub fn add(&mut self, type_url: &'static str, set: Arc<Set>) {
+        self.by_type.entry(type_url).or_default().push(set);
+    }
+
+    /// Whether `type_url` is served at all.
+    pub fn serves(&self, type_url: &str) -> bool {
+        self.by_type.contains_key(type_url)
+    }
+
+    /// The sets of a type, in the order they were added.
+    pub fn sets(&self, type_url: &str) -> &[Arc<Set>] {
+        self.by_type.get(type_url).map_or(&[], Vec::as_slice)
+    }
+
+    /// The resource of a type called `name`.
+    pub fn get(&self, type_url: &str, name: &str) -> Option<&Arc<Packed>> {
+        self.sets(type_url).iter().find_map(|s| s.get(name))
+    }
+
+    /// Every resource of a type, as (name, packed).
+    pub fn iter(&self, type_url: &str) -> impl Iterator<Item = (&Arc<str>, &Arc<Packed>)> {
+        self.sets(type_url).iter().flat_map(|s| s.items.iter())
+    }
+
+    /// A hash of a type's whole content (the hashes of its sets, in order).
+    pub fn hash(&self, type_url: &str) -> u64 {
+        let mut h = DefaultHasher::new();
+        for s in self.sets(type_url) {
+            s.hash.hash(&mut h);
+        }
+        h.finish()
+    }
+
+    /// Per type, every resource by name (for comparing two views).
+    pub fn flatten(&self) -> BTreeMap<&'static str, BTreeMap<&str, &Packed>> {
+        self.by_type
+            .keys()
+            .map(|t| {
+                let all = self.iter(t).map(|(n, p)| (&**n, &**p)).collect();
+                (*t, all)
+            })
+            .collect()
+    }
+}
+
+/// Two views are equal when they send the same resources under the same
+/// names, however they are grouped into sets.
+impl PartialEq for Resources {
+    fn eq(&self, other: &Resources) -> bool {
+        self.flatten() == other.flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(pairs: &[(&str, u8)]) -> Set {
+        Set::new(
+            pairs
+                .iter()
+                .map(|(n, v)| {
+                    let any = Any {
+                        type_url: "t".into(),
+                        value: vec![*v],
+                    };
+                    (Arc::from(*n), Arc::new(Packed::from_any(any)))
+                })
+                .collect(),
+        )
+    }
+
+    fn names(v: &[Arc<str>]) -> Vec<&str> {
+        v.iter().map(|n| &**n).collect()
+    }
+
+    #[test]
+    fn changes_are_found_in_one_walk() {
+        let old = set(&[("a", 1), ("b", 2), ("d", 4), ("f", 6)]);
+        let new = set(&[("b", 2), ("c", 3), ("d", 40), ("g", 7)]);
+        let c = new.changes_since(&old);
+        assert_eq!(names(&c.changed), ["c", "d", "g"]);
+        assert_eq!(names(&c.removed), ["a", "f"]);
+        let same = set(&[("a", 1), ("b", 2), ("d", 4), ("f", 6)]);
+        assert_eq!(same.changes_since(&old), Changes::default());
+        assert_eq!(same.hash(), old.hash());
+        assert_ne!(same.id(), old.id());
+        let empty = set(&[]);
+        assert_eq!(
+            names(&empty.changes_since(&old).removed),
+            ["a", "b", "d", "f"]
+        );
+        assert_eq!(
+            names(&old.changes_since(&empty).changed),
+            ["a", "b", "d", "f"]
+        );
+    }
+
+    #[test]
+    fn views_compare_by_content_not_grouping() {
+        let mut one = Resources::new();
+        one.add(CLUSTER_TYPE, Arc::new(set(&[("a", 1), ("b", 2)])));
+        let mut two = Resources::new();
+        two.add(CLUSTER_TYPE, Arc::new(set(&[("b", 2)])));
+        two.add(CLUSTER_TYPE, Arc::new(set(&[("a", 1)])));
+        assert!(one == two);
+        assert_eq!(two.get(CLUSTER_TYPE, "a").unwrap().any.value, [1]);
+        assert_ne!(one.hash(CLUSTER_TYPE), two.hash(CLUSTER_TYPE));
     }
 }

@@ -15,17 +15,20 @@ use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service
 use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
 };
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
 use super::cache::PushCaches;
-use super::connection::{Connection, SyncStatus};
+use super::connection::{Connection, Outgoing, SyncStatus};
+use super::delta::{DeltaConnection, DeltaOutgoing};
 use super::node;
+use super::Resources;
 use crate::error::ServeError;
 use crate::push::PushContext;
+use envoy_types::pb::envoy::config::core::v3::Node as EnvoyNode;
 
 /// How many disconnected streams `/debug/syncz` keeps showing.
 const KEEP_DISCONNECTED: usize = 64;
@@ -127,72 +130,152 @@ impl AdsServer {
 
     /// Bind `addr` and serve.
     pub async fn bind_and_serve(self, addr: SocketAddr) -> Result<(), ServeError> {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServeError::Bind { addr, source })?;
+        let listener = listen(addr).map_err(|source| ServeError::Bind { addr, source })?;
         tracing::info!(%addr, "ADS server listening");
         self.serve(listener).await
     }
+}
+
+/// Connections a restarted pilot may be asked for at once: every proxy
+/// of a large mesh reconnects within moments (the kernel caps this at
+/// `net.core.somaxconn`).
+const ACCEPT_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with room for a reconnect storm.
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
 
 type ResponseStream = Pin<Box<dyn Stream<Item = Result<DeltaDiscoveryResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl AggregatedDiscoveryService for AdsServer {
-    type StreamAggregatedResourcesStream = ReceiverStream<Result<DiscoveryResponse, Status>>;
+    type StreamAggregatedResourcesStream =
+        Pin<Box<dyn Stream<Item = Result<DiscoveryResponse, Status>> + Send>>;
 
     async fn stream_aggregated_resources(
         &self,
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
-        let peer = request.remote_addr();
-        let requests = request.into_inner();
-        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let stream = AdsStream {
-            id,
-            push: self.push.clone(),
-            caches: self.caches.clone(),
-            sync: self.sync.clone(),
-            shutdown: self.shutdown.clone(),
-            tx,
-        };
-        let span = tracing::info_span!("ads", id, peer = ?peer);
-        tokio::spawn(stream.run(requests).instrument(span));
-        Ok(Response::new(ReceiverStream::new(rx)))
+        let (stream, rx) = self.stream::<Connection>();
+        let span = tracing::info_span!("ads", id = stream.id, peer = ?request.remote_addr());
+        tokio::spawn(stream.run(request.into_inner()).instrument(span));
+        // Responses are copied into wire messages only as the transport
+        // takes them (connection.rs, `Outgoing`).
+        let responses = ReceiverStream::new(rx).map(|r| r.map(Outgoing::into_response));
+        Ok(Response::new(Box::pin(responses)))
     }
 
     type DeltaAggregatedResourcesStream = ResponseStream;
 
     async fn delta_aggregated_resources(
         &self,
-        _request: Request<Streaming<DeltaDiscoveryRequest>>,
+        request: Request<Streaming<DeltaDiscoveryRequest>>,
     ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
-        Err(Status::unimplemented(
-            "delta xDS is not served yet; use state of the world",
-        ))
+        let (stream, rx) = self.stream::<DeltaConnection>();
+        let span = tracing::info_span!("delta-ads", id = stream.id, peer = ?request.remote_addr());
+        tokio::spawn(stream.run(request.into_inner()).instrument(span));
+        let responses = ReceiverStream::new(rx).map(|r| r.map(DeltaOutgoing::into_response));
+        Ok(Response::new(Box::pin(responses)))
+    }
+}
+
+impl AdsServer {
+    /// A stream task of protocol `P` and the receiving end of its
+    /// responses.
+    fn stream<P: Protocol>(&self) -> (AdsStream<P>, mpsc::Receiver<Result<P::Out, Status>>) {
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let stream = AdsStream {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            push: self.push.clone(),
+            caches: self.caches.clone(),
+            sync: self.sync.clone(),
+            shutdown: self.shutdown.clone(),
+            tx,
+        };
+        (stream, rx)
+    }
+}
+
+/// What the stream task needs of a protocol variant: state of the world
+/// (`connection.rs`) or incremental (`delta.rs`).
+trait Protocol: Send + Sized + 'static {
+    /// A request from the proxy.
+    type Req: prost::Message + Default + Send + 'static;
+    /// A response decided, not yet encoded.
+    type Out: Send + 'static;
+    fn node(req: &Self::Req) -> Option<&EnvoyNode>;
+    fn new(node_id: String, resources: Arc<Resources>, version: String) -> Self;
+    fn on_request(&mut self, req: &Self::Req) -> Option<Self::Out>;
+    fn on_push(&mut self, resources: Arc<Resources>, version: String) -> Vec<Self::Out>;
+    fn status(&self, connected: bool) -> SyncStatus;
+}
+
+impl Protocol for Connection {
+    type Req = DiscoveryRequest;
+    type Out = Outgoing;
+    fn node(req: &DiscoveryRequest) -> Option<&EnvoyNode> {
+        req.node.as_ref()
+    }
+    fn new(node_id: String, resources: Arc<Resources>, version: String) -> Self {
+        Connection::new(node_id, resources, version)
+    }
+    fn on_request(&mut self, req: &DiscoveryRequest) -> Option<Outgoing> {
+        Connection::on_request(self, req)
+    }
+    fn on_push(&mut self, resources: Arc<Resources>, version: String) -> Vec<Outgoing> {
+        Connection::on_push(self, resources, version)
+    }
+    fn status(&self, connected: bool) -> SyncStatus {
+        Connection::status(self, connected)
+    }
+}
+
+impl Protocol for DeltaConnection {
+    type Req = DeltaDiscoveryRequest;
+    type Out = DeltaOutgoing;
+    fn node(req: &DeltaDiscoveryRequest) -> Option<&EnvoyNode> {
+        req.node.as_ref()
+    }
+    fn new(node_id: String, resources: Arc<Resources>, version: String) -> Self {
+        DeltaConnection::new(node_id, resources, version)
+    }
+    fn on_request(&mut self, req: &DeltaDiscoveryRequest) -> Option<DeltaOutgoing> {
+        DeltaConnection::on_request(self, req)
+    }
+    fn on_push(&mut self, resources: Arc<Resources>, version: String) -> Vec<DeltaOutgoing> {
+        DeltaConnection::on_push(self, resources, version)
+    }
+    fn status(&self, connected: bool) -> SyncStatus {
+        DeltaConnection::status(self, connected)
     }
 }
 
 /// What woke a stream's task.
-enum Event {
-    Request(Box<DiscoveryRequest>),
+enum Event<R> {
+    Request(Box<R>),
     Push,
     Closed,
 }
 
 /// One ADS stream's task.
-struct AdsStream {
+struct AdsStream<P: Protocol> {
     id: u64,
     push: watch::Receiver<Arc<PushContext>>,
     caches: PushCaches,
     sync: SyncTable,
     shutdown: watch::Receiver<bool>,
-    tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
+    tx: mpsc::Sender<Result<P::Out, Status>>,
 }
 
-impl AdsStream {
-    async fn run(mut self, mut requests: Streaming<DiscoveryRequest>) {
+impl<P: Protocol> AdsStream<P> {
+    async fn run(mut self, mut requests: Streaming<P::Req>) {
         let first = match requests.message().await {
             Ok(Some(first)) => first,
             Ok(None) => return,
@@ -201,7 +284,7 @@ impl AdsStream {
                 return;
             }
         };
-        let proxy = match node::to_proxy(first.node.as_ref()) {
+        let proxy = match node::to_proxy(P::node(&first)) {
             Ok(proxy) => proxy,
             Err(e) => {
                 tracing::warn!(error = %e, "rejecting stream");
@@ -215,7 +298,7 @@ impl AdsStream {
         tracing::info!(node = %proxy.id, "proxy connected");
         let ctx = self.push.borrow_and_update().clone();
         let resources = Arc::new(self.caches.for_push(&ctx).resources(&proxy));
-        let mut conn = Connection::new(proxy.id.clone(), resources, ctx.version());
+        let mut conn = P::new(proxy.id.clone(), resources, ctx.version());
         self.sync.connect(self.id, conn.status(true));
         let mut next = Some(first);
         loop {
@@ -260,9 +343,7 @@ impl AdsStream {
     }
 
     /// False when the client has gone.
-    async fn send(&self, resp: DiscoveryResponse) -> bool {
-        tracing::debug!(type_url = %resp.type_url, version = %resp.version_info,
-            nonce = %resp.nonce, resources = resp.resources.len(), "send");
+    async fn send(&self, resp: P::Out) -> bool {
         self.tx.send(Ok(resp)).await.is_ok()
     }
 }

@@ -24,14 +24,12 @@ use std::collections::{BTreeSet, HashSet};
 use envoy_types::pb::envoy::config::route::v3::{
     route, route_action, DirectResponseAction, Route, RouteAction, RouteConfiguration, VirtualHost,
 };
-use mesh_api::host_matches;
 
 use self::gateway::gateway;
 use self::http::{default_route, prefix_match, vs_routes};
 use super::filters::seconds;
 use super::scope::{RouteScope, Source};
 use crate::mesh_config::OutboundMode;
-use crate::push::index::BoundVs;
 use crate::push::PushContext;
 use crate::registry::{Registry, Service};
 
@@ -103,13 +101,12 @@ struct Context<'a> {
 }
 
 /// The sidecar routes of a service port: from the mesh VirtualServices
-/// whose hosts match, else one default route to the service.
-fn service_routes(mesh_vs: &[BoundVs<'_>], svc: &Service, ctx: &Context<'_>) -> Vec<Route> {
+/// whose hosts match (looked up by host in the push's index), else one
+/// default route to the service.
+fn service_routes(svc: &Service, ctx: &Context<'_>) -> Vec<Route> {
     let mut routes = Vec::new();
-    for bound in mesh_vs {
-        if bound.hosts.iter().any(|h| host_matches(h, &svc.hostname)) {
-            routes.extend(vs_routes(&bound.vs, ctx));
-        }
+    for bound in ctx.push.mesh_virtual_services_for(&svc.hostname) {
+        routes.extend(vs_routes(&bound.vs, ctx));
     }
     if routes.is_empty() {
         routes.push(default_route(ctx.port, &svc.hostname));
@@ -120,7 +117,6 @@ fn service_routes(mesh_vs: &[BoundVs<'_>], svc: &Service, ctx: &Context<'_>) -> 
 /// Route config `PORT` of a REDIRECT-mode sidecar: a virtual host per
 /// service with an HTTP port `PORT`, then `allow_any` or `block_all`.
 fn port_config(push: &PushContext, source: &Source, port: u32) -> RouteConfiguration {
-    let mesh_vs = push.mesh_virtual_services();
     let ctx = Context {
         push,
         source,
@@ -148,7 +144,7 @@ fn port_config(push: &PushContext, source: &Source, port: u32) -> RouteConfigura
         vhosts.push(VirtualHost {
             name: format!("{}:{port}", svc.hostname),
             domains,
-            routes: service_routes(&mesh_vs, svc, &ctx),
+            routes: service_routes(svc, &ctx),
             ..Default::default()
         });
     }
@@ -196,7 +192,6 @@ fn fallthrough(mode: OutboundMode) -> VirtualHost {
 }
 
 fn http_proxy(push: &PushContext, source: &Source) -> RouteConfiguration {
-    let mesh_vs = push.mesh_virtual_services();
     let mut seen = HashSet::new();
     let mut vhosts = Vec::new();
     for svc in push.registry.services.values() {
@@ -229,7 +224,7 @@ fn http_proxy(push: &PushContext, source: &Source) -> RouteConfiguration {
             vhosts.push(VirtualHost {
                 name: format!("{}:{port}", svc.hostname),
                 domains,
-                routes: service_routes(&mesh_vs, svc, &ctx),
+                routes: service_routes(svc, &ctx),
                 ..Default::default()
             });
         }

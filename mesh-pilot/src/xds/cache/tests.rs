@@ -144,7 +144,7 @@ fn every_proxy_gets_exactly_its_unshared_view() {
 }
 
 fn http_proxy_domains(r: &Resources) -> Vec<String> {
-    let packed = &r.by_type[ROUTE_TYPE]["http_proxy"];
+    let packed = r.get(ROUTE_TYPE, "http_proxy").unwrap();
     let rc = RouteConfiguration::decode(packed.any.value.as_slice()).unwrap();
     rc.virtual_hosts
         .iter()
@@ -182,15 +182,16 @@ fn sidecars_of_one_scope_share_the_same_packed_resources() {
         NONE,
     );
     let (ra, rb) = (cache.resources(&a), cache.resources(&b));
-    let same = |t: &str, name: &str| Arc::ptr_eq(&ra.by_type[t][name], &rb.by_type[t][name]);
+    let same =
+        |t: &str, name: &str| Arc::ptr_eq(ra.get(t, name).unwrap(), rb.get(t, name).unwrap());
     assert!(same(ROUTE_TYPE, "http_proxy"), "one packed route config");
     assert!(same(
         CLUSTER_TYPE,
         "outbound|9080||greeter.default.svc.cluster.local"
     ));
     // Their own listeners are their own.
-    assert!(ra.by_type[LISTENER_TYPE].contains_key("198.18.0.1_15080"));
-    assert!(!rb.by_type[LISTENER_TYPE].contains_key("198.18.0.1_15080"));
+    assert!(ra.get(LISTENER_TYPE, "198.18.0.1_15080").is_some());
+    assert!(rb.get(LISTENER_TYPE, "198.18.0.1_15080").is_none());
     let stats = cache.stats();
     assert_eq!(stats.shared[family::ROUTES].builds, 1);
     assert_eq!(stats.shared[family::ROUTES].hits, 1);

@@ -1,20 +1,26 @@
 //! ADS protocol state: subscribe, ACK, NACK, stale nonces, per-type pushes.
 
 use super::*;
-use crate::xds::{CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE};
+use crate::xds::resources::{ByName, Packed};
+use crate::xds::{CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE};
+use envoy_types::pb::google::protobuf::Any;
 use envoy_types::pb::google::rpc::Status;
 
 fn resources(pairs: &[(&'static str, &str, u8)]) -> Arc<Resources> {
-    let mut r = Resources::new();
+    let mut by_type: BTreeMap<&'static str, ByName> = BTreeMap::new();
     for (t, name, content) in pairs {
         let packed = Packed::from_any(Any {
             type_url: t.to_string(),
             value: vec![*content],
         });
-        r.by_type
-            .get_mut(t)
-            .unwrap()
+        by_type
+            .entry(t)
+            .or_default()
             .insert(Arc::from(*name), Arc::new(packed));
+    }
+    let mut r = Resources::new();
+    for t in PUSH_ORDER {
+        r.add(t, Arc::new(Set::new(by_type.remove(t).unwrap_or_default())));
     }
     Arc::new(r)
 }
@@ -186,4 +192,63 @@ fn reordered_names_are_not_a_new_subscription() {
     assert!(c
         .on_request(&req(ENDPOINT_TYPE, &["b", "a"], "1", &r.nonce))
         .is_none());
+}
+
+#[test]
+fn eds_and_rds_pushes_carry_only_what_changed() {
+    let mut c = Connection::new("n".into(), base(), "1".into());
+    for t in PUSH_ORDER {
+        let r = c.on_request(&req(t, &[], "", "")).unwrap();
+        c.on_request(&req(t, &[], "1", &r.nonce));
+    }
+    // Endpoint b moves and a cluster is added: CDS whole, EDS only b.
+    let next = resources(&[
+        (CLUSTER_TYPE, "a", 1),
+        (CLUSTER_TYPE, "b", 2),
+        (CLUSTER_TYPE, "c", 8),
+        (ENDPOINT_TYPE, "a", 3),
+        (ENDPOINT_TYPE, "b", 44),
+        (ENDPOINT_TYPE, "c", 9),
+        (LISTENER_TYPE, "l", 5),
+        (ROUTE_TYPE, "r", 6),
+    ]);
+    let pushed = c.on_push(next.clone(), "2".into());
+    let sent: Vec<(&str, Vec<u8>)> = pushed
+        .iter()
+        .flat_map(|r| {
+            r.resources
+                .iter()
+                .map(|p| (r.type_url.as_str(), p.any.value.clone()))
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (CLUSTER_TYPE, vec![1]),
+            (CLUSTER_TYPE, vec![2]),
+            (CLUSTER_TYPE, vec![8]),
+            (ENDPOINT_TYPE, vec![44]),
+            (ENDPOINT_TYPE, vec![9]),
+        ]
+    );
+    // The next push diffs against what was sent, not the first version.
+    let again = resources(&[
+        (CLUSTER_TYPE, "a", 1),
+        (CLUSTER_TYPE, "b", 2),
+        (CLUSTER_TYPE, "c", 8),
+        (ENDPOINT_TYPE, "a", 33),
+        (ENDPOINT_TYPE, "b", 44),
+        (ENDPOINT_TYPE, "c", 9),
+        (LISTENER_TYPE, "l", 5),
+        (ROUTE_TYPE, "r", 6),
+    ]);
+    let pushed = c.on_push(again, "3".into());
+    assert_eq!(pushed.len(), 1);
+    assert_eq!(pushed[0].resources.len(), 1);
+    assert_eq!(pushed[0].resources[0].any.value, [33]);
+    // A new subscription is answered whole.
+    let r = c
+        .on_request(&req(ENDPOINT_TYPE, &["a", "c"], "3", &pushed[0].nonce))
+        .unwrap();
+    assert_eq!(r.resources.len(), 2);
 }
