@@ -7,4 +7,5 @@
 //!          both read procstat.rs for CPU seconds and RSS of what they started
 //! ```
 
+pub mod dataplane;
 pub mod procstat;
