@@ -79,6 +79,9 @@ struct DataplaneArgs {
     /// Connections of the load generators, in both modes.
     #[arg(long, default_value_t = 32)]
     connections: u32,
+    /// Only these workloads (http1-1k, http1-64k, http2-1k, grpc-unary, tcp-echo).
+    #[arg(long, value_delimiter = ',')]
+    workloads: Vec<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -140,6 +143,7 @@ async fn dataplane_cmd(a: DataplaneArgs) -> anyhow::Result<bool> {
         rate: a.rate,
         connections: a.connections,
         git_rev: git_rev(),
+        only: a.workloads,
     };
     // Returning early drops the run, and with it every process it started.
     until_signal(dataplane::run(&opts)).await

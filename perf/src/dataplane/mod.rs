@@ -57,6 +57,8 @@ pub struct Options {
     pub connections: u32,
     /// `git rev-parse --short HEAD`, for the report.
     pub git_rev: Option<String>,
+    /// Only these workloads (by name); all (smoke: the smoke set) if empty.
+    pub only: Vec<String>,
 }
 
 /// Run the benchmark, print the tables, write the JSON report. `Ok(false)`
@@ -106,23 +108,37 @@ pub async fn run(opts: &Options) -> anyhow::Result<bool> {
         duration: opts.duration,
         grpc_body,
     };
-    let workloads: &[Workload] = if opts.smoke {
-        &workload::SMOKE
+    let workloads: Vec<Workload> = if !opts.only.is_empty() {
+        let picked: Vec<Workload> = workload::ALL
+            .into_iter()
+            .filter(|w| opts.only.iter().any(|o| o == w.name()))
+            .collect();
+        anyhow::ensure!(
+            picked.len() == opts.only.len(),
+            "unknown workload in {:?}; known: {:?}",
+            opts.only,
+            workload::ALL.map(Workload::name)
+        );
+        picked
+    } else if opts.smoke {
+        workload::SMOKE.to_vec()
     } else {
-        &workload::ALL
+        workload::ALL.to_vec()
     };
     let mut paths = vec![PathKind::Direct, PathKind::MeshProxy];
     if setup.envoy.is_some() {
         paths.push(PathKind::Envoy);
     }
-    notes.push(
-        "tcp-echo: a NONE-mode sidecar gets no outbound TCP listener from pilot, so TCP \
-         goes direct to the server sidecar's inbound tcp_proxy; no client sidecar is on \
-         that path."
-            .into(),
-    );
+    if workloads.contains(&Workload::TcpEcho) {
+        notes.push(
+            "tcp-echo: a NONE-mode sidecar gets no outbound TCP listener from pilot, so TCP \
+             goes direct to the server sidecar's inbound tcp_proxy; no client sidecar is on \
+             that path."
+                .into(),
+        );
+    }
     let mut measurements = Vec::new();
-    for &w in workloads {
+    for &w in &workloads {
         for &p in &paths {
             eprintln!("== {} via {}", w.name(), p.name());
             measurements.extend(measure::path(&mut fleet, &settings, w, p).await);

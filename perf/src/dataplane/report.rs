@@ -152,7 +152,7 @@ pub fn workload_table(report: &Report, workload: &str) -> String {
     let mut s = format!("### {workload}\n\n");
     s.push_str(
         "| path | mode | ok | errors | rps | p50 ms | p90 ms | p99 ms | p99.9 ms \
-         | proxy CPU-s / 1k req | rps / proxy core | proxy RSS MB before → after |\n",
+         | proxy CPU-s / 1k req | rps / proxy core | proxies' RSS MB, before → after |\n",
     );
     s.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n");
     let mut notes = Vec::new();

@@ -138,9 +138,16 @@ async fn grpc_echo(req: Request<Incoming>) -> Response<Body> {
     trailers.insert("grpc-status", HeaderValue::from_static("0"));
     let frames = [Ok(Frame::data(body)), Ok(Frame::trailers(trailers))];
     let mut resp = Response::new(StreamBody::new(futures_iter(frames)).boxed());
-    resp.headers_mut().insert(
+    let headers = resp.headers_mut();
+    headers.insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/grpc"),
+    );
+    // Over HTTP/1.1 (a sidecar's inbound hop) hyper sends only the trailers
+    // this header declares.
+    headers.insert(
+        http::header::TRAILER,
+        HeaderValue::from_static("grpc-status"),
     );
     resp
 }
@@ -163,5 +170,60 @@ async fn echo(mut stream: TcpStream) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataplane::probe::{Probe, Version};
+
+    async fn start() -> SocketAddr {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap();
+        tokio::spawn(async move { serve(&[addr], &[]).await });
+        for _ in 0..100 {
+            if TcpStream::connect(addr).await.is_ok() {
+                return addr;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("upstream on {addr} never listened");
+    }
+
+    fn echo_probe(addr: SocketAddr, version: Version, body: Vec<u8>) -> Probe<'static> {
+        Probe {
+            connect: addr,
+            authority: "bench",
+            method: Method::POST,
+            path: GRPC_ECHO_PATH,
+            headers: &[("content-type", "application/grpc"), ("te", "trailers")],
+            body: Bytes::from(body),
+            version,
+        }
+    }
+
+    #[tokio::test]
+    async fn grpc_echo_keeps_its_status_trailer_over_http1_and_h2c() {
+        let addr = start().await;
+        let frame = grpc::frame(b"hello");
+        for version in [Version::Http1, Version::H2c] {
+            let reply = echo_probe(addr, version, frame.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(reply.status, StatusCode::OK, "{version:?}");
+            assert_eq!(reply.body, frame, "{version:?}");
+            let trailers = reply.trailers.expect("trailers");
+            assert_eq!(trailers["grpc-status"], "0", "{version:?}");
+        }
+        let bad = echo_probe(addr, Version::H2c, b"hi".to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        let body = Probe::get(addr, "bench", "/64k").send().await.unwrap().body;
+        assert_eq!(body.len(), 64 * 1024);
     }
 }
