@@ -7,5 +7,6 @@
 //!          both read procstat.rs for CPU seconds and RSS of what they started
 //! ```
 
+pub mod dataplane;
 pub mod pilot;
 pub mod procstat;
