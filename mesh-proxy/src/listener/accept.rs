@@ -50,6 +50,12 @@ impl BoundListener {
                     continue;
                 }
             };
+            // Small writes (HTTP/2 frames, gRPC messages) go out at once
+            // instead of waiting ~40 ms for the peer's delayed ACK, as on
+            // the upstream side (`upstream/mod.rs`).
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "TCP_NODELAY not set");
+            }
             let local = match stream.local_addr() {
                 Ok(local) => local,
                 Err(error) => {
