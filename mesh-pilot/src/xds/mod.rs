@@ -17,6 +17,7 @@ pub mod delta;
 pub mod node;
 pub mod resources;
 pub mod server;
+pub mod wire;
 
 pub use mesh_api::names::{CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE};
 pub use resources::{Packed, Resources};

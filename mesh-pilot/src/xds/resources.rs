@@ -20,6 +20,8 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
+use envoy_types::pb::envoy::service::discovery::v3::DiscoveryResponse;
 use envoy_types::pb::google::protobuf::Any;
 use prost::{Message, Name};
 
@@ -33,6 +35,11 @@ pub struct Packed {
     pub any: Any,
     /// A hash of `any` (type URL and bytes).
     pub hash: u64,
+    /// `any` encoded as one entry of `DiscoveryResponse.resources` (field
+    /// 2), so a state-of-the-world response is written from these bytes,
+    /// shared by every stream, without encoding anything again
+    /// (`wire.rs`).
+    pub wire: Bytes,
 }
 
 impl Packed {
@@ -49,9 +56,15 @@ impl Packed {
         let mut h = DefaultHasher::new();
         any.type_url.hash(&mut h);
         any.value.hash(&mut h);
+        let wire = DiscoveryResponse {
+            resources: vec![any.clone()],
+            ..Default::default()
+        }
+        .encode_to_vec();
         Packed {
             hash: h.finish(),
             any,
+            wire: Bytes::from(wire),
         }
     }
 }

@@ -9,9 +9,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
-    AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
-};
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryService;
 use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
 };
@@ -120,7 +118,7 @@ impl AdsServer {
         let mut shutdown = self.shutdown.clone();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
         tonic::transport::Server::builder()
-            .add_service(AggregatedDiscoveryServiceServer::new(self))
+            .add_service(super::wire::AdsService::new(self))
             .serve_with_incoming_shutdown(incoming, async move {
                 crate::drained(&mut shutdown).await;
             })
@@ -189,7 +187,9 @@ impl AggregatedDiscoveryService for AdsServer {
 impl AdsServer {
     /// A stream task of protocol `P` and the receiving end of its
     /// responses.
-    fn stream<P: Protocol>(&self) -> (AdsStream<P>, mpsc::Receiver<Result<P::Out, Status>>) {
+    pub(super) fn stream<P: Protocol>(
+        &self,
+    ) -> (AdsStream<P>, mpsc::Receiver<Result<P::Out, Status>>) {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let stream = AdsStream {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
@@ -205,7 +205,7 @@ impl AdsServer {
 
 /// What the stream task needs of a protocol variant: state of the world
 /// (`connection.rs`) or incremental (`delta.rs`).
-trait Protocol: Send + Sized + 'static {
+pub(super) trait Protocol: Send + Sized + 'static {
     /// A request from the proxy.
     type Req: prost::Message + Default + Send + 'static;
     /// A response decided, not yet encoded.
@@ -265,8 +265,8 @@ enum Event<R> {
 }
 
 /// One ADS stream's task.
-struct AdsStream<P: Protocol> {
-    id: u64,
+pub(super) struct AdsStream<P: Protocol> {
+    pub(super) id: u64,
     push: watch::Receiver<Arc<PushContext>>,
     caches: PushCaches,
     sync: SyncTable,
@@ -275,7 +275,7 @@ struct AdsStream<P: Protocol> {
 }
 
 impl<P: Protocol> AdsStream<P> {
-    async fn run(mut self, mut requests: Streaming<P::Req>) {
+    pub(super) async fn run(mut self, mut requests: Streaming<P::Req>) {
         let first = match requests.message().await {
             Ok(Some(first)) => first,
             Ok(None) => return,

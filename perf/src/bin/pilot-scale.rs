@@ -28,6 +28,9 @@ struct Args {
     /// Longest any phase may take, in seconds.
     #[arg(long, default_value_t = 300)]
     timeout_secs: u64,
+    /// Simulated proxies use incremental (delta) xDS.
+    #[arg(long)]
+    delta: bool,
     /// Also write the figures as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -45,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         pilot,
         debounce_ms: args.debounce_ms,
         timeout: Duration::from_secs(args.timeout_secs),
+        delta: args.delta,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -20,7 +20,7 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
     http_connection_manager::RouteSpecifier, HttpConnectionManager,
 };
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
-use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
+use envoy_types::pb::envoy::service::discovery::v3::{DeltaDiscoveryRequest, DiscoveryRequest};
 use envoy_types::pb::google::protobuf::Any;
 use prost::Message;
 use tokio::sync::mpsc;
@@ -64,6 +64,99 @@ pub enum Ended {
     Stream(String),
     /// A response could not be decoded.
     Decode(String),
+}
+
+/// The same proxy on an incremental (delta) stream, as Envoy with
+/// `api_type: DELTA_GRPC`: CDS and LDS wildcard, EDS and RDS subscribed and
+/// unsubscribed by name as clusters and listeners come and go, every
+/// response ACKed with its nonce alone.
+pub async fn run_delta(
+    id: usize,
+    addr: SocketAddr,
+    node: Node,
+    names: Arc<Names>,
+    events: mpsc::UnboundedSender<Event>,
+) -> Ended {
+    let mut client = match connect(id, addr).await {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let request = |type_url: &str, nonce: &str| DeltaDiscoveryRequest {
+        type_url: type_url.to_string(),
+        response_nonce: nonce.to_string(),
+        ..Default::default()
+    };
+    let mut first = request(CDS, "");
+    first.node = Some(node);
+    let _ = tx.send(first);
+    let _ = tx.send(request(LDS, ""));
+    let mut stream = match client
+        .delta_aggregated_resources(UnboundedReceiverStream::new(rx))
+        .await
+    {
+        Ok(s) => s.into_inner(),
+        Err(e) => return Ended::Connect(e.to_string()),
+    };
+    // Cluster or listener name -> the EDS or RDS names it leads to.
+    let mut leads: HashMap<&'static str, HashMap<String, Vec<String>>> = HashMap::new();
+    let mut subscribed: HashMap<&'static str, BTreeSet<String>> = HashMap::new();
+    loop {
+        let resp = match stream.message().await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ended::Stream("stream closed by pilot".into()),
+            Err(e) => return Ended::Stream(e.to_string()),
+        };
+        let Some(type_url) = [CDS, EDS, LDS, RDS]
+            .into_iter()
+            .find(|t| *t == resp.type_url)
+        else {
+            continue;
+        };
+        let _ = tx.send(request(type_url, &resp.nonce));
+        let _ = events.send(Event {
+            proxy: id,
+            type_url,
+            version: resp.system_version_info.clone(),
+            resources: resp.resources.len(),
+            bytes: resp.encoded_len(),
+            acked_at: Instant::now(),
+            acked_wall: SystemTime::now(),
+        });
+        let (follow, decode): (&'static str, fn(&Any) -> Result<Vec<String>, String>) =
+            match type_url {
+                CDS => (EDS, eds_cluster),
+                LDS => (RDS, route_names),
+                _ => continue,
+            };
+        let map = leads.entry(type_url).or_default();
+        for name in &resp.removed_resources {
+            map.remove(name);
+        }
+        for r in &resp.resources {
+            let Some(any) = &r.resource else { continue };
+            match names.of(std::slice::from_ref(any), decode) {
+                Ok(n) => {
+                    map.insert(r.name.clone(), n);
+                }
+                Err(e) => return Ended::Decode(e),
+            }
+        }
+        let want: BTreeSet<String> = map.values().flatten().cloned().collect();
+        let have = subscribed.entry(follow).or_default();
+        let subscribe: Vec<String> = want.difference(have).cloned().collect();
+        let unsubscribe: Vec<String> = have.difference(&want).cloned().collect();
+        if subscribe.is_empty() && unsubscribe.is_empty() {
+            continue;
+        }
+        *have = want;
+        let _ = tx.send(DeltaDiscoveryRequest {
+            type_url: follow.to_string(),
+            resource_names_subscribe: subscribe,
+            resource_names_unsubscribe: unsubscribe,
+            ..Default::default()
+        });
+    }
 }
 
 /// Connect attempts before a simulated proxy gives up.
@@ -114,6 +207,27 @@ impl Names {
     }
 }
 
+/// An ADS client of pilot at `addr`, retrying refused or reset
+/// connections with jittered backoff as Envoy does.
+async fn connect(id: usize, addr: SocketAddr) -> Result<AdsClient, Ended> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match AggregatedDiscoveryServiceClient::connect(format!("http://{addr}")).await {
+            Ok(c) => return Ok(c.max_decoding_message_size(256 << 20)),
+            Err(e) if attempt >= CONNECT_ATTEMPTS => return Err(Ended::Connect(e.to_string())),
+            Err(_) => {
+                // Jittered exponential backoff, 25 ms doubling to 1 s.
+                let base = 25u64 << attempt.min(6);
+                let jitter = (id as u64 * 7919 + u64::from(attempt) * 104_729) % base;
+                tokio::time::sleep(Duration::from_millis(base.min(1000) / 2 + jitter / 2)).await;
+            }
+        }
+    }
+}
+
+type AdsClient = AggregatedDiscoveryServiceClient<tonic::transport::Channel>;
+
 /// Run proxy `id` against pilot at `addr` until its stream ends, reporting
 /// each ACKed response on `events`.
 pub async fn run(
@@ -123,19 +237,9 @@ pub async fn run(
     names: Arc<Names>,
     events: mpsc::UnboundedSender<Event>,
 ) -> Ended {
-    let mut attempt = 0;
-    let mut client = loop {
-        attempt += 1;
-        match AggregatedDiscoveryServiceClient::connect(format!("http://{addr}")).await {
-            Ok(c) => break c.max_decoding_message_size(256 << 20),
-            Err(e) if attempt >= CONNECT_ATTEMPTS => return Ended::Connect(e.to_string()),
-            Err(_) => {
-                // Jittered exponential backoff, 25 ms doubling to 1 s.
-                let base = 25u64 << attempt.min(6);
-                let jitter = (id as u64 * 7919 + u64::from(attempt) * 104_729) % base;
-                tokio::time::sleep(Duration::from_millis(base.min(1000) / 2 + jitter / 2)).await;
-            }
-        }
+    let mut client = match connect(id, addr).await {
+        Ok(c) => c,
+        Err(e) => return e,
     };
     let (tx, rx) = mpsc::unbounded_channel();
     let send = |req: DiscoveryRequest| tx.send(req).is_ok();

@@ -46,6 +46,9 @@ pub struct Options {
     pub debounce_ms: u64,
     /// Longest any phase may take.
     pub timeout: Duration,
+    /// Simulated proxies speak incremental (delta) xDS instead of state
+    /// of the world.
+    pub delta: bool,
 }
 
 /// A child process killed when dropped, pass or fail.
@@ -254,7 +257,15 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
         let tx = tx.clone();
         let addr = pilot.xds;
         let names = Arc::clone(&names);
-        tasks.spawn(async move { (i, client::run(i, addr, node, names, tx).await) });
+        let delta = opts.delta;
+        tasks.spawn(async move {
+            let ended = if delta {
+                client::run_delta(i, addr, node, names, tx).await
+            } else {
+                client::run(i, addr, node, names, tx).await
+            };
+            (i, ended)
+        });
     }
     drop(tx);
     let mut tally = Tally::default();
@@ -311,6 +322,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
     let end = pilot.sample()?;
     tasks.abort_all();
     Ok(Report {
+        protocol: if opts.delta { "delta" } else { "sotw" },
         services: opts.services,
         proxies: opts.proxies,
         yaml_bytes,

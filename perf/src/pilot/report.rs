@@ -80,6 +80,8 @@ pub struct Change {
 /// One run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
+    /// `sotw` (state of the world) or `delta`.
+    pub protocol: &'static str,
     /// N.
     pub services: usize,
     /// M.
@@ -121,10 +123,11 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "pilot scale: {} services ({:.1} MB of YAML), {} sidecars (REDIRECT), debounce {} ms",
+            "pilot scale: {} services ({:.1} MB of YAML), {} sidecars (REDIRECT, {} xDS), debounce {} ms",
             self.services,
             self.yaml_bytes as f64 / (1024.0 * 1024.0),
             self.proxies,
+            self.protocol,
             self.debounce_ms
         );
         let _ = writeln!(s);
