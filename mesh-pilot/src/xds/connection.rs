@@ -75,7 +75,7 @@ struct Sent {
 struct Watch {
     /// Requested names, sorted and deduplicated; empty means all (and
     /// wildcard types ignore them).
-    names: BTreeSet<String>,
+    names: BTreeSet<Arc<str>>,
     sent: Option<Sent>,
     acked: Option<String>,
 }
@@ -149,7 +149,7 @@ impl Connection {
         }
         let watch = self.watches.entry(type_url.to_string()).or_default();
         if req.response_nonce.is_empty() || watch.sent.is_none() {
-            watch.names = req.resource_names.iter().cloned().collect();
+            watch.names = intern_all(&self.resources, type_url, &req.resource_names);
             return Some(self.respond(type_url));
         }
         let last_nonce = watch.sent.as_ref().map(|s| s.nonce.as_str());
@@ -174,7 +174,7 @@ impl Connection {
         }
         watch.acked = Some(req.version_info.clone());
         if !is_wildcard_type(type_url) && !same_names(&watch.names, &req.resource_names) {
-            watch.names = req.resource_names.iter().cloned().collect();
+            watch.names = intern_all(&self.resources, type_url, &req.resource_names);
             return Some(self.respond(type_url));
         }
         None
@@ -255,7 +255,7 @@ impl Connection {
 
     /// The resources of a type this proxy gets: all of a wildcard type,
     /// else those named (all when no name is).
-    fn select(&self, type_url: &str, names: &BTreeSet<String>) -> Vec<Arc<Packed>> {
+    fn select(&self, type_url: &str, names: &BTreeSet<Arc<str>>) -> Vec<Arc<Packed>> {
         if is_wildcard_type(type_url) || names.is_empty() {
             return self
                 .resources
@@ -328,9 +328,22 @@ pub(super) fn changed_names(old: &[Arc<Set>], new: &[Arc<Set>]) -> Option<Vec<Ar
 /// Whether a request's names ask for the set `current`. A proxy repeats
 /// its whole list with every ACK (thousands of EDS names), usually in the
 /// same sorted order: that case is one walk, with no set built.
-fn same_names(current: &BTreeSet<String>, asked: &[String]) -> bool {
-    let in_order = asked.len() == current.len() && asked.iter().zip(current).all(|(a, b)| a == b);
-    in_order || *current == asked.iter().cloned().collect::<BTreeSet<_>>()
+fn same_names(current: &BTreeSet<Arc<str>>, asked: &[String]) -> bool {
+    let in_order =
+        asked.len() == current.len() && asked.iter().zip(current).all(|(a, b)| **a == **b);
+    in_order
+        || current
+            .iter()
+            .map(|n| &**n)
+            .eq(asked.iter().map(String::as_str).collect::<BTreeSet<_>>())
+}
+
+/// Requested names, interned (`Resources::intern`).
+fn intern_all(resources: &Resources, type_url: &str, names: &[String]) -> BTreeSet<Arc<str>> {
+    names
+        .iter()
+        .map(|n| resources.intern(type_url, n))
+        .collect()
 }
 
 #[cfg(test)]

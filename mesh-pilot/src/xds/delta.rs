@@ -55,7 +55,7 @@ impl DeltaOutgoing {
                 .iter()
                 .map(|(name, p)| Resource {
                     name: name.to_string(),
-                    version: version_of(p),
+                    version: p.version(),
                     resource: Some(p.any.clone()),
                     ..Default::default()
                 })
@@ -68,17 +68,12 @@ impl DeltaOutgoing {
     }
 }
 
-/// A resource's version: its content hash.
-fn version_of(p: &Packed) -> String {
-    format!("{:016x}", p.hash)
-}
-
 #[derive(Debug, Default)]
 struct Watch {
     /// Everything of the type (Envoy's wildcard subscription).
     wildcard: bool,
     /// Names subscribed explicitly.
-    names: BTreeSet<String>,
+    names: BTreeSet<Arc<str>>,
     /// The sets the proxy's resources of this type came from; `None`
     /// until the first response.
     sets: Option<Vec<Arc<Set>>>,
@@ -157,7 +152,7 @@ impl DeltaConnection {
                     added.push(WILDCARD.to_string());
                 }
                 watch.wildcard = true;
-            } else if watch.names.insert(name.clone()) && !watch.wildcard {
+            } else if watch.names.insert(self.resources.intern(type_url, name)) && !watch.wildcard {
                 added.push(name.clone());
             }
         }
@@ -165,7 +160,7 @@ impl DeltaConnection {
             if name == WILDCARD {
                 watch.wildcard = false;
             } else {
-                watch.names.remove(name);
+                watch.names.remove(name.as_str());
             }
         }
         let sets = self.resources.sets(type_url).to_vec();
@@ -177,7 +172,7 @@ impl DeltaConnection {
                 .resources
                 .iter(type_url)
                 .filter(|(n, p)| {
-                    watch.wants(n) && have.get(&***n).is_none_or(|v| *v != version_of(p))
+                    watch.wants(n) && have.get(&***n).is_none_or(|v| *v != p.version())
                 })
                 .map(|(n, p)| (Arc::clone(n), Arc::clone(p)))
                 .collect();

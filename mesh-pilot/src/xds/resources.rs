@@ -18,10 +18,12 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
-use envoy_types::pb::envoy::service::discovery::v3::DiscoveryResponse;
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryResponse, DiscoveryResponse, Resource,
+};
 use envoy_types::pb::google::protobuf::Any;
 use prost::{Message, Name};
 
@@ -29,7 +31,7 @@ use super::{CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, PUSH_ORDER, ROUTE_TYPE};
 use crate::translate::Output;
 
 /// One resource, packed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Packed {
     /// The resource as sent.
     pub any: Any,
@@ -40,6 +42,16 @@ pub struct Packed {
     /// shared by every stream, without encoding anything again
     /// (`wire.rs`).
     pub wire: Bytes,
+    /// `any` as one entry of `DeltaDiscoveryResponse.resources` (a
+    /// `Resource` with its name and version), made the first time a delta
+    /// stream sends it.
+    delta_wire: OnceLock<Bytes>,
+}
+
+impl PartialEq for Packed {
+    fn eq(&self, other: &Packed) -> bool {
+        self.hash == other.hash && self.any == other.any
+    }
 }
 
 impl Packed {
@@ -65,7 +77,31 @@ impl Packed {
             hash: h.finish(),
             any,
             wire: Bytes::from(wire),
+            delta_wire: OnceLock::new(),
         }
+    }
+
+    /// The resource's version in delta xDS: its content hash.
+    pub fn version(&self) -> String {
+        format!("{:016x}", self.hash)
+    }
+
+    /// The resource as one `DeltaDiscoveryResponse.resources` entry named
+    /// `name` (a resource has one name: the key of its set).
+    pub fn delta_wire(&self, name: &str) -> &Bytes {
+        self.delta_wire.get_or_init(|| {
+            let resource = Resource {
+                name: name.to_string(),
+                version: self.version(),
+                resource: Some(self.any.clone()),
+                ..Default::default()
+            };
+            let msg = DeltaDiscoveryResponse {
+                resources: vec![resource],
+                ..Default::default()
+            };
+            Bytes::from(msg.encode_to_vec())
+        })
     }
 }
 
@@ -248,6 +284,17 @@ impl Resources {
     /// The resource of a type called `name`.
     pub fn get(&self, type_url: &str, name: &str) -> Option<&Arc<Packed>> {
         self.sets(type_url).iter().find_map(|s| s.get(name))
+    }
+
+    /// `name` as an `Arc` shared with the set that has a resource of that
+    /// name (a new one if none has): streams keep thousands of subscribed
+    /// names each, and interned they cost a pointer apiece.
+    pub fn intern(&self, type_url: &str, name: &str) -> Arc<str> {
+        let shared = self
+            .sets(type_url)
+            .iter()
+            .find_map(|s| s.items.get_key_value(name));
+        shared.map_or_else(|| Arc::from(name), |(k, _)| Arc::clone(k))
     }
 
     /// Every resource of a type, as (name, packed).

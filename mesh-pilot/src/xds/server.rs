@@ -1,23 +1,18 @@
-//! The ADS gRPC service: one task per stream. The task reads requests,
-//! follows the push context (a `watch`), takes this proxy's resources from
-//! the push's cache on every push (shared families built once per push,
-//! its own built here) and lets [`Connection`] decide what to send.
+//! The ADS server: one task per stream, state of the world or delta. The
+//! task reads requests, follows the push context (a `watch`), takes this
+//! proxy's resources from the push's cache on every push (shared families
+//! built once per push, its own built here) and lets the protocol state
+//! ([`Connection`] or [`DeltaConnection`]) decide what to send; `wire.rs`
+//! carries requests in and responses out.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryService;
-use envoy_types::pb::envoy::service::discovery::v3::{
-    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
-};
-use futures::{Stream, StreamExt};
+use envoy_types::pb::envoy::service::discovery::v3::{DeltaDiscoveryRequest, DiscoveryRequest};
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status, Streaming};
-use tracing::Instrument;
+use tonic::{Status, Streaming};
 
 use super::cache::PushCaches;
 use super::connection::{Connection, Outgoing, SyncStatus};
@@ -148,40 +143,6 @@ fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(ACCEPT_BACKLOG)
-}
-
-type ResponseStream = Pin<Box<dyn Stream<Item = Result<DeltaDiscoveryResponse, Status>> + Send>>;
-
-#[tonic::async_trait]
-impl AggregatedDiscoveryService for AdsServer {
-    type StreamAggregatedResourcesStream =
-        Pin<Box<dyn Stream<Item = Result<DiscoveryResponse, Status>> + Send>>;
-
-    async fn stream_aggregated_resources(
-        &self,
-        request: Request<Streaming<DiscoveryRequest>>,
-    ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
-        let (stream, rx) = self.stream::<Connection>();
-        let span = tracing::info_span!("ads", id = stream.id, peer = ?request.remote_addr());
-        tokio::spawn(stream.run(request.into_inner()).instrument(span));
-        // Responses are copied into wire messages only as the transport
-        // takes them (connection.rs, `Outgoing`).
-        let responses = ReceiverStream::new(rx).map(|r| r.map(Outgoing::into_response));
-        Ok(Response::new(Box::pin(responses)))
-    }
-
-    type DeltaAggregatedResourcesStream = ResponseStream;
-
-    async fn delta_aggregated_resources(
-        &self,
-        request: Request<Streaming<DeltaDiscoveryRequest>>,
-    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
-        let (stream, rx) = self.stream::<DeltaConnection>();
-        let span = tracing::info_span!("delta-ads", id = stream.id, peer = ?request.remote_addr());
-        tokio::spawn(stream.run(request.into_inner()).instrument(span));
-        let responses = ReceiverStream::new(rx).map(|r| r.map(DeltaOutgoing::into_response));
-        Ok(Response::new(Box::pin(responses)))
-    }
 }
 
 impl AdsServer {

@@ -123,12 +123,11 @@ pub async fn run_delta(
             acked_at: Instant::now(),
             acked_wall: SystemTime::now(),
         });
-        let (follow, decode): (&'static str, fn(&Any) -> Result<Vec<String>, String>) =
-            match type_url {
-                CDS => (EDS, eds_cluster),
-                LDS => (RDS, route_names),
-                _ => continue,
-            };
+        let (follow, decode): (&'static str, NamesOf) = match type_url {
+            CDS => (EDS, eds_cluster),
+            LDS => (RDS, route_names),
+            _ => continue,
+        };
         let map = leads.entry(type_url).or_default();
         for name in &resp.removed_resources {
             map.remove(name);
@@ -162,6 +161,9 @@ pub async fn run_delta(
 /// Connect attempts before a simulated proxy gives up.
 const CONNECT_ATTEMPTS: u32 = 20;
 
+/// What a cluster or listener resource leads to: EDS or RDS names.
+type NamesOf = fn(&Any) -> Result<Vec<String>, String>;
+
 /// Names the resources of a CDS or LDS response lead to, by a hash of
 /// each resource's bytes, shared by every simulated proxy.
 #[derive(Debug, Default)]
@@ -172,11 +174,7 @@ pub struct Names {
 impl Names {
     /// The EDS names (from clusters) or RDS names (from listeners) of
     /// `resources`, sorted and deduplicated.
-    fn of(
-        &self,
-        resources: &[Any],
-        decode: fn(&Any) -> Result<Vec<String>, String>,
-    ) -> Result<Vec<String>, String> {
+    fn of(&self, resources: &[Any], decode: NamesOf) -> Result<Vec<String>, String> {
         let keys: Vec<u64> = resources
             .iter()
             .map(|a| {
