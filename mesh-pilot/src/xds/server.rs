@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use envoy_types::pb::envoy::service::discovery::v3::{DeltaDiscoveryRequest, DiscoveryRequest};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::StreamExt;
-use tonic::{Status, Streaming};
+use tonic::Status;
+
+use super::wire::Requests;
 
 use super::cache::PushCaches;
 use super::connection::{Connection, Outgoing, SyncStatus};
@@ -246,11 +248,11 @@ pub(super) struct AdsStream<P: Protocol> {
 }
 
 impl<P: Protocol> AdsStream<P> {
-    pub(super) async fn run(mut self, mut requests: Streaming<P::Req>) {
-        let first = match requests.message().await {
-            Ok(Some(first)) => first,
-            Ok(None) => return,
-            Err(status) => {
+    pub(super) async fn run(mut self, mut requests: Requests<P::Req>) {
+        let first = match requests.next().await {
+            Some(Ok(first)) => first,
+            None => return,
+            Some(Err(status)) => {
                 tracing::debug!(%status, "stream ended before its first request");
                 return;
             }
@@ -276,10 +278,10 @@ impl<P: Protocol> AdsStream<P> {
             let event = match next.take() {
                 Some(req) => Event::Request(Box::new(req)),
                 None => tokio::select! {
-                    msg = requests.message() => match msg {
-                        Ok(Some(req)) => Event::Request(Box::new(req)),
-                        Ok(None) => Event::Closed,
-                        Err(status) => {
+                    msg = requests.next() => match msg {
+                        Some(Ok(req)) => Event::Request(Box::new(req)),
+                        None => Event::Closed,
+                        Some(Err(status)) => {
                             tracing::debug!(%status, "stream error");
                             Event::Closed
                         }

@@ -8,26 +8,29 @@
 //! stream task only when the transport asks for more, so a stream holds at
 //! most one chunk in flight. Delta responses are written the same way from
 //! each resource's `Resource` encoding (`Packed::delta_wire`, made once).
-//! Requests are decoded by tonic's `Streaming`.
+//! Requests are decoded here too ([`Requests`]): tonic's decoder would
+//! likewise keep, per stream, the capacity of the largest request (a
+//! state-of-the-world EDS ACK repeats thousands of names); this one lets a
+//! large buffer go once its message is decoded.
 //!
 //! ```text
-//!  POST .../StreamAggregatedResources ─► Streaming<DiscoveryRequest> ──► AdsStream<Connection>
-//!  POST .../DeltaAggregatedResources  ─► Streaming<DeltaDiscoveryRequest> ► AdsStream<DeltaConnection>
+//!  POST .../StreamAggregatedResources ─► Requests<DiscoveryRequest> ──► AdsStream<Connection>
+//!  POST .../DeltaAggregatedResources  ─► Requests<DeltaDiscoveryRequest> ► AdsStream<DeltaConnection>
 //!              ◄─ WireBody: gRPC frames ◄─ Outgoing / DeltaOutgoing (Arcs of Packed) ◄─┘
 //!  any other path ─► UNIMPLEMENTED
 //! ```
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use envoy_types::pb::envoy::service::discovery::v3::{DeltaDiscoveryResponse, DiscoveryResponse};
-use http_body::Frame;
+use http_body::{Body as _, Frame};
 use prost::Message;
 use tokio::sync::mpsc;
-use tonic::codec::{Codec, Streaming};
 use tonic::server::NamedService;
 use tonic::Status;
 use tracing::Instrument;
@@ -74,9 +77,7 @@ impl AdsService {
             .extensions()
             .get::<tonic::transport::server::TcpConnectInfo>()
             .and_then(|i| i.remote_addr());
-        let mut codec = tonic_prost::ProstCodec::<P::Req, P::Req>::default();
-        let requests =
-            Streaming::new_request(codec.decoder(), req.into_body(), None, Some(MAX_REQUEST));
+        let requests = Requests::new(req.into_body());
         let (stream, rx) = self.server.stream::<P>();
         let span = tracing::info_span!("ads", kind, id = stream.id, peer = ?peer);
         tokio::spawn(stream.run(requests).instrument(span));
@@ -113,6 +114,99 @@ impl tower_service::Service<http::Request<tonic::body::Body>> for AdsService {
             .body(body)
             .unwrap_or_else(|_| http::Response::new(tonic::body::Body::empty()));
         Box::pin(async move { Ok(response) })
+    }
+}
+
+/// A read buffer larger than this is let go once what it holds is small.
+const KEEP_BUFFER: usize = 16 * 1024;
+
+/// The requests of one stream, decoded from its request body's gRPC
+/// frames (uncompressed, at most [`MAX_REQUEST`] bytes each).
+pub struct Requests<R> {
+    body: tonic::body::Body,
+    buf: BytesMut,
+    ended: bool,
+    _req: PhantomData<fn() -> R>,
+}
+
+impl<R> Requests<R> {
+    /// The requests in `body`.
+    pub fn new(body: tonic::body::Body) -> Requests<R> {
+        Requests {
+            body,
+            buf: BytesMut::new(),
+            ended: false,
+            _req: PhantomData,
+        }
+    }
+}
+
+impl<R: Message + Default> Requests<R> {
+    /// The next whole message in the buffer, if there is one.
+    fn take(&mut self) -> Option<Result<R, Status>> {
+        if self.buf.len() < 5 {
+            return None;
+        }
+        if self.buf[0] != 0 {
+            return Some(Err(Status::unimplemented(
+                "compressed requests are not accepted",
+            )));
+        }
+        let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
+        if len > MAX_REQUEST {
+            return Some(Err(Status::resource_exhausted(format!(
+                "request of {len} bytes, more than the {MAX_REQUEST} accepted"
+            ))));
+        }
+        if self.buf.len() < 5 + len {
+            self.buf.reserve(5 + len - self.buf.len());
+            return None;
+        }
+        let msg = R::decode(&self.buf[5..5 + len])
+            .map_err(|e| Status::invalid_argument(format!("undecodable request: {e}")));
+        self.buf.advance(5 + len);
+        if self.buf.capacity() > KEEP_BUFFER && self.buf.len() <= KEEP_BUFFER / 2 {
+            // Keep what is left of the next message, not the allocation.
+            self.buf = BytesMut::from(&self.buf[..]);
+        }
+        Some(msg)
+    }
+}
+
+impl<R: Message + Default> futures::Stream for Requests<R> {
+    type Item = Result<R, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            if let Some(msg) = self.take() {
+                if msg.is_err() {
+                    self.ended = true;
+                    self.buf.clear();
+                }
+                return Poll::Ready(Some(msg));
+            }
+            if self.ended {
+                if self.buf.is_empty() {
+                    return Poll::Ready(None);
+                }
+                self.buf.clear();
+                return Poll::Ready(Some(Err(Status::invalid_argument("truncated request"))));
+            }
+            match Pin::new(&mut self.body).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => self.ended = true,
+                Poll::Ready(Some(Err(status))) => {
+                    self.ended = true;
+                    self.buf.clear();
+                    return Poll::Ready(Some(Err(status)));
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.buf.extend_from_slice(&data);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -287,6 +381,67 @@ mod tests {
         assert_eq!(len, all.len() - 5);
         let decoded = DiscoveryResponse::decode(&all[5..]).unwrap();
         assert_eq!(decoded, out.clone().into_response());
+    }
+
+    fn body_of(chunks: Vec<Vec<u8>>) -> tonic::body::Body {
+        let frames = chunks
+            .into_iter()
+            .map(|c| Ok::<_, Infallible>(Frame::data(Bytes::from(c))));
+        tonic::body::Body::new(http_body_util::StreamBody::new(futures::stream::iter(
+            frames,
+        )))
+    }
+
+    fn grpc_frame(msg: &impl Message) -> Vec<u8> {
+        let bytes = msg.encode_to_vec();
+        let mut out = vec![0];
+        out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        out.extend_from_slice(&bytes);
+        out
+    }
+
+    #[tokio::test]
+    async fn requests_split_anywhere_decode_and_big_buffers_are_let_go() {
+        use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
+        use futures::StreamExt;
+        let small = DiscoveryRequest {
+            type_url: "t".into(),
+            ..Default::default()
+        };
+        let big = DiscoveryRequest {
+            resource_names: (0..5000)
+                .map(|i| format!("outbound|80||svc-{i}.ns"))
+                .collect(),
+            ..Default::default()
+        };
+        let mut wire = grpc_frame(&small);
+        wire.extend(grpc_frame(&big));
+        wire.extend(grpc_frame(&small));
+        // Split at awkward places: inside a prefix, inside a message.
+        let chunks = vec![
+            wire[..3].to_vec(),
+            wire[3..200].to_vec(),
+            wire[200..].to_vec(),
+        ];
+        let mut requests = Requests::<DiscoveryRequest>::new(body_of(chunks));
+        assert_eq!(requests.next().await.unwrap().unwrap(), small);
+        assert_eq!(requests.next().await.unwrap().unwrap(), big);
+        assert!(
+            requests.buf.capacity() <= KEEP_BUFFER,
+            "the big buffer is let go"
+        );
+        assert_eq!(requests.next().await.unwrap().unwrap(), small);
+        assert!(requests.next().await.is_none());
+
+        // A truncated message and a compressed one are errors, not panics.
+        let mut cut =
+            Requests::<DiscoveryRequest>::new(body_of(vec![grpc_frame(&big)[..50].to_vec()]));
+        assert!(cut.next().await.unwrap().is_err());
+        let mut zipped = grpc_frame(&small);
+        zipped[0] = 1;
+        let mut compressed = Requests::<DiscoveryRequest>::new(body_of(vec![zipped]));
+        assert!(compressed.next().await.unwrap().is_err());
+        assert!(compressed.next().await.is_none());
     }
 
     #[test]
