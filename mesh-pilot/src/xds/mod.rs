@@ -5,9 +5,11 @@
 //! ```text
 //!  push context (watch) ──► cache.rs: the push's PushCache ── shared families, once per
 //!                              │ Resources of one proxy       push and scope key, packed
-//!                              │ (Arcs of shared + its own)   (resources.rs)
-//!  DiscoveryRequest ──► Connection (nonce / ACK / NACK) ──► DiscoveryResponse
-//!                              │
+//!                              │ (Arcs of shared sets)        (resources.rs: Set, Packed)
+//!  request ─► wire.rs Requests ─► server.rs stream task ─► Connection (SotW) or
+//!                                                          DeltaConnection (delta):
+//!                                                          nonce / ACK / NACK, set diffs
+//!  response ◄─ wire.rs WireBody (frames of shared bytes) ◄─┘
 //!         SyncTable (/debug/syncz), PushCache::stats (/debug/pushz)
 //! ```
 

@@ -2,29 +2,34 @@
 //! task reads requests, follows the push context (a `watch`), takes this
 //! proxy's resources from the push's cache on every push (shared families
 //! built once per push, its own built here) and lets the protocol state
-//! ([`Connection`] or [`DeltaConnection`]) decide what to send; `wire.rs`
-//! carries requests in and responses out.
+//! ([`Connection`] or [`DeltaConnection`]) decide what to send.
+//! [`AdsService`] routes the two ADS methods to their stream tasks, with
+//! `wire.rs` reading requests and writing responses.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
+use envoy_types::pb::envoy::config::core::v3::Node as EnvoyNode;
 use envoy_types::pb::envoy::service::discovery::v3::{DeltaDiscoveryRequest, DiscoveryRequest};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::StreamExt;
+use tonic::server::NamedService;
 use tonic::Status;
-
-use super::wire::Requests;
+use tracing::Instrument;
 
 use super::cache::PushCaches;
 use super::connection::{Connection, Outgoing, SyncStatus};
 use super::delta::{DeltaConnection, DeltaOutgoing};
 use super::node;
+use super::wire::{Framed, Requests, WireBody};
 use super::Resources;
 use crate::error::ServeError;
 use crate::push::PushContext;
-use envoy_types::pb::envoy::config::core::v3::Node as EnvoyNode;
 
 /// How many disconnected streams `/debug/syncz` keeps showing.
 const KEEP_DISCONNECTED: usize = 64;
@@ -125,7 +130,7 @@ impl AdsServer {
             })
         });
         tonic::transport::Server::builder()
-            .add_service(super::wire::AdsService::new(self))
+            .add_service(AdsService::new(self))
             .serve_with_incoming_shutdown(incoming, async move {
                 crate::drained(&mut shutdown).await;
             })
@@ -155,6 +160,81 @@ fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(ACCEPT_BACKLOG)
+}
+
+/// The state-of-the-world method's path.
+const SOTW_PATH: &str =
+    "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
+/// The incremental method's path.
+const DELTA_PATH: &str =
+    "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources";
+
+/// The ADS service of an [`AdsServer`] (tonic routes by its name): both
+/// methods on `wire.rs`'s frame reader and writer; any other path is
+/// UNIMPLEMENTED.
+#[derive(Clone)]
+pub struct AdsService {
+    server: AdsServer,
+}
+
+impl AdsService {
+    /// The service of `server`.
+    pub fn new(server: AdsServer) -> AdsService {
+        AdsService { server }
+    }
+
+    /// Start a stream task of protocol `P` for `req`; its body.
+    fn serve<P>(
+        &self,
+        req: http::Request<tonic::body::Body>,
+        kind: &'static str,
+    ) -> WireBody<P::Out>
+    where
+        P: Protocol,
+        P::Out: Framed,
+    {
+        let peer = req
+            .extensions()
+            .get::<tonic::transport::server::TcpConnectInfo>()
+            .and_then(|i| i.remote_addr());
+        let requests = Requests::new(req.into_body());
+        let (stream, rx) = self.server.stream::<P>();
+        let span = tracing::info_span!("ads", kind, id = stream.id, peer = ?peer);
+        tokio::spawn(stream.run(requests).instrument(span));
+        WireBody::new(rx)
+    }
+}
+
+impl NamedService for AdsService {
+    const NAME: &'static str = "envoy.service.discovery.v3.AggregatedDiscoveryService";
+}
+
+type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl tower_service::Service<http::Request<tonic::body::Body>> for AdsService {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        let body = match req.uri().path() {
+            SOTW_PATH => tonic::body::Body::new(self.serve::<Connection>(req, "sotw")),
+            DELTA_PATH => tonic::body::Body::new(self.serve::<DeltaConnection>(req, "delta")),
+            other => {
+                let status = Status::unimplemented(format!("no method {other}"));
+                return Box::pin(async move { Ok(status.into_http()) });
+            }
+        };
+        let response = http::Response::builder()
+            .header(http::header::CONTENT_TYPE, "application/grpc")
+            .body(body)
+            .unwrap_or_else(|_| http::Response::new(tonic::body::Body::empty()));
+        Box::pin(async move { Ok(response) })
+    }
 }
 
 impl AdsServer {

@@ -1,23 +1,23 @@
-//! The ADS methods on the wire, without tonic's message encoder. tonic encodes each response into one buffer per stream that
-//! keeps the capacity of the largest response for the stream's life (a
-//! megabyte per proxy in a mesh of a thousand services), and copies every
-//! resource into it. Here a response is written as gRPC frames straight
-//! from the resources' pre-encoded bytes (`Packed::wire`, shared by every
-//! stream): small pieces are gathered into chunks of [`CHUNK`] bytes, big
-//! resources go out as they are, and the next response is taken from the
-//! stream task only when the transport asks for more, so a stream holds at
-//! most one chunk in flight. Delta responses are written the same way from
-//! each resource's `Resource` encoding (`Packed::delta_wire`, made once).
-//! Requests are decoded here too ([`Requests`]): tonic's decoder would
-//! likewise keep, per stream, the capacity of the largest request (a
-//! state-of-the-world EDS ACK repeats thousands of names); this one lets a
-//! large buffer go once its message is decoded.
+//! gRPC framing for the ADS streams, without tonic's codec. tonic's
+//! encoder copies every resource into one buffer per stream that keeps the
+//! capacity of the largest response for the stream's life (a megabyte per
+//! proxy in a mesh of a thousand services), and its decoder does the same
+//! with the largest request (a state-of-the-world EDS ACK repeats
+//! thousands of names).
+//!
+//! - [`WireBody`] writes a stream's responses as gRPC frames straight from
+//!   the resources' pre-encoded bytes (`Packed::wire`, or
+//!   `Packed::delta_wire` for delta, each made once and shared by every
+//!   stream): small pieces are gathered into chunks of [`CHUNK`] bytes, big
+//!   resources go out as they are, and the next response is taken from the
+//!   stream task only when the transport asks for more.
+//! - [`Requests`] reads the request frames and lets a large buffer go once
+//!   its message is decoded.
 //!
 //! ```text
-//!  POST .../StreamAggregatedResources ─► Requests<DiscoveryRequest> ──► AdsStream<Connection>
-//!  POST .../DeltaAggregatedResources  ─► Requests<DeltaDiscoveryRequest> ► AdsStream<DeltaConnection>
-//!              ◄─ WireBody: gRPC frames ◄─ Outgoing / DeltaOutgoing (Arcs of Packed) ◄─┘
-//!  any other path ─► UNIMPLEMENTED
+//!  request body ─► Requests<R> ─► stream task (server.rs) ─► Outgoing / DeltaOutgoing
+//!                                                                 │ (Arcs of Packed)
+//!  response body ◄─ WireBody: prefix + head + shared resource bytes ◄┘, then trailers
 //! ```
 
 use std::collections::VecDeque;
@@ -31,91 +31,15 @@ use envoy_types::pb::envoy::service::discovery::v3::{DeltaDiscoveryResponse, Dis
 use http_body::{Body as _, Frame};
 use prost::Message;
 use tokio::sync::mpsc;
-use tonic::server::NamedService;
 use tonic::Status;
-use tracing::Instrument;
 
-use super::connection::{Connection, Outgoing};
-use super::delta::{DeltaConnection, DeltaOutgoing};
-use super::server::{AdsServer, Protocol};
+use super::connection::Outgoing;
+use super::delta::DeltaOutgoing;
 
-const SERVICE: &str = "envoy.service.discovery.v3.AggregatedDiscoveryService";
-/// The state-of-the-world method's path.
-const SOTW_PATH: &str =
-    "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
-/// The incremental method's path.
-const DELTA_PATH: &str =
-    "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources";
 /// Gathered pieces are sent in chunks of about this many bytes.
 pub const CHUNK: usize = 64 * 1024;
 /// Largest request accepted (tonic's default).
-const MAX_REQUEST: usize = 4 * 1024 * 1024;
-
-/// The ADS service of an [`AdsServer`].
-#[derive(Clone)]
-pub struct AdsService {
-    server: AdsServer,
-}
-
-impl AdsService {
-    /// The service of `server`.
-    pub fn new(server: AdsServer) -> AdsService {
-        AdsService { server }
-    }
-
-    /// Start a stream task of protocol `P` for `req`; its body.
-    fn serve<P>(
-        &self,
-        req: http::Request<tonic::body::Body>,
-        kind: &'static str,
-    ) -> WireBody<P::Out>
-    where
-        P: Protocol,
-        P::Out: Framed,
-    {
-        let peer = req
-            .extensions()
-            .get::<tonic::transport::server::TcpConnectInfo>()
-            .and_then(|i| i.remote_addr());
-        let requests = Requests::new(req.into_body());
-        let (stream, rx) = self.server.stream::<P>();
-        let span = tracing::info_span!("ads", kind, id = stream.id, peer = ?peer);
-        tokio::spawn(stream.run(requests).instrument(span));
-        WireBody::new(rx)
-    }
-}
-
-impl NamedService for AdsService {
-    const NAME: &'static str = SERVICE;
-}
-
-type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
-
-impl tower_service::Service<http::Request<tonic::body::Body>> for AdsService {
-    type Response = http::Response<tonic::body::Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
-        let body = match req.uri().path() {
-            SOTW_PATH => tonic::body::Body::new(self.serve::<Connection>(req, "sotw")),
-            DELTA_PATH => tonic::body::Body::new(self.serve::<DeltaConnection>(req, "delta")),
-            other => {
-                let status = Status::unimplemented(format!("no method {other}"));
-                return Box::pin(async move { Ok(status.into_http()) });
-            }
-        };
-        let response = http::Response::builder()
-            .header(http::header::CONTENT_TYPE, "application/grpc")
-            .body(body)
-            .unwrap_or_else(|_| http::Response::new(tonic::body::Body::empty()));
-        Box::pin(async move { Ok(response) })
-    }
-}
+pub const MAX_REQUEST: usize = 4 * 1024 * 1024;
 
 /// A read buffer larger than this is let go once what it holds is small.
 const KEEP_BUFFER: usize = 16 * 1024;
