@@ -10,7 +10,7 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{bin, envoy_binary, eventually, free_port, Procs};
+use support::{bin, envoy_binary, envoy_bootstrap, eventually, free_port, Procs};
 
 const SERVICE: &str = r#"
 apiVersion: networking.istio.io/v1
@@ -45,44 +45,15 @@ spec:
   subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
 "#;
 
-fn bootstrap(xds_port: u16, admin_port: u16) -> String {
-    format!(
-        r#"
-node:
-  id: sidecar~127.0.41.1~greeter-v1.default~default.svc.cluster.local
+/// The sidecar's node: NONE mode with an HTTP proxy port.
+const NODE: &str = "  id: sidecar~127.0.41.1~greeter-v1.default~default.svc.cluster.local
   cluster: greeter.default
   metadata:
     NAMESPACE: default
-    LABELS: {{app: greeter, version: v1}}
+    LABELS: {app: greeter, version: v1}
     INTERCEPTION_MODE: NONE
-    HTTP_PROXY_PORT: "15080"
-    MESH_APP_IP: 127.1.41.1
-admin:
-  address: {{socket_address: {{address: 127.0.0.1, port_value: {admin_port}}}}}
-dynamic_resources:
-  ads_config:
-    api_type: DELTA_GRPC
-    transport_api_version: V3
-    grpc_services: [{{envoy_grpc: {{cluster_name: xds-grpc}}}}]
-  cds_config: {{ads: {{}}, resource_api_version: V3}}
-  lds_config: {{ads: {{}}, resource_api_version: V3}}
-static_resources:
-  clusters:
-  - name: xds-grpc
-    type: STATIC
-    connect_timeout: 1s
-    typed_extension_protocol_options:
-      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-        explicit_http_config: {{http2_protocol_options: {{}}}}
-    load_assignment:
-      cluster_name: xds-grpc
-      endpoints:
-      - lb_endpoints:
-        - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {xds_port}}}}}}}
-"#
-    )
-}
+    HTTP_PROXY_PORT: \"15080\"
+    MESH_APP_IP: 127.1.41.1";
 
 /// Envoy's counters and gauges whose names contain `filter`.
 async fn stats(client: &reqwest::Client, admin: u16, filter: &str) -> Vec<(String, u64)> {
@@ -133,7 +104,8 @@ async fn envoy_on_delta_xds_follows_endpoint_and_cluster_changes() {
         .args(["--debug-address", &format!("127.0.0.1:{}", free_port())]);
     procs.spawn("pilot", pilot);
     let boot = tmp.path().join("envoy.yaml");
-    std::fs::write(&boot, bootstrap(xds_port, admin)).expect("write bootstrap");
+    let yaml = envoy_bootstrap(NODE, &format!("127.0.0.1:{admin}"), xds_port, "DELTA_GRPC");
+    std::fs::write(&boot, yaml).expect("write bootstrap");
     let mut e = Command::new(envoy);
     e.arg("-c")
         .arg(&boot)

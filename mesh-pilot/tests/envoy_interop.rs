@@ -21,7 +21,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{bin, envoy_binary, eventually, free_port, Procs};
+use support::{bin, envoy_binary, envoy_bootstrap, eventually, free_port, Procs};
 
 const V1: &str = "interop hello from v1";
 const V2: &str = "interop greetings from v2";
@@ -49,45 +49,16 @@ spec:
   serviceAccount: greeter
 "#;
 
-fn envoy_bootstrap(xds_port: u16) -> String {
-    format!(
-        r#"
-node:
-  id: sidecar~127.0.40.1~greeter-v1.default~default.svc.cluster.local
+/// The greeter's Envoy sidecar: its node, in NONE mode with an HTTP proxy port.
+const ENVOY_NODE: &str = "  id: sidecar~127.0.40.1~greeter-v1.default~default.svc.cluster.local
   cluster: greeter.default
   metadata:
     NAMESPACE: default
-    LABELS: {{app: greeter, version: v1}}
+    LABELS: {app: greeter, version: v1}
     SERVICE_ACCOUNT: greeter
     INTERCEPTION_MODE: NONE
-    HTTP_PROXY_PORT: "15080"
-    MESH_APP_IP: 127.1.40.1
-admin:
-  address: {{socket_address: {{address: 127.0.40.1, port_value: 15000}}}}
-dynamic_resources:
-  ads_config:
-    api_type: GRPC
-    transport_api_version: V3
-    grpc_services: [{{envoy_grpc: {{cluster_name: xds-grpc}}}}]
-  cds_config: {{ads: {{}}, resource_api_version: V3}}
-  lds_config: {{ads: {{}}, resource_api_version: V3}}
-static_resources:
-  clusters:
-  - name: xds-grpc
-    type: STATIC
-    connect_timeout: 1s
-    typed_extension_protocol_options:
-      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-        explicit_http_config: {{http2_protocol_options: {{}}}}
-    load_assignment:
-      cluster_name: xds-grpc
-      endpoints:
-      - lb_endpoints:
-        - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {xds_port}}}}}}}
-"#
-    )
-}
+    HTTP_PROXY_PORT: \"15080\"
+    MESH_APP_IP: 127.1.40.1";
 
 fn sidecar(xds: &str, ip: &str, pod: &str, labels: &str, sa: &str) -> Command {
     let app_ip = ip.replacen("127.0.", "127.1.", 1);
@@ -237,7 +208,11 @@ async fn envoy_sidecar_acks_everything_and_routes_like_mesh_proxy() {
         ),
     );
     let bootstrap = tmp.path().join("envoy.yaml");
-    std::fs::write(&bootstrap, envoy_bootstrap(xds_port)).expect("write bootstrap");
+    std::fs::write(
+        &bootstrap,
+        envoy_bootstrap(ENVOY_NODE, "127.0.40.1:15000", xds_port, "GRPC"),
+    )
+    .expect("write bootstrap");
     let mut e = Command::new(envoy);
     e.arg("-c")
         .arg(&bootstrap)

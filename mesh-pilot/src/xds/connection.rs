@@ -61,6 +61,35 @@ pub struct SyncStatus {
     pub last_nack: Option<Nack>,
 }
 
+impl SyncStatus {
+    /// The status of a stream from, per type, the version last ACKed and
+    /// the version last sent (either protocol).
+    pub fn of<'a>(
+        node_id: &str,
+        connected: bool,
+        per_type: impl Iterator<Item = (&'a str, Option<&'a str>, Option<&'a str>)>,
+        last_nack: &Option<Nack>,
+    ) -> SyncStatus {
+        let mut acked = BTreeMap::new();
+        let mut sent = BTreeMap::new();
+        for (t, a, s) in per_type {
+            if let Some(v) = a {
+                acked.insert(t.to_string(), v.to_string());
+            }
+            if let Some(v) = s {
+                sent.insert(t.to_string(), v.to_string());
+            }
+        }
+        SyncStatus {
+            node_id: node_id.to_string(),
+            connected,
+            acked,
+            sent,
+            last_nack: last_nack.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Sent {
     version: String,
@@ -234,23 +263,11 @@ impl Connection {
 
     /// The state for `/debug/syncz`.
     pub fn status(&self, connected: bool) -> SyncStatus {
-        let mut acked = BTreeMap::new();
-        let mut sent = BTreeMap::new();
-        for (t, w) in &self.watches {
-            if let Some(v) = &w.acked {
-                acked.insert(t.clone(), v.clone());
-            }
-            if let Some(s) = &w.sent {
-                sent.insert(t.clone(), s.version.clone());
-            }
-        }
-        SyncStatus {
-            node_id: self.node_id.clone(),
-            connected,
-            acked,
-            sent,
-            last_nack: self.last_nack.clone(),
-        }
+        let per_type = self.watches.iter().map(|(t, w)| {
+            let sent = w.sent.as_ref().map(|s| s.version.as_str());
+            (t.as_str(), w.acked.as_deref(), sent)
+        });
+        SyncStatus::of(&self.node_id, connected, per_type, &self.last_nack)
     }
 
     /// The resources of a type this proxy gets: all of a wildcard type,

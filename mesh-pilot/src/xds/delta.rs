@@ -264,23 +264,11 @@ impl DeltaConnection {
 
     /// The state for `/debug/syncz`.
     pub fn status(&self, connected: bool) -> SyncStatus {
-        let mut acked = BTreeMap::new();
-        let mut sent = BTreeMap::new();
-        for (t, w) in &self.watches {
-            if let Some(v) = &w.acked {
-                acked.insert(t.clone(), v.clone());
-            }
-            if let Some(v) = &w.sent {
-                sent.insert(t.clone(), v.clone());
-            }
-        }
-        SyncStatus {
-            node_id: self.node_id.clone(),
-            connected,
-            acked,
-            sent,
-            last_nack: self.last_nack.clone(),
-        }
+        let per_type = self
+            .watches
+            .iter()
+            .map(|(t, w)| (t.as_str(), w.acked.as_deref(), w.sent.as_deref()));
+        SyncStatus::of(&self.node_id, connected, per_type, &self.last_nack)
     }
 
     fn record(

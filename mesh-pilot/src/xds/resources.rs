@@ -331,6 +331,28 @@ impl PartialEq for Resources {
     }
 }
 
+/// A view of one set per type, each resource a one-byte `Any` (for the
+/// protocol tests of `connection.rs` and `delta.rs`).
+#[cfg(test)]
+pub(crate) fn test_view(pairs: &[(&'static str, &str, u8)]) -> Arc<Resources> {
+    let mut by_type: BTreeMap<&'static str, ByName> = BTreeMap::new();
+    for (t, name, content) in pairs {
+        let packed = Packed::from_any(Any {
+            type_url: t.to_string(),
+            value: vec![*content],
+        });
+        by_type
+            .entry(t)
+            .or_default()
+            .insert(Arc::from(*name), Arc::new(packed));
+    }
+    let mut r = Resources::new();
+    for t in PUSH_ORDER {
+        r.add(t, Arc::new(Set::new(by_type.remove(t).unwrap_or_default())));
+    }
+    Arc::new(r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

