@@ -280,11 +280,7 @@ impl Connection {
                 .map(|(_, p)| Arc::clone(p))
                 .collect();
         }
-        names
-            .iter()
-            .filter_map(|n| self.resources.get(type_url, n))
-            .cloned()
-            .collect()
+        self.resources.named(type_url, names)
     }
 
     /// Send everything of a type this proxy gets.
