@@ -36,7 +36,7 @@ fn request() -> Parts {
         .header("cookie", "session=6f1c0e2a; theme=dark; consent=yes")
         .header("end-user", "jason")
         .header("x-forwarded-for", "203.0.113.7")
-        .header("x-forwarded-for", "10.1.0.4")
+        .header("x-forwarded-for", "198.18.1.4")
         .header("x-forwarded-proto", "https")
         .header("x-b3-traceid", "463ac35c9f6413ad48485a3953bb6124")
         .header("x-b3-spanid", "a2fb4a1d1a96d312")
