@@ -1,28 +1,20 @@
-//! xDS conversion of LDS resources: `Listener`, its filter chains and their
-//! terminal network filter (HTTP connection manager or TCP proxy).
-
-use std::sync::Arc;
+//! xDS conversion of LDS resources: `Listener`, its filter chains and the
+//! choice of their terminal network filter, converted in `hcm.rs` (HTTP
+//! connection manager) or `tcp_proxy.rs`.
 
 use envoy_types::pb::envoy::config::core::v3::TrafficDirection as XdsDirection;
 use envoy_types::pb::envoy::config::listener::v3::{
     filter, listener_filter, Filter as XdsFilter, FilterChain as XdsFilterChain,
     FilterChainMatch as XdsFilterChainMatch, Listener as XdsListener,
 };
-use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router as XdsRouter;
-use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
-    http_connection_manager::RouteSpecifier, http_filter, HttpConnectionManager as XdsHcm,
-    HttpFilter as XdsHttpFilter,
-};
-use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
-    tcp_proxy::ClusterSpecifier as TcpClusterSpecifier, TcpProxy as XdsTcpProxy,
-};
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager as XdsHcm;
+use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy as XdsTcpProxy;
 use prost::Name;
 
 use super::{bool_or, socket_addr, type_name, unpack};
 use crate::model::{
-    ClusterTarget, FilterChain, FilterChainMatch, HttpConnectionManager, HttpFilter, Listener,
-    ListenerFilter, NetworkFilter, RouteConfig, RouteSource, TcpProxy, TrafficDirection,
-    WeightedCluster,
+    FilterChain, FilterChainMatch, HttpConnectionManager, Listener, ListenerFilter, NetworkFilter,
+    TcpProxy, TrafficDirection,
 };
 use crate::xds::error::ConvertError;
 
@@ -30,8 +22,6 @@ use crate::xds::error::ConvertError;
 pub const HCM_NAME: &str = "envoy.filters.network.http_connection_manager";
 /// Well-known name of the TCP proxy network filter.
 pub const TCP_PROXY_NAME: &str = "envoy.filters.network.tcp_proxy";
-/// Well-known name of the router HTTP filter.
-pub const ROUTER_NAME: &str = "envoy.filters.http.router";
 
 /// Listener filters the proxy knows, by filter name and by config type:
 /// each is a step the proxy does itself (docs/capture.md).
@@ -231,107 +221,5 @@ fn network_filter(
             Ok(NetworkFilter::Tcp(TcpProxy::try_from(&tcp)?))
         }
         _ => Err(unsupported_filter(listener, fc, f)),
-    }
-}
-
-impl TryFrom<&XdsHcm> for HttpConnectionManager {
-    type Error = ConvertError;
-
-    fn try_from(hcm: &XdsHcm) -> Result<Self, ConvertError> {
-        let routes = match &hcm.route_specifier {
-            Some(RouteSpecifier::Rds(rds)) if rds.route_config_name.is_empty() => {
-                return Err(ConvertError::Missing("rds.route_config_name"))
-            }
-            Some(RouteSpecifier::Rds(rds)) => RouteSource::Rds(rds.route_config_name.clone()),
-            Some(RouteSpecifier::RouteConfig(rc)) => RouteSource::Inline(Arc::new(
-                RouteConfig::try_from(rc).map_err(|e| e.at("route_config"))?,
-            )),
-            Some(RouteSpecifier::ScopedRoutes(_)) => {
-                return Err(ConvertError::unsupported("scoped_routes"))
-            }
-            None => return Err(ConvertError::Missing("route_specifier")),
-        };
-        let mut http_filters = Vec::new();
-        for (i, f) in hcm.http_filters.iter().enumerate() {
-            if let Some(filter) = http_filter(f).map_err(|e| e.at(format!("http_filters[{i}]")))? {
-                if !http_filters.is_empty() {
-                    return Err(ConvertError::invalid(
-                        "http_filters",
-                        "filters after the router",
-                    ));
-                }
-                http_filters.push(filter);
-            }
-        }
-        if !matches!(http_filters.last(), Some(HttpFilter::Router)) {
-            return Err(ConvertError::invalid(
-                "http_filters",
-                format!("the last filter must be {ROUTER_NAME}"),
-            ));
-        }
-        Ok(HttpConnectionManager {
-            stat_prefix: hcm.stat_prefix.clone(),
-            routes,
-            http_filters,
-        })
-    }
-}
-
-/// One HTTP filter; `None` for optional or disabled filters the proxy lacks.
-fn http_filter(f: &XdsHttpFilter) -> Result<Option<HttpFilter>, ConvertError> {
-    let kind = match &f.config_type {
-        Some(http_filter::ConfigType::TypedConfig(any)) => type_name(&any.type_url),
-        Some(http_filter::ConfigType::ConfigDiscovery(_)) => {
-            return Err(ConvertError::unsupported(format!(
-                "config_discovery for HTTP filter {}",
-                f.name
-            )))
-        }
-        None => f.name.as_str(),
-    };
-    if kind == XdsRouter::full_name() || kind == ROUTER_NAME {
-        return Ok(Some(HttpFilter::Router));
-    }
-    if f.is_optional || f.disabled {
-        tracing::debug!(filter = %f.name, "skipping optional HTTP filter the proxy lacks");
-        return Ok(None);
-    }
-    Err(ConvertError::unsupported(format!("HTTP filter {}", f.name)))
-}
-
-impl TryFrom<&XdsTcpProxy> for TcpProxy {
-    type Error = ConvertError;
-
-    fn try_from(tcp: &XdsTcpProxy) -> Result<Self, ConvertError> {
-        if tcp.tunneling_config.is_some() {
-            return Err(ConvertError::unsupported("tunneling_config"));
-        }
-        let destination = match &tcp.cluster_specifier {
-            Some(TcpClusterSpecifier::Cluster(c)) if !c.is_empty() => {
-                ClusterTarget::Cluster(c.clone())
-            }
-            Some(TcpClusterSpecifier::WeightedClusters(w)) => {
-                let arms: Vec<WeightedCluster> = w
-                    .clusters
-                    .iter()
-                    .map(|c| WeightedCluster {
-                        name: c.name.clone(),
-                        weight: c.weight,
-                    })
-                    .collect();
-                if arms.iter().map(|a| u64::from(a.weight)).sum::<u64>() == 0 {
-                    return Err(ConvertError::invalid(
-                        "weighted_clusters",
-                        "total weight is 0",
-                    ));
-                }
-                ClusterTarget::Weighted(arms)
-            }
-            _ => return Err(ConvertError::Missing("cluster")),
-        };
-        Ok(TcpProxy {
-            stat_prefix: tcp.stat_prefix.clone(),
-            destination,
-        })
     }
 }

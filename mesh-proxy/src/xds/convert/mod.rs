@@ -14,8 +14,10 @@
 //! silently ignored, so pilot learns about it through the NACK.
 
 mod cluster;
+mod hcm;
 mod listener;
 mod route;
+mod tcp_proxy;
 
 #[cfg(test)]
 mod tests;
