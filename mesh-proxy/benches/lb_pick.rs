@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use mesh_proxy::cluster::{ClusterManager, LoadBalancer};
+use mesh_proxy::cluster::{ClusterManager, LoadBalancer, PickContext};
 use mesh_proxy::model::{Cluster, Discovery, Endpoint, LbPolicy, LoadAssignment, Snapshot};
 
 const POLICIES: [(LbPolicy, &str); 3] = [
@@ -85,7 +85,7 @@ fn cluster_manager(c: &mut Criterion) {
         manager.balancer(&name);
     }
     let cluster = snapshot.clusters["outbound|9080||svc77.default.svc.cluster.local"].clone();
-    let dst = SocketAddr::from(([10, 96, 0, 77], 9080));
+    let dst = SocketAddr::from(([198, 19, 0, 77], 9080));
     let listener = SocketAddr::from(([0, 0, 0, 0], 15001));
     // Nothing in an EDS pick awaits, so polling it once on this thread
     // measures the pick and not a runtime.
@@ -94,8 +94,7 @@ fn cluster_manager(c: &mut Criterion) {
             futures::executor::block_on(manager.pick(
                 black_box(&snapshot),
                 black_box(&cluster),
-                dst,
-                listener,
+                &PickContext::new(dst, listener),
             ))
         })
     });

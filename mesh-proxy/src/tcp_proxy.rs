@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::{choose_cluster, Picked};
+use crate::cluster::{choose_cluster, PickContext, Picked};
 use crate::data_plane::{DataPlane, Downstream};
 use crate::error::ProxyError;
 use crate::model::{Snapshot, TcpProxy};
@@ -69,7 +69,11 @@ async fn connect(
         .ok_or_else(|| ProxyError::ClusterNotFound(cluster_name.to_owned()))?;
     let endpoint = data_plane
         .clusters
-        .pick(snapshot, cluster, downstream.original_dst, downstream.local)
+        .pick(
+            snapshot,
+            cluster,
+            &PickContext::new(downstream.original_dst, downstream.local),
+        )
         .await?;
     let stream = crate::upstream::connect(
         endpoint.address,

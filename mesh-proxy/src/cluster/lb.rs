@@ -38,6 +38,25 @@ pub struct Picked {
     _active: ActiveRequest,
 }
 
+/// How one attempt on a picked endpoint ended, as outlier detection sees
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The upstream answered with this status.
+    Status(u16),
+    /// The connection could not be made.
+    ConnectFailure,
+    /// The upstream reset or closed the connection before answering.
+    Reset,
+    /// No answer within the attempt's timeout.
+    Timeout,
+}
+
+impl Picked {
+    /// Record how the attempt on this endpoint ended.
+    pub fn report(&self, _outcome: Outcome) {}
+}
+
 /// Counts one request in flight on an endpoint for as long as it lives.
 #[derive(Debug)]
 struct ActiveRequest(Arc<AtomicUsize>);

@@ -19,7 +19,42 @@ use rand::Rng;
 use crate::error::ProxyError;
 use crate::model::{Cluster, ClusterTarget, Discovery, Endpoint, Snapshot};
 
-pub use lb::{LoadBalancer, Picked};
+pub use lb::{LoadBalancer, Outcome, Picked};
+
+/// What the cluster stage needs to know of the request or connection it
+/// picks an endpoint for.
+#[derive(Debug, Clone, Copy)]
+pub struct PickContext<'a> {
+    /// Where the client meant to connect (ORIGINAL_DST clusters dial it).
+    pub original_dst: SocketAddr,
+    /// The local address the downstream connection was accepted on.
+    pub listener: SocketAddr,
+    /// The request's consistent-hash key (the route's `hash_policy`), for
+    /// RING_HASH and MAGLEV clusters.
+    pub hash: Option<u64>,
+    /// Endpoints already tried by earlier attempts of this request, to
+    /// avoid when another one is available (`previous_hosts`).
+    pub avoid: &'a [SocketAddr],
+}
+
+impl PickContext<'_> {
+    /// The context of a connection with no hash key and nothing to avoid.
+    pub fn new(original_dst: SocketAddr, listener: SocketAddr) -> PickContext<'static> {
+        PickContext {
+            original_dst,
+            listener,
+            hash: None,
+            avoid: &[],
+        }
+    }
+}
+
+/// Admission of one retry against the cluster's `max_retries` circuit
+/// breaker; the retry counts as active until it is dropped.
+#[derive(Debug)]
+pub struct RetryGuard {
+    _private: (),
+}
 
 /// Choose the cluster name of a target: the cluster itself, or one arm of a
 /// weighted choice with probability weight / total. An empty choice yields
@@ -59,18 +94,14 @@ impl ClusterManager {
     }
 
     /// Pick the endpoint for one request or connection to `cluster`.
-    ///
-    /// `original_dst` is the destination the downstream connection was made
-    /// to (the listener's own address until capture reads SO_ORIGINAL_DST).
     pub async fn pick(
         &self,
         snapshot: &Snapshot,
         cluster: &Cluster,
-        original_dst: SocketAddr,
-        listener_addr: SocketAddr,
+        ctx: &PickContext<'_>,
     ) -> Result<Picked, ProxyError> {
         let endpoints = self
-            .endpoints(snapshot, cluster, original_dst, listener_addr)
+            .endpoints(snapshot, cluster, ctx.original_dst, ctx.listener)
             .await?;
         self.balancer(&cluster.name)
             .pick(cluster.lb_policy, &endpoints)
@@ -105,6 +136,12 @@ impl ClusterManager {
                 }])
             }
         })
+    }
+
+    /// Admit one retry of a request to `cluster` (its `max_retries` circuit
+    /// breaker).
+    pub fn begin_retry(&self, _cluster: &Cluster) -> Result<RetryGuard, ProxyError> {
+        Ok(RetryGuard { _private: () })
     }
 
     /// The balancer of a cluster name, made on first use.
@@ -205,7 +242,9 @@ mod tests {
         let mut snapshot = Snapshot::default();
         snapshot.clusters.insert("c".into(), Arc::new(eds.clone()));
         let listener = addr(15001);
-        let picked = manager.pick(&snapshot, &eds, listener, listener).await;
+        let picked = manager
+            .pick(&snapshot, &eds, &PickContext::new(listener, listener))
+            .await;
         assert!(matches!(picked, Err(ProxyError::NoHealthyUpstream(_))));
 
         let assignment = LoadAssignment {
@@ -223,13 +262,13 @@ mod tests {
         };
         snapshot.endpoints.insert("c".into(), Arc::new(assignment));
         let first = manager
-            .pick(&snapshot, &eds, listener, listener)
+            .pick(&snapshot, &eds, &PickContext::new(listener, listener))
             .await
             .unwrap();
         // A new snapshot with the same content: round robin continues.
         let swapped = snapshot.clone();
         let second = manager
-            .pick(&swapped, &eds, listener, listener)
+            .pick(&swapped, &eds, &PickContext::new(listener, listener))
             .await
             .unwrap();
         assert_ne!(first.address, second.address);
@@ -241,11 +280,19 @@ mod tests {
         let passthrough = cluster("PassthroughCluster", Discovery::OriginalDst);
         let snapshot = Snapshot::default();
         let looped = manager
-            .pick(&snapshot, &passthrough, addr(80), addr(80))
+            .pick(
+                &snapshot,
+                &passthrough,
+                &PickContext::new(addr(80), addr(80)),
+            )
             .await;
         assert!(matches!(looped, Err(ProxyError::OriginalDstLoop(_))));
         let real = manager
-            .pick(&snapshot, &passthrough, addr(9), addr(80))
+            .pick(
+                &snapshot,
+                &passthrough,
+                &PickContext::new(addr(9), addr(80)),
+            )
             .await;
         assert_eq!(real.unwrap().address, addr(9));
     }
@@ -277,7 +324,11 @@ mod tests {
         let pick = |dst: &str| {
             let dst: SocketAddr = dst.parse().unwrap();
             let (manager, snapshot, passthrough) = (&manager, &snapshot, &passthrough);
-            async move { manager.pick(snapshot, passthrough, dst, local).await }
+            async move {
+                manager
+                    .pick(snapshot, passthrough, &PickContext::new(dst, local))
+                    .await
+            }
         };
         for own in ["127.0.0.1:15001", "127.0.0.2:15001", "127.0.0.1:15080"] {
             let looped = pick(own).await;

@@ -24,7 +24,7 @@ use hyper::body::Incoming;
 use super::authority::authority;
 use super::headers;
 use super::router::{select_route, select_virtual_host};
-use crate::cluster::choose_cluster;
+use crate::cluster::{choose_cluster, PickContext};
 use crate::data_plane::{DataPlane, Downstream};
 use crate::error::ProxyError;
 use crate::model::{
@@ -116,14 +116,18 @@ async fn proxy(
     let downstream = &conn.downstream;
     let endpoint = data_plane
         .clusters
-        .pick(snapshot, cluster, downstream.original_dst, downstream.local)
+        .pick(
+            snapshot,
+            cluster,
+            &PickContext::new(downstream.original_dst, downstream.local),
+        )
         .await?;
     let request = upstream_request(parts, body, route, forward, authority, cluster.http2)?;
 
     // The route timeout covers connect and the wait for response headers;
     // a streaming response body is not cut off by it (yet).
     let started = Instant::now();
-    let send = data_plane.pool.send(endpoint.address, cluster, request);
+    let send = data_plane.pool.send(&endpoint, cluster, request);
     let response = match forward.timeout {
         Some(limit) => tokio::time::timeout(limit, send)
             .await

@@ -23,6 +23,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
+use crate::cluster::Picked;
 use crate::error::ProxyError;
 use crate::model::Cluster;
 
@@ -76,15 +77,16 @@ impl UpstreamPool {
         Self::default()
     }
 
-    /// Send `request` to the endpoint at `address` of `cluster`, reusing a
+    /// Send `request` to the endpoint `picked` of `cluster`, reusing a
     /// pooled connection when there is one. The request's version must
     /// already match the cluster's protocol.
     pub async fn send(
         &self,
-        address: SocketAddr,
+        picked: &Picked,
         cluster: &Cluster,
         request: Request<RequestBody>,
     ) -> Result<Response<Incoming>, ProxyError> {
+        let address = picked.address;
         let client = self.client(PoolKey {
             address,
             http2: cluster.http2,
