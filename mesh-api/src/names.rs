@@ -132,9 +132,90 @@ pub fn gateway_route(port: u32) -> String {
     format!("http.{port}")
 }
 
+/// Key of the `filter_metadata` entry (on routes, clusters, filter chains)
+/// that says which config object a resource was made from, as Istio does.
+pub const ISTIO_METADATA: &str = "istio";
+/// Field of [`ISTIO_METADATA`]: the object's path, see [`config_path`].
+pub const CONFIG_FIELD: &str = "config";
+/// Key of the `filter_metadata` entry pilot puts on resources the mesh made
+/// up itself (`block_all`, `BlackHoleCluster`): why they refuse traffic.
+pub const MESH_METADATA: &str = "mesh";
+/// Field of [`MESH_METADATA`]: a short reason, e.g. `outboundTrafficPolicy
+/// REGISTRY_ONLY`.
+pub const REASON_FIELD: &str = "reason";
+/// The response header that carries why the mesh itself answered a request
+/// (`UO overflow: DestinationRule default/reviews maxConnections=1`).
+pub const REASON_HEADER: &str = "x-mesh-reason";
+
+/// Istio's path of a config object in `istio.config` metadata:
+/// `/apis/networking.istio.io/v1/namespaces/NS/virtual-service/NAME` for
+/// kind `VirtualService`.
+pub fn config_path(kind: &str, namespace: &str, name: &str) -> String {
+    format!(
+        "/apis/networking.istio.io/v1/namespaces/{namespace}/{}/{name}",
+        kebab(kind)
+    )
+}
+
+/// Reads a [`config_path`] back as `Kind namespace/name` for messages
+/// (`VirtualService default/reviews`); `None` for other shapes.
+pub fn describe_config_path(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/apis/")?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let [_group, _version, "namespaces", namespace, kind, name] = parts.as_slice() else {
+        return None;
+    };
+    let kind: String = kind
+        .split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    Some(format!("{kind} {namespace}/{name}"))
+}
+
+/// `VirtualService` -> `virtual-service`.
+fn kebab(kind: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in kind.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_paths_name_the_object_both_ways() {
+        let path = config_path("DestinationRule", "default", "reviews");
+        assert_eq!(
+            path,
+            "/apis/networking.istio.io/v1/namespaces/default/destination-rule/reviews"
+        );
+        assert_eq!(
+            describe_config_path(&path).as_deref(),
+            Some("DestinationRule default/reviews")
+        );
+        // Istio writes the version the object was stored with.
+        let old = "/apis/networking.istio.io/v1alpha3/namespaces/shop/virtual-service/cart";
+        assert_eq!(
+            describe_config_path(old).as_deref(),
+            Some("VirtualService shop/cart")
+        );
+        assert_eq!(describe_config_path("reviews"), None);
+    }
 
     #[test]
     fn cluster_names_round_trip() {
