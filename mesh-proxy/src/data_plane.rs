@@ -67,7 +67,7 @@ impl DataPlane {
 }
 
 /// The addresses of one downstream connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Downstream {
     /// The client's address.
     pub peer: SocketAddr,
@@ -77,4 +77,17 @@ pub struct Downstream {
     /// `use_original_dst` or the `original_dst` listener filter, else (and
     /// when nothing was redirected) `local`.
     pub original_dst: SocketAddr,
+    /// Set when the listener terminated TLS on this connection.
+    pub tls: Option<DownstreamTls>,
+}
+
+/// What the TLS handshake of a downstream connection settled.
+#[derive(Debug, Clone, Default)]
+pub struct DownstreamTls {
+    /// The SNI the client asked for.
+    pub server_name: Option<String>,
+    /// The ALPN protocol agreed on (`h2`, `http/1.1`).
+    pub alpn: Option<String>,
+    /// The client presented a certificate the listener verified.
+    pub peer_certificate: bool,
 }

@@ -114,6 +114,38 @@ impl ProxyError {
         }
     }
 
+    /// Envoy's response flag for the failure, as the access log's
+    /// `%RESPONSE_FLAGS%` shows it (`UH`, `UF`, `UO`, `NR`, ...); empty for
+    /// a failure Envoy has no flag for.
+    pub fn flag(&self) -> &'static str {
+        match self {
+            Self::MissingAuthority => "DPE",
+            Self::RouteConfigNotFound(_) | Self::NoRoute => "NR",
+            Self::ClusterNotFound(_) => "NC",
+            Self::NoHealthyUpstream(_) | Self::OriginalDstLoop(_) => "UH",
+            Self::InvalidRewrite(_) => "",
+            Self::UpstreamConnect { .. } => "UF",
+            Self::UpstreamReset { .. } => "UC",
+            Self::UpstreamTimeout => "UT",
+        }
+    }
+
+    /// Why the mesh answered instead of the upstream, for the
+    /// `x-mesh-reason` header and the access log: the flag, then what
+    /// happened, then (where one did it) the rule or limit,
+    /// `UO overflow: DestinationRule default/reviews maxConnections=1`.
+    pub fn reason(&self) -> String {
+        let what = match self {
+            Self::UpstreamConnect { addr, source } => format!("connect failure: {addr}: {source}"),
+            Self::UpstreamReset { addr, source } => format!("upstream reset: {addr}: {source}"),
+            other => other.to_string(),
+        };
+        match self.flag() {
+            "" => what,
+            flag => format!("{flag} {what}"),
+        }
+    }
+
     /// The body of the local reply (Envoy's wording where Envoy has one).
     pub fn body(&self) -> &'static str {
         match self {
@@ -161,6 +193,14 @@ mod tests {
             source: "refused".into(),
         };
         assert!(connect.retryable());
+        assert_eq!(connect.flag(), "UF");
+        assert!(
+            connect
+                .reason()
+                .starts_with("UF connect failure: 127.0.0.1:1: refused"),
+            "{}",
+            connect.reason()
+        );
         assert_eq!(connect.source_side(), ErrorSource::Upstream);
     }
 }

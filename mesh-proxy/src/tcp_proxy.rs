@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
@@ -22,14 +23,16 @@ pub const TCP_DRAIN_GRACE: Duration = Duration::from_secs(5);
 ///
 /// `snapshot` is the one the connection's filter chain came from: the
 /// cluster is looked up in it too, and it is let go once connected.
-pub async fn relay(
+pub async fn relay<D>(
     data_plane: &DataPlane,
     snapshot: Arc<Snapshot>,
     filter: &TcpProxy,
-    mut downstream_stream: TcpStream,
+    mut downstream_stream: D,
     downstream: Downstream,
     drain: CancellationToken,
-) {
+) where
+    D: AsyncRead + AsyncWrite + Unpin,
+{
     let connected = connect(data_plane, &snapshot, filter, downstream).await;
     drop(snapshot);
     // The endpoint counts as busy (least-request) for the relay's lifetime.
@@ -129,6 +132,7 @@ mod tests {
             peer,
             local,
             original_dst: local,
+            tls: None,
         };
         let relay = tokio::spawn(async move {
             let snapshot = Arc::new(snapshot);

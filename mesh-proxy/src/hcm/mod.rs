@@ -27,7 +27,7 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
 pub use proxy::HttpConnection;
@@ -35,10 +35,13 @@ pub use proxy::HttpConnection;
 /// How long a draining connection may take to finish its in-flight requests.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Serve one downstream connection until the client closes it or, after
-/// `drain` fires, until its in-flight requests are done (at most
-/// [`DRAIN_TIMEOUT`]).
-pub async fn serve(stream: TcpStream, conn: HttpConnection, drain: CancellationToken) {
+/// Serve one downstream connection (plain TCP, or TLS the listener
+/// terminated) until the client closes it or, after `drain` fires, until its
+/// in-flight requests are done (at most [`DRAIN_TIMEOUT`]).
+pub async fn serve<I>(stream: I, conn: HttpConnection, drain: CancellationToken)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let conn = Arc::new(conn);
     let service = service_fn(move |request| proxy::handle(conn.clone(), request));
     let mut builder = auto::Builder::new(TokioExecutor::new());

@@ -67,6 +67,7 @@ impl BoundListener {
                 peer,
                 local,
                 original_dst: local,
+                tls: None,
             };
             let span = tracing::debug_span!("connection", listener = %self.name, %peer);
             self.connections.spawn(

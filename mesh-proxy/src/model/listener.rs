@@ -3,11 +3,11 @@
 //! as the listener stage reads them.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::route::{ClusterTarget, RouteConfig};
+use super::hcm::HttpConnectionManager;
+use super::route::ClusterTarget;
 
 /// A listener: where to accept connections and what to do with them.
 #[derive(Debug, Clone, Serialize)]
@@ -83,34 +83,6 @@ pub enum NetworkFilter {
     Http(HttpConnectionManager),
     /// `envoy.filters.network.tcp_proxy`.
     Tcp(TcpProxy),
-}
-
-/// HTTP connection manager settings.
-#[derive(Debug, Clone, Serialize)]
-pub struct HttpConnectionManager {
-    /// Stats prefix.
-    pub stat_prefix: String,
-    /// Where the routes come from.
-    pub routes: RouteSource,
-    /// HTTP filters in order; the last one is the router.
-    pub http_filters: Vec<HttpFilter>,
-}
-
-/// Route table of an HTTP connection manager.
-#[derive(Debug, Clone, Serialize)]
-pub enum RouteSource {
-    /// Looked up by name in [`Snapshot::route_configs`] per request.
-    Rds(String),
-    /// Carried in the listener itself.
-    Inline(Arc<RouteConfig>),
-}
-
-/// An HTTP filter. Only filters the proxy implements exist here; conversion
-/// rejects unknown non-optional filters with a NACK.
-#[derive(Debug, Clone, Serialize)]
-pub enum HttpFilter {
-    /// `envoy.filters.http.router`: forward to the route's cluster.
-    Router,
 }
 
 /// `tcp_proxy`: relay bytes to a cluster.

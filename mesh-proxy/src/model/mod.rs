@@ -14,10 +14,12 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 mod cluster;
+mod hcm;
 mod listener;
 mod route;
 
 pub use cluster::*;
+pub use hcm::*;
 pub use listener::*;
 pub use route::*;
 
