@@ -14,21 +14,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use mesh_api::{fqdn, GatewaySpec, VirtualServiceSpec};
 
+use super::destination::{DestinationRules, Rule, Subset};
 use super::PushContext;
 use crate::registry::{InboundPort, Registry};
 use crate::source::{ConfigSnapshot, Named};
 
 /// The `gateways` entry that means "the sidecars of the mesh".
 pub const MESH_GATEWAY: &str = "mesh";
-
-/// A DestinationRule subset of a host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subset {
-    /// Subset name.
-    pub name: String,
-    /// Labels an endpoint must carry.
-    pub labels: BTreeMap<String, String>,
-}
 
 /// What the index knows of one VirtualService.
 #[derive(Debug, Clone)]
@@ -60,8 +52,8 @@ pub struct BoundVs<'a> {
 /// The indexes of one push.
 #[derive(Debug, Default)]
 pub struct PushIndex {
-    /// Host FQDN -> subsets, first definition of a name wins.
-    subsets: HashMap<String, Vec<Subset>>,
+    /// Every host's merged DestinationRule.
+    rules: DestinationRules,
     /// Every VirtualService, in config order.
     virtual_services: Vec<VsInfo>,
     /// Positions (in `virtual_services`) of those the sidecars use.
@@ -89,22 +81,9 @@ impl PushIndex {
     pub fn build(config: &ConfigSnapshot, registry: &Registry) -> PushIndex {
         let mut index = PushIndex {
             inbound: registry.inbound_by_address(),
+            rules: DestinationRules::build(config),
             ..PushIndex::default()
         };
-        for dr in config.destination_rules() {
-            let subsets = index
-                .subsets
-                .entry(fqdn(&dr.spec.host, dr.namespace))
-                .or_default();
-            for s in &dr.spec.subsets {
-                if !subsets.iter().any(|o| o.name == s.name) {
-                    subsets.push(Subset {
-                        name: s.name.clone(),
-                        labels: s.labels.clone(),
-                    });
-                }
-            }
-        }
         for gw in config.gateways() {
             index.gateways.push(GatewayInfo {
                 at: gw.at,
@@ -187,7 +166,13 @@ pub struct GatewayRef<'a> {
 impl PushContext {
     /// The DestinationRule subsets of `host` (an FQDN).
     pub fn subsets(&self, host: &str) -> &[Subset] {
-        self.index.subsets.get(host).map_or(&[], Vec::as_slice)
+        self.destination_rule(host)
+            .map_or(&[], |r| r.subsets.as_slice())
+    }
+
+    /// The merged DestinationRule of `host` (an FQDN), if one applies.
+    pub fn destination_rule(&self, host: &str) -> Option<&Rule> {
+        self.index.rules.for_host(host)
     }
 
     /// The ports the workload at `ip` receives (as

@@ -10,6 +10,7 @@
 //!                                                   Registry::build, index.rs
 //! ```
 
+pub mod destination;
 pub mod index;
 
 use std::sync::Arc;

@@ -79,6 +79,9 @@ pub enum Discovery {
     StrictDns,
     /// Envoy resolves by DNS, first address (LOGICAL_DNS).
     LogicalDns,
+    /// Resolution NONE: the proxy forwards to the address the app
+    /// connected to (ORIGINAL_DST).
+    OriginalDst,
 }
 
 /// One endpoint of a service.
@@ -177,7 +180,11 @@ impl Registry {
             let discovery = match se.spec.resolution {
                 Some(Resolution::Dns) => Discovery::StrictDns,
                 Some(Resolution::DnsRoundRobin) => Discovery::LogicalDns,
-                _ => Discovery::Eds,
+                Some(Resolution::Static) => Discovery::Eds,
+                // Istio's default; for sidecars, forward to the original
+                // destination (workloadSelector entries too: Istio warns
+                // that they want STATIC).
+                Some(Resolution::None) | None => Discovery::OriginalDst,
             };
             for host in &se.spec.hosts {
                 services.entry(host.clone()).or_insert_with(|| Service {

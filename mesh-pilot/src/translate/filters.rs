@@ -6,7 +6,7 @@
 
 use envoy_types::pb::envoy::config::core::v3::{
     address, config_source, socket_address, Address, AggregatedConfigSource, ApiVersion,
-    ConfigSource, Http1ProtocolOptions, SocketAddress,
+    ConfigSource, Http1ProtocolOptions, Metadata, SocketAddress,
 };
 use envoy_types::pb::envoy::config::listener::v3::{filter, Filter, FilterChain};
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
@@ -18,8 +18,10 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
     tcp_proxy::ClusterSpecifier, TcpProxy,
 };
-use envoy_types::pb::google::protobuf::{Any, BoolValue, Duration};
+use envoy_types::pb::google::protobuf::{value, Any, BoolValue, Duration, Struct, Value};
+use mesh_api::names;
 use prost::{Message, Name};
+use std::collections::HashMap;
 
 /// Name of the HTTP connection manager network filter.
 pub const HCM: &str = "envoy.filters.network.http_connection_manager";
@@ -34,6 +36,40 @@ pub fn typed_config<T: Message + Name>(msg: &T) -> Any {
     Any {
         type_url: T::type_url(),
         value: msg.encode_to_vec(),
+    }
+}
+
+/// `filter_metadata["istio"]["config"]` naming the config object a
+/// resource was made from, as Istio marks routes and clusters; the proxy
+/// names that object when it explains a failure.
+pub fn config_metadata(kind: &str, namespace: &str, name: &str) -> Metadata {
+    string_metadata(
+        names::ISTIO_METADATA,
+        names::CONFIG_FIELD,
+        names::config_path(kind, namespace, name),
+    )
+}
+
+/// `filter_metadata["mesh"]["reason"]`: why a resource the mesh made up
+/// itself refuses traffic (`outboundTrafficPolicy REGISTRY_ONLY`).
+pub fn reason_metadata(reason: &str) -> Metadata {
+    string_metadata(
+        names::MESH_METADATA,
+        names::REASON_FIELD,
+        reason.to_string(),
+    )
+}
+
+fn string_metadata(filter: &str, field: &str, value: String) -> Metadata {
+    let fields = HashMap::from([(
+        field.to_string(),
+        Value {
+            kind: Some(value::Kind::StringValue(value)),
+        },
+    )]);
+    Metadata {
+        filter_metadata: HashMap::from([(filter.to_string(), Struct { fields })]),
+        ..Default::default()
     }
 }
 

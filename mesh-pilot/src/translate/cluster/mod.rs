@@ -2,30 +2,38 @@
 //! `BlackHoleCluster` / `PassthroughCluster`, the same for every proxy
 //! (shared mesh-wide); inbound clusters to the sidecar's own app (plus
 //! `InboundPassthroughCluster` for capturing sidecars), its own.
+//!
+//! ```text
+//!  Service + port + subset ──► outbound(): discovery (EDS, DNS, ORIGINAL_DST)
+//!                                 └─ DestinationRule policy ──► policy.rs (LB, pool, outlier)
+//!                                                           └─► tls.rs (TLS origination)
+//! ```
+
+mod policy;
+mod tls;
 
 use mesh_api::names;
 use std::collections::HashMap;
 
 use envoy_types::pb::envoy::config::cluster::v3::{cluster, Cluster};
-use envoy_types::pb::envoy::config::core::v3::{
-    socket_address, BindConfig, Http2ProtocolOptions, SocketAddress,
-};
+use envoy_types::pb::envoy::config::core::v3::{socket_address, BindConfig, SocketAddress};
 use envoy_types::pb::envoy::config::endpoint::v3::{
     lb_endpoint, ClusterLoadAssignment, Endpoint as EnvoyEndpoint, LbEndpoint, LocalityLbEndpoints,
 };
-use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
-    http_protocol_options::{
-        explicit_http_config::ProtocolConfig, ExplicitHttpConfig, UpstreamProtocolOptions,
-    },
-    HttpProtocolOptions,
-};
-use envoy_types::pb::google::protobuf::UInt32Value;
+use envoy_types::pb::envoy::extensions::upstreams::http::v3::HttpProtocolOptions;
+use envoy_types::pb::google::protobuf::{Any, UInt32Value};
 
-use super::filters::{ads, seconds, socket, typed_config};
+use super::filters::{ads, reason_metadata, seconds, socket, typed_config};
 use crate::proxy::{InterceptionMode, Proxy, ProxyType};
-use crate::push::index::Subset;
+use crate::push::destination::{Rule, Subset};
 use crate::push::PushContext;
 use crate::registry::{labels_match, Discovery, Endpoint, Service, ServicePort};
+
+pub use policy::default_thresholds;
+pub use tls::{SYSTEM_CA_BUNDLE, TLS_TRANSPORT_SOCKET};
+
+/// Why `BlackHoleCluster` drops a connection, in its metadata.
+pub const BLACKHOLE_REASON: &str = "outboundTrafficPolicy REGISTRY_ONLY";
 
 /// Istio's default upstream connect timeout.
 const CONNECT_TIMEOUT_SECS: i64 = 10;
@@ -40,11 +48,11 @@ const INBOUND_SOURCE: &str = "127.0.0.6";
 pub fn outbound_clusters(ctx: &PushContext) -> Vec<Cluster> {
     let mut out = Vec::new();
     for svc in ctx.registry.services.values() {
-        let subsets = ctx.subsets(&svc.hostname);
+        let rule = ctx.destination_rule(&svc.hostname);
         for port in &svc.ports {
-            out.push(outbound(svc, port, None));
-            for s in subsets {
-                out.push(outbound(svc, port, Some(s)));
+            out.push(outbound(svc, port, rule, None));
+            for s in rule.map_or(&[][..], |r| r.subsets.as_slice()) {
+                out.push(outbound(svc, port, rule, Some(s)));
             }
         }
     }
@@ -54,6 +62,7 @@ pub fn outbound_clusters(ctx: &PushContext) -> Vec<Cluster> {
             cluster::DiscoveryType::Static as i32,
         )),
         connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECS)),
+        metadata: Some(reason_metadata(BLACKHOLE_REASON)),
         ..Default::default()
     });
     out.push(Cluster {
@@ -90,6 +99,12 @@ pub fn inbound_clusters(ctx: &PushContext, proxy: &Proxy) -> Vec<Cluster> {
     for inbound in ctx.inbound_ports(&proxy.ip.to_string()) {
         let name = names::inbound_cluster(inbound.port);
         let endpoints = vec![lb_endpoint(&app_ip, inbound.port, 1)];
+        // The app of an HTTP2 or GRPC port speaks HTTP/2 (gRPC trailers
+        // need it end to end).
+        let options = inbound
+            .protocol
+            .is_http2()
+            .then(policy::http2_protocol_options);
         out.push(Cluster {
             name: name.clone(),
             cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(
@@ -98,6 +113,13 @@ pub fn inbound_clusters(ctx: &PushContext, proxy: &Proxy) -> Vec<Cluster> {
             connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECS)),
             load_assignment: Some(assignment(name, endpoints)),
             upstream_bind_config: bind.clone(),
+            typed_extension_protocol_options: protocol_options(options),
+            circuit_breakers: Some(
+                envoy_types::pb::envoy::config::cluster::v3::CircuitBreakers {
+                    thresholds: vec![default_thresholds()],
+                    ..Default::default()
+                },
+            ),
             ..Default::default()
         });
     }
@@ -116,16 +138,17 @@ pub fn inbound_clusters(ctx: &PushContext, proxy: &Proxy) -> Vec<Cluster> {
     out
 }
 
-fn outbound(svc: &Service, port: &ServicePort, subset: Option<&Subset>) -> Cluster {
-    let name = names::outbound_cluster(
-        port.number,
-        subset.map_or("", |s| s.name.as_str()),
-        &svc.hostname,
-    );
+fn outbound(
+    svc: &Service,
+    port: &ServicePort,
+    rule: Option<&Rule>,
+    subset: Option<&Subset>,
+) -> Cluster {
+    let subset_name = subset.map_or("", |s| s.name.as_str());
+    let name = names::outbound_cluster(port.number, subset_name, &svc.hostname);
     let mut c = Cluster {
         name: name.clone(),
         connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECS)),
-        lb_policy: cluster::LbPolicy::RoundRobin as i32,
         ..Default::default()
     };
     let kind = match svc.discovery {
@@ -135,6 +158,11 @@ fn outbound(svc: &Service, port: &ServicePort, subset: Option<&Subset>) -> Clust
                 service_name: name.clone(),
             });
             cluster::DiscoveryType::Eds
+        }
+        Discovery::OriginalDst => {
+            // Resolution NONE: forward to where the app meant to connect.
+            c.lb_policy = cluster::LbPolicy::ClusterProvided as i32;
+            cluster::DiscoveryType::OriginalDst
         }
         Discovery::StrictDns | Discovery::LogicalDns => {
             let mut endpoints: Vec<LbEndpoint> = svc
@@ -163,21 +191,30 @@ fn outbound(svc: &Service, port: &ServicePort, subset: Option<&Subset>) -> Clust
         }
     };
     c.cluster_discovery_type = Some(cluster::ClusterDiscoveryType::Type(kind as i32));
-    if port.protocol.is_http2() {
-        let opts = HttpProtocolOptions {
-            upstream_protocol_options: Some(UpstreamProtocolOptions::ExplicitHttpConfig(
-                ExplicitHttpConfig {
-                    protocol_config: Some(ProtocolConfig::Http2ProtocolOptions(
-                        Http2ProtocolOptions::default(),
-                    )),
-                },
-            )),
-            ..Default::default()
-        };
-        c.typed_extension_protocol_options =
-            HashMap::from([(HTTP_PROTOCOL_OPTIONS.to_string(), typed_config(&opts))]);
+    let policy = rule.and_then(|r| r.policy(subset_name, port.number));
+    let options = policy::apply(&mut c, policy.as_ref(), port);
+    let http2 = options.as_ref().is_some_and(policy::is_http2);
+    c.transport_socket = tls::upstream_tls(
+        &svc.hostname,
+        policy.as_ref().and_then(|p| p.tls.as_ref()),
+        http2,
+    );
+    c.typed_extension_protocol_options = protocol_options(options);
+    if let Some(rule) = rule {
+        c.metadata = Some(super::filters::config_metadata(
+            "DestinationRule",
+            &rule.namespace,
+            &rule.name,
+        ));
     }
     c
+}
+
+/// The `typed_extension_protocol_options` map of a cluster with `options`.
+fn protocol_options(options: Option<HttpProtocolOptions>) -> HashMap<String, Any> {
+    options
+        .map(|o| HashMap::from([(HTTP_PROTOCOL_OPTIONS.to_string(), typed_config(&o))]))
+        .unwrap_or_default()
 }
 
 /// The LB endpoint of a registry endpoint for a service port, if the
