@@ -1,5 +1,6 @@
-//! The one error type of mesh-api: a user-facing config error that names
-//! the file, the line (when known), the object and the field path.
+//! The one error type of mesh-api: a user-facing config error (or warning)
+//! that names the file, the line (when known), the object and the field
+//! path.
 //!
 //! Produced by loading and validation; pilot and meshctl print it as is
 //! ([`fmt::Display`]), and pilot's `/debug/configz` sends it as a JSON object
@@ -35,9 +36,27 @@ pub enum ErrorKind {
     /// A reference to something that does not exist (e.g. a subset no
     /// DestinationRule defines).
     UnresolvedReference,
+    /// Warning: a deprecated field, rewritten into its modern form (the
+    /// message names it) or ignored as Istio ignores it.
+    Deprecated,
+    /// Warning: config that loads but does not take effect as written (e.g.
+    /// a VirtualService shadowed by an older one for the same host).
+    Ineffective,
+}
+
+impl ErrorKind {
+    /// Whether a finding of this kind is a warning: the config is still
+    /// accepted. Validation ([`crate::validate()`]) never returns these;
+    /// [`crate::warnings`] returns only these.
+    pub fn is_warning(self) -> bool {
+        matches!(self, ErrorKind::Deprecated | ErrorKind::Ineffective)
+    }
 }
 
 /// A config error: `FILE:LINE: Kind/ns/name: spec.field.path: message`.
+///
+/// Warnings have the same shape, with a warning [`ErrorKind`]
+/// ([`ErrorKind::is_warning`]).
 ///
 /// `:LINE` is left out when the line is unknown, the object part when the
 /// object could not be identified, and the path when the error is about the

@@ -26,6 +26,7 @@ use serde::de::DeserializeOwned;
 use serde_yaml::Value;
 
 use crate::error::{ConfigError, ErrorKind};
+use crate::normalize::{aliases, normalize};
 use crate::positions::{FieldLines, Positions};
 use crate::types::{Loaded, Object, Resource, API_GROUP, API_VERSIONS, DEFAULT_NAMESPACE, KINDS};
 
@@ -208,7 +209,7 @@ fn load_document(
             let key = object_key(kind, &value);
             let de = serde_yaml::Deserializer::from_str(&doc.text);
             match typed(kind, de) {
-                Ok(object) => objects.push(at.loaded(file, object)),
+                Ok(object) => at.normalized(file, &value, object, objects, errors),
                 Err(err) => errors.push(err.into_config_error(file, &at, key)),
             }
         }
@@ -254,7 +255,7 @@ fn load_list(
             Identified::Kind(kind) => {
                 let key = object_key(kind, item);
                 match typed(kind, item.clone()) {
-                    Ok(object) => objects.push(at.loaded(file, object)),
+                    Ok(object) => at.normalized(file, item, object, objects, errors),
                     Err(err) => errors.push(err.into_config_error(file, &at, key)),
                 }
             }
@@ -276,13 +277,43 @@ impl Where {
         self.fields.line(path).unwrap_or(self.line)
     }
 
-    fn loaded(&self, file: &Path, object: Object) -> Loaded {
-        Loaded {
+    /// Normalizes `object` (deserialized from `raw`) and keeps it with its
+    /// warnings, or, when a deprecated value cannot be rewritten, reports
+    /// why instead.
+    fn normalized(
+        &self,
+        file: &Path,
+        raw: &Value,
+        mut object: Object,
+        objects: &mut Vec<Loaded>,
+        errors: &mut Vec<ConfigError>,
+    ) {
+        let key = (!object.name().is_empty()).then(|| object.key());
+        let mut findings = match raw.get("spec") {
+            Some(spec) => aliases(spec, &object.spec_json(), "spec"),
+            None => Vec::new(),
+        };
+        findings.extend(normalize(&mut object));
+        let (warnings, failures): (Vec<_>, Vec<_>) = findings
+            .into_iter()
+            .map(|f| {
+                let line = self.line_of(&f.path);
+                ConfigError::new(file, f.kind, f.path, f.message)
+                    .at_line(Some(line))
+                    .for_object(key.clone())
+            })
+            .partition(|e| e.kind.is_warning());
+        if !failures.is_empty() {
+            errors.extend(failures);
+            return;
+        }
+        objects.push(Loaded {
             object,
             file: file.to_path_buf(),
             line: Some(self.line),
             fields: self.fields.clone(),
-        }
+            warnings,
+        });
     }
 }
 
@@ -390,7 +421,7 @@ impl TypedError {
         let message = if kind == ErrorKind::MissingField {
             "missing required field".to_string()
         } else {
-            self.message
+            case_hint(self.message)
         };
         // The field's own line when the text has it. A missing field is not
         // in the text: its parent is, while serde_yaml marks wherever it
@@ -431,6 +462,7 @@ where
         "DestinationRule" => Object::DestinationRule(one(de)?),
         "Gateway" => Object::Gateway(one(de)?),
         "ServiceEntry" => Object::ServiceEntry(one(de)?),
+        "Sidecar" => Object::Sidecar(one(de)?),
         _ => Object::WorkloadEntry(one(de)?),
     })
 }
@@ -451,6 +483,24 @@ fn yaml_message(err: &serde_yaml::Error) -> String {
         }
     }
     text
+}
+
+/// An unknown enum value that is a known one in another case gets a hint:
+/// Istio's enum values are case-sensitive (`round_robin` is not
+/// `ROUND_ROBIN`), unlike port protocols.
+fn case_hint(message: String) -> String {
+    let Some(value) = backticked(&message, "unknown variant `") else {
+        return message;
+    };
+    let known = message
+        .split('`')
+        .skip(3)
+        .step_by(2)
+        .find(|v| v.eq_ignore_ascii_case(value));
+    match known {
+        Some(known) => format!("{message} (enum values are case-sensitive: write {known})"),
+        None => message,
+    }
 }
 
 /// Sorts a serde message into an [`ErrorKind`].

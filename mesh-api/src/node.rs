@@ -271,6 +271,53 @@ pub struct Node {
     pub app_ip: Option<IpAddr>,
     /// Gateways: Gateway server port -> port actually bound.
     pub gateway_ports: BTreeMap<u16, u16>,
+    /// Where the proxy runs (Envoy's `Node.locality`, mesh-proxy
+    /// `--locality`); not metadata, so [`Node::parse`] leaves it `None`.
+    pub locality: Option<Locality>,
+}
+
+/// Envoy's `Locality`: `REGION/ZONE/SUBZONE`, the later parts optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Locality {
+    /// The region, e.g. `us-east1`.
+    pub region: String,
+    /// The zone inside the region, e.g. `us-east1-b`.
+    pub zone: String,
+    /// The sub-zone inside the zone (a rack, a node pool).
+    pub sub_zone: String,
+}
+
+impl FromStr for Locality {
+    type Err = NodeError;
+
+    /// `REGION`, `REGION/ZONE` or `REGION/ZONE/SUBZONE` (Istio's
+    /// `istio-locality` form); a part may be empty but not the region.
+    fn from_str(s: &str) -> Result<Self, NodeError> {
+        let bad = |why: &str| NodeError::List {
+            input: s.to_string(),
+            why: why.to_string(),
+        };
+        let parts: Vec<&str> = s.trim().split('/').map(str::trim).collect();
+        if parts.len() > 3 {
+            return Err(bad("expected REGION/ZONE/SUBZONE"));
+        }
+        let part = |i: usize| parts.get(i).map_or(String::new(), |p| (*p).to_string());
+        let locality = Locality {
+            region: part(0),
+            zone: part(1),
+            sub_zone: part(2),
+        };
+        if locality.region.is_empty() {
+            return Err(bad("the region is empty"));
+        }
+        Ok(locality)
+    }
+}
+
+impl fmt::Display for Locality {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.region, self.zone, self.sub_zone)
+    }
 }
 
 impl Node {
@@ -331,6 +378,7 @@ impl Node {
             http_proxy_port,
             app_ip,
             gateway_ports,
+            locality: None,
         })
     }
 

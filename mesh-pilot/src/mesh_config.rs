@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use mesh_api::types::http_policy::HttpRetry;
+use mesh_api::types::load_balancer::LocalityLbSetting;
 use serde::Deserialize;
 
 use crate::error::SourceError;
@@ -35,6 +37,61 @@ pub struct MeshConfig {
     /// Outbound traffic to unknown hosts.
     #[serde(default)]
     pub outbound_traffic_policy: OutboundTrafficPolicy,
+    /// The retry policy of routes that set none (Istio's default policy
+    /// when unset).
+    #[serde(default)]
+    pub default_http_retry_policy: Option<HttpRetry>,
+    /// Where proxies write their access log; the empty string turns it
+    /// off. Unset means [`DEFAULT_ACCESS_LOG_FILE`] (Istio's demo profile
+    /// value: a mesh that explains its failures logs them by default).
+    #[serde(default)]
+    pub access_log_file: Option<String>,
+    /// The access log's format (Envoy command operators); Istio's default
+    /// format with the mesh's reason when unset.
+    #[serde(default)]
+    pub access_log_format: Option<String>,
+    /// `TEXT` (default) or `JSON`.
+    #[serde(default)]
+    pub access_log_encoding: AccessLogEncoding,
+    /// Mesh-wide locality load balancing (a DestinationRule's own setting
+    /// wins); Istio's default is enabled, failover by proximity.
+    #[serde(default)]
+    pub locality_lb_setting: Option<LocalityLbSetting>,
+    /// The namespace whose Sidecar without a selector applies where a
+    /// namespace has none (Istio's `rootNamespace`, default
+    /// `istio-system`).
+    #[serde(default)]
+    pub root_namespace: Option<String>,
+}
+
+/// Where proxies log when the mesh config names no file.
+pub const DEFAULT_ACCESS_LOG_FILE: &str = "/dev/stdout";
+
+/// How access log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AccessLogEncoding {
+    /// One line of text per request.
+    #[default]
+    Text,
+    /// One JSON object per request.
+    Json,
+}
+
+impl MeshConfig {
+    /// The root namespace.
+    pub fn root_namespace(&self) -> &str {
+        self.root_namespace.as_deref().unwrap_or("istio-system")
+    }
+
+    /// The access log file, `None` when logging is off.
+    pub fn access_log_path(&self) -> Option<&str> {
+        match self.access_log_file.as_deref() {
+            None => Some(DEFAULT_ACCESS_LOG_FILE),
+            Some("") => None,
+            Some(path) => Some(path),
+        }
+    }
 }
 
 impl MeshConfig {

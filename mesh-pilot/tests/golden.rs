@@ -66,3 +66,23 @@ fn gateway_with_bound_virtual_services() {
 fn sidecar_with_transparent_capture() {
     check(&cases::REDIRECT_SIDECAR);
 }
+
+#[test]
+fn traffic_management_routes_and_destination_rules() {
+    check(&cases::TRAFFIC);
+}
+
+#[test]
+fn gateway_with_http_https_passthrough_and_tcp_servers() {
+    check(&cases::GATEWAY_SERVERS);
+}
+
+#[test]
+fn egress_through_the_egress_gateway_and_to_a_cidr_range() {
+    check(&cases::EGRESS);
+}
+
+#[test]
+fn sidecar_resource_scopes_what_each_proxy_is_told() {
+    check(&cases::SIDECAR_SCOPE);
+}

@@ -173,3 +173,20 @@ fn load_dir_reads_yaml_files_in_order_and_not_subdirectories() {
     assert_eq!(missing.errors[0].kind, ErrorKind::Io);
     assert!(load_dir(&dir.path().join("nope")).is_err());
 }
+
+#[test]
+fn enum_values_are_case_sensitive_with_a_hint() {
+    let yaml = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: r}\nspec:\n  host: r\n  trafficPolicy: {loadBalancer: {simple: round_robin}}\n";
+    let (objects, errors) = load_str(Path::new("t.yaml"), yaml);
+    assert!(objects.is_empty());
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].kind, ErrorKind::WrongType);
+    assert_eq!(errors[0].path, "spec.trafficPolicy.loadBalancer.simple");
+    assert!(
+        errors[0]
+            .message
+            .ends_with("(enum values are case-sensitive: write ROUND_ROBIN)"),
+        "{}",
+        errors[0]
+    );
+}

@@ -166,3 +166,28 @@ fn lists_are_checked() {
     let labels = parse_labels("b=2,a=1").unwrap();
     assert_eq!(format_labels(&labels), "a=1,b=2");
 }
+
+#[test]
+fn locality_is_region_zone_subzone_with_later_parts_optional() {
+    let l: Locality = "us-east1/us-east1-b/rack7".parse().unwrap();
+    assert_eq!(
+        (l.region.as_str(), l.zone.as_str(), l.sub_zone.as_str()),
+        ("us-east1", "us-east1-b", "rack7")
+    );
+    assert_eq!(l.to_string(), "us-east1/us-east1-b/rack7");
+    let region: Locality = "eu-west4".parse().unwrap();
+    assert_eq!(region.zone, "");
+    assert_eq!(region.to_string().parse::<Locality>().unwrap(), region);
+    let zone: Locality = "eu-west4/a".parse().unwrap();
+    assert_eq!((zone.zone.as_str(), zone.sub_zone.as_str()), ("a", ""));
+    assert!("".parse::<Locality>().is_err());
+    assert!("/zone".parse::<Locality>().is_err());
+    assert!("a/b/c/d".parse::<Locality>().is_err());
+    // Not metadata: parsing a node leaves it unset.
+    let n = Node::parse(
+        "sidecar~127.0.10.1~greeter.default~default.svc.cluster.local",
+        &meta(&[]),
+    )
+    .unwrap();
+    assert_eq!(n.locality, None);
+}

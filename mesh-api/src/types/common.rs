@@ -110,12 +110,16 @@ pub struct Percent {
 }
 
 /// Selects a port of a destination: Istio's `PortSelector` (`{number: 9080}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PortSelector {
     /// The port number.
     #[serde(default)]
     pub number: u32,
+    /// The port by name (Istio 1.0-1.3, instead of `number`; not supported
+    /// by the mesh, see [`crate::validate`]'s unsupported list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// A service (and optionally a subset and port) traffic is sent to: the
@@ -141,15 +145,24 @@ pub struct Port {
     /// The port number (1..65535).
     #[serde(default)]
     pub number: u32,
-    /// `HTTP`, `HTTPS`, `GRPC`, `HTTP2`, `MONGO`, `TCP` or `TLS`; Istio
-    /// compares it case-insensitively.
+    /// `HTTP`, `HTTPS`, `GRPC`, `GRPC-WEB`, `HTTP2`, `HTTP_PROXY`, `MONGO`,
+    /// `REDIS`, `MYSQL`, `TCP`, `TLS` or `UDP`; empty for protocol sniffing.
+    /// Written in any case (Istio compares it case-insensitively);
+    /// [`crate::normalize`] upper-cases a known protocol, so a loaded object
+    /// has it as listed here.
     #[serde(default)]
     pub protocol: String,
     /// The port's name.
     #[serde(default)]
     pub name: String,
-    /// The port on the workload the traffic is sent to; defaults to `number`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The port on the workload the traffic is sent to; defaults to `number`
+    /// (ServiceEntry ports only: Gateways and Sidecars reject it, as Istio
+    /// does).
+    #[serde(
+        alias = "target_port",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub target_port: Option<u32>,
 }
 
@@ -229,7 +242,7 @@ pub struct Headers {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkloadSelector {
     /// Labels a workload must carry.
-    #[serde(default)]
+    #[serde(alias = "match_labels", default)]
     pub match_labels: BTreeMap<String, String>,
 }
 

@@ -22,16 +22,24 @@ pub struct DestinationRuleSpec {
     #[serde(default)]
     pub host: String,
     /// Policy for all subsets unless a subset overrides it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "traffic_policy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub traffic_policy: Option<TrafficPolicy>,
     /// Named versions of the service.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subsets: Vec<Subset>,
     /// Namespaces this rule is visible to.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(alias = "export_to", default, skip_serializing_if = "Vec::is_empty")]
     pub export_to: Vec<String>,
     /// Limit the rule to the proxies of these workloads.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "workload_selector",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub workload_selector: Option<WorkloadSelector>,
 }
 
@@ -46,6 +54,10 @@ pub struct Subset {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     /// Policy overriding the rule-level one for this subset.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "traffic_policy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub traffic_policy: Option<TrafficPolicy>,
 }

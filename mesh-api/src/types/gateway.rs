@@ -38,8 +38,14 @@ pub struct Server {
     /// TLS settings for HTTPS/TLS ports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ServerTlsSettings>,
-    /// Deprecated default endpoint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Where traffic goes by default (`127.0.0.1:PORT`, `unix://...`);
+    /// hidden from Istio's docs and "NOT IMPLEMENTED" there, so not
+    /// enforced here either (see [`crate::validate`]'s unsupported list).
+    #[serde(
+        alias = "default_endpoint",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default_endpoint: Option<String>,
     /// Server name, unique within the gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -51,50 +57,117 @@ pub struct Server {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServerTlsSettings {
     /// Answer plain HTTP with a redirect to HTTPS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "https_redirect",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub https_redirect: Option<bool>,
     /// TLS mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<ServerTlsMode>,
     /// Server certificate file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "server_certificate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub server_certificate: Option<String>,
     /// Server private key file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "private_key",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub private_key: Option<String>,
     /// CA certificates file for client verification.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "ca_certificates",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ca_certificates: Option<String>,
     /// Certificate revocation list file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "ca_crl", default, skip_serializing_if = "Option::is_none")]
     pub ca_crl: Option<String>,
-    /// Secret holding the certificates.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Kubernetes Secret holding the certificates.
+    #[serde(
+        alias = "credential_name",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub credential_name: Option<String>,
-    /// Several secrets (e.g. RSA and ECDSA).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Several Kubernetes Secrets (e.g. RSA and ECDSA).
+    #[serde(
+        alias = "credential_names",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub credential_names: Vec<String>,
+    /// Kubernetes Secret holding only the CA certificates for client
+    /// verification.
+    #[serde(
+        alias = "ca_cert_credential_name",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ca_cert_credential_name: Option<String>,
     /// Inline certificate file sets.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        alias = "tls_certificates",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub tls_certificates: Vec<TlsCertificate>,
     /// Accepted client subject alternative names.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        alias = "subject_alt_names",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub subject_alt_names: Vec<String>,
     /// Accepted client certificate SPKI hashes (base64).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        alias = "verify_certificate_spki",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub verify_certificate_spki: Vec<String>,
     /// Accepted client certificate hashes (hex).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        alias = "verify_certificate_hash",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub verify_certificate_hash: Vec<String>,
     /// Minimum TLS version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "min_protocol_version",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub min_protocol_version: Option<TlsProtocol>,
     /// Maximum TLS version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "max_protocol_version",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_protocol_version: Option<TlsProtocol>,
     /// Allowed cipher suites.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        alias = "cipher_suites",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub cipher_suites: Vec<String>,
+    /// Accept client certificates without verifying them (MUTUAL modes).
+    #[serde(
+        alias = "insecure_skip_verify",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub insecure_skip_verify: Option<bool>,
 }
 
 /// Server TLS modes.
@@ -120,13 +193,25 @@ pub enum ServerTlsMode {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TlsCertificate {
     /// Certificate file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "server_certificate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub server_certificate: Option<String>,
     /// Private key file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "private_key",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub private_key: Option<String>,
     /// CA certificates file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "ca_certificates",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ca_certificates: Option<String>,
 }
 

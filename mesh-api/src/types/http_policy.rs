@@ -2,8 +2,8 @@
 //! destinations: redirect, direct response, rewrite, retries, fault
 //! injection, mirroring and CORS.
 //!
-//! Loaded now so that real Istio YAML round-trips; the proxy acts on them as
-//! their issues land.
+//! Loaded and validated in mesh-api, turned into route actions and HTTP
+//! filters by pilot's translator.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +16,14 @@ pub struct HttpRedirect {
     /// Replace the path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
+    /// Replace the matched prefix of the path (every URI match of the route
+    /// must then be a prefix match); not with `uri`.
+    #[serde(
+        alias = "prefix_rewrite",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub prefix_rewrite: Option<String>,
     /// Replace the authority (host).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<String>,
@@ -23,13 +31,21 @@ pub struct HttpRedirect {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u32>,
     /// Derive the port instead of setting it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "derive_port",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub derive_port: Option<RedirectPortSelection>,
     /// Replace the scheme.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheme: Option<String>,
     /// Status code; 301 by default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "redirect_code",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub redirect_code: Option<u32>,
 }
 
@@ -78,7 +94,11 @@ pub struct HttpRewrite {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<String>,
     /// Regex-based path rewrite.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "uri_regex_rewrite",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub uri_regex_rewrite: Option<RegexRewrite>,
 }
 
@@ -102,16 +122,28 @@ pub struct HttpRetry {
     #[serde(default)]
     pub attempts: i32,
     /// Timeout of each attempt.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "per_try_timeout",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub per_try_timeout: Option<Duration>,
     /// Conditions, comma-separated (`5xx,gateway-error,connect-failure`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "retry_on", default, skip_serializing_if = "Option::is_none")]
     pub retry_on: Option<String>,
     /// Retry to other localities.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "retry_remote_localities",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub retry_remote_localities: Option<bool>,
     /// Avoid hosts already tried when retrying.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "retry_ignore_previous_hosts",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub retry_ignore_previous_hosts: Option<bool>,
     /// Base interval between retries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -135,15 +167,25 @@ pub struct HttpFaultInjection {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FaultDelay {
     /// Fixed delay.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "fixed_delay",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub fixed_delay: Option<Duration>,
-    /// Exponential delay (unsupported by Istio, accepted for compatibility).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Exponential delay (Istio rejects it as not supported yet; so does the
+    /// mesh, see [`crate::validate`]'s unsupported list).
+    #[serde(
+        alias = "exponential_delay",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub exponential_delay: Option<Duration>,
     /// Share of requests delayed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percentage: Option<Percent>,
-    /// Deprecated integer form of `percentage`.
+    /// Deprecated integer form of `percentage`; rewritten by
+    /// [`crate::normalize`], so never set on a loaded object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent: Option<i32>,
 }
@@ -153,17 +195,33 @@ pub struct FaultDelay {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FaultAbort {
     /// HTTP status to answer with.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "http_status",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub http_status: Option<i32>,
     /// gRPC status name to answer with.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "grpc_status",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub grpc_status: Option<String>,
     /// HTTP/2 error to reset the stream with.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "http2_error",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub http2_error: Option<String>,
     /// Share of requests aborted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percentage: Option<Percent>,
+    /// Deprecated (Istio 1.0-1.4) integer form of `percentage`; rewritten by
+    /// [`crate::normalize`], so never set on a loaded object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<i32>,
 }
 
 /// One mirror destination with its share of traffic.
@@ -183,28 +241,54 @@ pub struct HttpMirrorPolicy {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CorsPolicy {
     /// Allowed origins.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        alias = "allow_origins",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub allow_origins: Vec<StringMatch>,
-    /// Deprecated list of exact allowed origins.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Deprecated list of exact allowed origins; rewritten by
+    /// [`crate::normalize`] into `allowOrigins` (`exact`), so never set on a
+    /// loaded object.
+    #[serde(alias = "allow_origin", default, skip_serializing_if = "Vec::is_empty")]
     pub allow_origin: Vec<String>,
     /// `Access-Control-Allow-Methods`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        alias = "allow_methods",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub allow_methods: Vec<String>,
     /// `Access-Control-Allow-Headers`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        alias = "allow_headers",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub allow_headers: Vec<String>,
     /// `Access-Control-Expose-Headers`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        alias = "expose_headers",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub expose_headers: Vec<String>,
     /// `Access-Control-Max-Age`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "max_age", default, skip_serializing_if = "Option::is_none")]
     pub max_age: Option<Duration>,
     /// `Access-Control-Allow-Credentials`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "allow_credentials",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub allow_credentials: Option<bool>,
     /// What to do with preflight requests whose origin does not match.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "unmatched_preflights",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub unmatched_preflights: Option<UnmatchedPreflights>,
 }
 
@@ -212,8 +296,8 @@ pub struct CorsPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum UnmatchedPreflights {
-    /// Default (forward).
-    UnspecifiedBehavior,
+    /// The default (Istio's proto calls it `UNSPECIFIED`).
+    Unspecified,
     /// Forward to the upstream.
     Forward,
     /// Answer without forwarding.

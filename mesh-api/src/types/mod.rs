@@ -9,22 +9,27 @@ pub mod common;
 pub mod destination_rule;
 pub mod gateway;
 pub mod http_policy;
+pub mod load_balancer;
+pub mod meta;
 pub mod service_entry;
+pub mod sidecar;
 pub mod traffic_policy;
 pub mod virtual_service;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::de::IgnoredAny;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::error::ConfigError;
 use crate::positions::FieldLines;
 
 use destination_rule::DestinationRuleSpec;
 use gateway::GatewaySpec;
+pub use meta::{ObjectMeta, Timestamp};
 use service_entry::{ServiceEntrySpec, WorkloadEntrySpec};
+use sidecar::SidecarSpec;
 use virtual_service::VirtualServiceSpec;
 
 /// The API group of every supported kind.
@@ -35,87 +40,6 @@ pub const API_VERSIONS: [&str; 3] = ["v1alpha3", "v1beta1", "v1"];
 
 /// The namespace of an object whose metadata gives none.
 pub const DEFAULT_NAMESPACE: &str = "default";
-
-/// Kubernetes object metadata, reduced to what the mesh uses.
-///
-/// Other standard Kubernetes metadata fields (`uid`, `resourceVersion`,
-/// `creationTimestamp`, `generation`, `managedFields`, ...) are accepted and
-/// dropped, so `kubectl get -o yaml` output loads; anything else (a typo
-/// such as `namspace`) is an unknown-field error.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(from = "RawObjectMeta")]
-pub struct ObjectMeta {
-    /// Object name. Required (validation reports it when empty).
-    pub name: String,
-    /// Namespace; [`DEFAULT_NAMESPACE`] when unset.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// Labels.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-    /// Annotations.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
-}
-
-impl ObjectMeta {
-    /// Metadata with a name and namespace and nothing else.
-    pub fn new(name: impl Into<String>, namespace: impl Into<String>) -> Self {
-        ObjectMeta {
-            name: name.into(),
-            namespace: Some(namespace.into()),
-            ..Default::default()
-        }
-    }
-}
-
-/// The wire form of [`ObjectMeta`], listing the Kubernetes fields we accept
-/// and ignore.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawObjectMeta {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    namespace: Option<String>,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-    #[serde(default, rename = "generateName")]
-    _generate_name: Option<IgnoredAny>,
-    #[serde(default, rename = "uid")]
-    _uid: Option<IgnoredAny>,
-    #[serde(default, rename = "resourceVersion")]
-    _resource_version: Option<IgnoredAny>,
-    #[serde(default, rename = "generation")]
-    _generation: Option<IgnoredAny>,
-    #[serde(default, rename = "creationTimestamp")]
-    _creation_timestamp: Option<IgnoredAny>,
-    #[serde(default, rename = "deletionTimestamp")]
-    _deletion_timestamp: Option<IgnoredAny>,
-    #[serde(default, rename = "deletionGracePeriodSeconds")]
-    _deletion_grace_period_seconds: Option<IgnoredAny>,
-    #[serde(default, rename = "managedFields")]
-    _managed_fields: Option<IgnoredAny>,
-    #[serde(default, rename = "ownerReferences")]
-    _owner_references: Option<IgnoredAny>,
-    #[serde(default, rename = "finalizers")]
-    _finalizers: Option<IgnoredAny>,
-    #[serde(default, rename = "selfLink")]
-    _self_link: Option<IgnoredAny>,
-}
-
-impl From<RawObjectMeta> for ObjectMeta {
-    fn from(raw: RawObjectMeta) -> Self {
-        ObjectMeta {
-            name: raw.name,
-            namespace: raw.namespace,
-            labels: raw.labels,
-            annotations: raw.annotations,
-        }
-    }
-}
 
 /// A Kubernetes-style object of one kind: `apiVersion`, `metadata`, `spec`.
 ///
@@ -189,15 +113,18 @@ pub enum Object {
     ServiceEntry(Resource<ServiceEntrySpec>),
     /// `WorkloadEntry`.
     WorkloadEntry(Resource<WorkloadEntrySpec>),
+    /// `Sidecar`.
+    Sidecar(Resource<SidecarSpec>),
 }
 
 /// The kinds of [`Object`], as written in YAML.
-pub const KINDS: [&str; 5] = [
+pub const KINDS: [&str; 6] = [
     "VirtualService",
     "DestinationRule",
     "Gateway",
     "ServiceEntry",
     "WorkloadEntry",
+    "Sidecar",
 ];
 
 impl Object {
@@ -209,6 +136,7 @@ impl Object {
             Object::Gateway(_) => "Gateway",
             Object::ServiceEntry(_) => "ServiceEntry",
             Object::WorkloadEntry(_) => "WorkloadEntry",
+            Object::Sidecar(_) => "Sidecar",
         }
     }
 
@@ -220,6 +148,7 @@ impl Object {
             Object::Gateway(r) => &r.metadata,
             Object::ServiceEntry(r) => &r.metadata,
             Object::WorkloadEntry(r) => &r.metadata,
+            Object::Sidecar(r) => &r.metadata,
         }
     }
 
@@ -231,6 +160,7 @@ impl Object {
             Object::Gateway(r) => &r.api_version,
             Object::ServiceEntry(r) => &r.api_version,
             Object::WorkloadEntry(r) => &r.api_version,
+            Object::Sidecar(r) => &r.api_version,
         }
     }
 
@@ -261,6 +191,7 @@ impl Object {
             Object::Gateway(r) => serde_json::to_value(&r.spec),
             Object::ServiceEntry(r) => serde_json::to_value(&r.spec),
             Object::WorkloadEntry(r) => serde_json::to_value(&r.spec),
+            Object::Sidecar(r) => serde_json::to_value(&r.spec),
         };
         // Our spec types only hold strings, numbers and string-keyed maps,
         // which always convert.
@@ -280,6 +211,7 @@ impl Serialize for Object {
             Object::Gateway(r) => s.serialize_field("spec", &r.spec)?,
             Object::ServiceEntry(r) => s.serialize_field("spec", &r.spec)?,
             Object::WorkloadEntry(r) => s.serialize_field("spec", &r.spec)?,
+            Object::Sidecar(r) => s.serialize_field("spec", &r.spec)?,
         }
         s.end()
     }
@@ -297,6 +229,12 @@ pub struct Loaded {
     pub line: Option<usize>,
     /// The lines of its fields in the file.
     pub fields: FieldLines,
+    /// Warnings found while loading it: each deprecated field the loader
+    /// rewrote into its modern form ([`crate::normalize`]), as a
+    /// [`ConfigError`] of kind [`crate::ErrorKind::Deprecated`] on the
+    /// field's line. Never errors: an object with a load error is not
+    /// loaded.
+    pub warnings: Vec<ConfigError>,
 }
 
 impl Loaded {

@@ -33,13 +33,21 @@ pub struct ServiceEntrySpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<WorkloadEntrySpec>,
     /// Selects WorkloadEntries (and pods) of the same namespace as endpoints.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "workload_selector",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub workload_selector: Option<ServiceEntryWorkloadSelector>,
     /// Namespaces this entry is visible to.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(alias = "export_to", default, skip_serializing_if = "Vec::is_empty")]
     pub export_to: Vec<String>,
     /// Accepted identities of the service's workloads.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        alias = "subject_alt_names",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub subject_alt_names: Vec<String>,
 }
 
@@ -65,10 +73,13 @@ pub enum Resolution {
     Dns,
     /// Resolve by DNS, using the first address.
     DnsRoundRobin,
+    /// Resolve the request's own host (Host header or SNI) when it is
+    /// handled; wildcard hosts only.
+    DynamicDns,
 }
 
-/// Workload selector of a `ServiceEntry` (`labels`, unlike the
-/// `matchLabels` of other kinds).
+/// Workload selector of a `ServiceEntry` or a `Sidecar` (`labels`, unlike
+/// the `matchLabels` of `DestinationRule`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceEntryWorkloadSelector {
@@ -101,6 +112,10 @@ pub struct WorkloadEntrySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<u32>,
     /// Service account of the workload (its identity).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "service_account",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub service_account: Option<String>,
 }

@@ -2,8 +2,9 @@
 
 use super::destination_rule::DestinationRuleSpec;
 use super::gateway::{GatewaySpec, ServerTlsMode};
+use super::load_balancer::SimpleLb;
 use super::service_entry::{Location, Resolution, ServiceEntrySpec, WorkloadEntrySpec};
-use super::traffic_policy::{ClientTlsMode, SimpleLb};
+use super::traffic_policy::ClientTlsMode;
 use super::virtual_service::VirtualServiceSpec;
 use super::*;
 
@@ -262,4 +263,14 @@ fn spec_round_trips_through_yaml() {
     let back = serde_yaml::to_string(&spec).expect("serializes");
     let again: VirtualServiceSpec = serde_yaml::from_str(&back).expect("round trip");
     assert_eq!(spec, again);
+}
+
+#[test]
+fn enum_values_are_istios_names() {
+    let spec: VirtualServiceSpec = serde_yaml::from_str(
+        "hosts: [a]\nhttp: [{route: [{destination: {host: a}}], corsPolicy: {unmatchedPreflights: UNSPECIFIED}}]\n",
+    )
+    .expect("UNSPECIFIED is Istio's name");
+    let back = serde_yaml::to_string(&spec).expect("serializes");
+    assert!(back.contains("unmatchedPreflights: UNSPECIFIED"), "{back}");
 }

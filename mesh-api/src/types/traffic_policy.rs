@@ -1,42 +1,66 @@
-//! `TrafficPolicy` of a `DestinationRule` (and of its subsets): load
-//! balancing, connection pool limits, outlier detection, client TLS and
-//! per-port overrides.
+//! `TrafficPolicy` of a `DestinationRule` (and of its subsets): connection
+//! pool limits, outlier detection, client TLS, tunnelling, PROXY protocol,
+//! retry budget and per-port overrides. Load balancing has its own module,
+//! [`super::load_balancer`].
 //!
 //! Becomes cluster settings in pilot's translator.
-
-use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::common::{Duration, PortSelector};
+use super::load_balancer::LoadBalancerSettings;
 
 /// Policies applied to traffic for a destination.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrafficPolicy {
     /// Load balancing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "load_balancer",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub load_balancer: Option<LoadBalancerSettings>,
     /// Connection pool limits (circuit breaking).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "connection_pool",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub connection_pool: Option<ConnectionPoolSettings>,
     /// Ejection of failing hosts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "outlier_detection",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub outlier_detection: Option<OutlierDetection>,
     /// TLS towards the upstream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ClientTlsSettings>,
     /// Per-port overrides.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        alias = "port_level_settings",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub port_level_settings: Vec<PortTrafficPolicy>,
     /// Tunnel the traffic through an HTTP CONNECT proxy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tunnel: Option<TunnelSettings>,
     /// Send a PROXY protocol header upstream.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "proxy_protocol",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub proxy_protocol: Option<ProxyProtocol>,
     /// Limit on concurrent retries, relative to active requests.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "retry_budget",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub retry_budget: Option<RetryBudget>,
 }
 
@@ -44,12 +68,24 @@ pub struct TrafficPolicy {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RetryBudget {
-    /// Share of active requests that may be retries.
+    /// Share (0..100) of active requests that may be retries; a plain
+    /// number (`percent: 20`), Istio's `DoubleValue`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub percent: Option<super::common::Percent>,
+    pub percent: Option<f64>,
     /// Retries always allowed regardless of the share.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "min_retry_concurrency",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub min_retry_concurrency: Option<u32>,
+    /// Window over which the budget is computed.
+    #[serde(
+        alias = "budget_interval",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub budget_interval: Option<Duration>,
 }
 
 /// Traffic policy for one port of the destination.
@@ -60,188 +96,29 @@ pub struct PortTrafficPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<PortSelector>,
     /// Load balancing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "load_balancer",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub load_balancer: Option<LoadBalancerSettings>,
     /// Connection pool limits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "connection_pool",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub connection_pool: Option<ConnectionPoolSettings>,
     /// Outlier detection.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "outlier_detection",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub outlier_detection: Option<OutlierDetection>,
     /// TLS towards the upstream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ClientTlsSettings>,
-}
-
-/// Load balancing: a simple algorithm, or consistent hashing.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct LoadBalancerSettings {
-    /// A simple algorithm.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub simple: Option<SimpleLb>,
-    /// Session affinity by hash.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub consistent_hash: Option<ConsistentHashLb>,
-    /// Locality-aware load balancing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub locality_lb_setting: Option<LocalityLbSetting>,
-    /// Slow start window for new endpoints.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub warmup_duration_secs: Option<Duration>,
-    /// Slow start with aggression settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub warmup: Option<WarmupConfiguration>,
-}
-
-/// Simple load balancing algorithms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum SimpleLb {
-    /// The proxy's default (least request).
-    Unspecified,
-    /// Random choice.
-    Random,
-    /// Forward to the original destination address.
-    Passthrough,
-    /// Round robin.
-    RoundRobin,
-    /// Fewest active requests.
-    LeastRequest,
-    /// Deprecated alias of `LEAST_REQUEST`.
-    LeastConn,
-}
-
-/// Consistent hash load balancing.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ConsistentHashLb {
-    /// Hash on this header.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http_header_name: Option<String>,
-    /// Hash on this cookie (created when absent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http_cookie: Option<HttpCookie>,
-    /// Hash on the source IP.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub use_source_ip: Option<bool>,
-    /// Hash on this query parameter.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http_query_parameter_name: Option<String>,
-    /// Ring hash settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ring_hash: Option<RingHash>,
-    /// Maglev settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub maglev: Option<MagLev>,
-    /// Deprecated: use `ringHash.minimumRingSize`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub minimum_ring_size: Option<u64>,
-}
-
-/// Cookie used for consistent hashing.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpCookie {
-    /// Cookie name. Required.
-    #[serde(default)]
-    pub name: String,
-    /// Cookie path.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    /// Cookie lifetime.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ttl: Option<Duration>,
-    /// Extra cookie attributes.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attributes: Vec<CookieAttribute>,
-}
-
-/// An extra attribute of a hashing cookie.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CookieAttribute {
-    /// Attribute name.
-    #[serde(default)]
-    pub name: String,
-    /// Attribute value.
-    #[serde(default)]
-    pub value: String,
-}
-
-/// Ring hash settings.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RingHash {
-    /// Minimum number of virtual nodes.
-    #[serde(default)]
-    pub minimum_ring_size: u64,
-}
-
-/// Maglev settings.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct MagLev {
-    /// Lookup table size (a prime).
-    #[serde(default)]
-    pub table_size: u64,
-}
-
-/// Locality-weighted load balancing and failover.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct LocalityLbSetting {
-    /// Traffic distribution per source locality.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub distribute: Vec<LocalityDistribute>,
-    /// Failover from a region to another.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub failover: Vec<LocalityFailover>,
-    /// Labels ordered by failover priority.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub failover_priority: Vec<String>,
-    /// Enable locality load balancing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enabled: Option<bool>,
-}
-
-/// Weights from one source locality to destination localities.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LocalityDistribute {
-    /// Source locality (`region/zone/subzone`, wildcards allowed).
-    #[serde(default)]
-    pub from: String,
-    /// Destination locality to weight.
-    #[serde(default)]
-    pub to: BTreeMap<String, u32>,
-}
-
-/// Failover from one region to another.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LocalityFailover {
-    /// Origin region.
-    #[serde(default)]
-    pub from: String,
-    /// Region to fail over to.
-    #[serde(default)]
-    pub to: String,
-}
-
-/// Slow start configuration.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct WarmupConfiguration {
-    /// Warm-up window. Required.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration: Option<Duration>,
-    /// Minimum traffic share during warm-up.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub minimum_percent: Option<f64>,
-    /// Non-linearity of the ramp.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aggression: Option<f64>,
 }
 
 /// Connection pool limits for TCP and HTTP.
@@ -261,19 +138,39 @@ pub struct ConnectionPoolSettings {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TcpSettings {
     /// Maximum connections to a host.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "max_connections",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_connections: Option<i32>,
     /// TCP connect timeout.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "connect_timeout",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub connect_timeout: Option<Duration>,
     /// TCP keepalive.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "tcp_keepalive",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tcp_keepalive: Option<TcpKeepalive>,
     /// Maximum lifetime of a connection.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "max_connection_duration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_connection_duration: Option<Duration>,
     /// Idle timeout of a connection.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "idle_timeout",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub idle_timeout: Option<Duration>,
 }
 
@@ -297,29 +194,80 @@ pub struct TcpKeepalive {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpSettings {
     /// Maximum requests queued waiting for a connection.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "http1_max_pending_requests",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub http1_max_pending_requests: Option<i32>,
     /// Maximum active requests to a destination.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "http2_max_requests",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub http2_max_requests: Option<i32>,
     /// Maximum requests per connection (1 disables keep-alive).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "max_requests_per_connection",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_requests_per_connection: Option<i32>,
     /// Maximum outstanding retries.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "max_retries",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_retries: Option<i32>,
     /// Idle timeout of upstream connections.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "idle_timeout",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub idle_timeout: Option<Duration>,
     /// Whether to upgrade HTTP/1.1 connections to HTTP/2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "h2_upgrade_policy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub h2_upgrade_policy: Option<H2UpgradePolicy>,
     /// Use the client's protocol upstream.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "use_client_protocol",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub use_client_protocol: Option<bool>,
     /// Maximum concurrent streams per HTTP/2 connection.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "max_concurrent_streams",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_concurrent_streams: Option<i32>,
+    /// HTTP/2 PING keepalive on upstream connections.
+    #[serde(
+        alias = "http2_keep_alive",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub http2_keep_alive: Option<ConnectionKeepalive>,
+}
+
+/// HTTP/2 keepalive: PING frames on idle upstream connections.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConnectionKeepalive {
+    /// Time between PINGs. Required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Duration>,
+    /// How long to wait for a PING's answer before closing. Required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
 }
 
 /// HTTP/2 upgrade policy.
@@ -339,36 +287,75 @@ pub enum H2UpgradePolicy {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OutlierDetection {
     /// Count local-origin failures separately.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "split_external_local_origin_errors",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub split_external_local_origin_errors: Option<bool>,
     /// Local-origin failures before ejection.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "consecutive_local_origin_failures",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub consecutive_local_origin_failures: Option<u32>,
     /// Gateway errors (502, 503, 504) before ejection.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "consecutive_gateway_errors",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub consecutive_gateway_errors: Option<u32>,
     /// 5xx errors before ejection.
     #[serde(
         default,
         rename = "consecutive5xxErrors",
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "Option::is_none",
+        alias = "consecutive_5xx_errors"
     )]
     pub consecutive_5xx_errors: Option<u32>,
-    /// Deprecated: use `consecutive5xxErrors`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Deprecated (Istio 1.0): the gateway errors (502, 503, 504) before
+    /// ejection. Rewritten by [`crate::normalize`] into
+    /// `consecutiveGatewayErrors` (and `consecutive5xxErrors: 0`), so never
+    /// set on a loaded object.
+    #[serde(
+        alias = "consecutive_errors",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub consecutive_errors: Option<i32>,
     /// Time between ejection sweeps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Duration>,
     /// Minimum ejection duration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "base_ejection_time",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub base_ejection_time: Option<Duration>,
     /// Maximum share of hosts ejected.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "max_ejection_percent",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_ejection_percent: Option<i32>,
     /// Disable ejection below this share of healthy hosts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "min_health_percent",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub min_health_percent: Option<i32>,
+    /// Only these HTTP status codes count as failures for ejection.
+    #[serde(
+        alias = "outlier_detection_http_error_codes",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub outlier_detection_http_error_codes: Vec<u32>,
 }
 
 /// TLS from the proxy to the upstream.
@@ -379,28 +366,52 @@ pub struct ClientTlsSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<ClientTlsMode>,
     /// Client certificate file (MUTUAL).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "client_certificate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub client_certificate: Option<String>,
     /// Client private key file (MUTUAL).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "private_key",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub private_key: Option<String>,
     /// CA certificates file to verify the server.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "ca_certificates",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ca_certificates: Option<String>,
-    /// Name of a secret holding the certificates.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Name of a Kubernetes Secret holding the certificates.
+    #[serde(
+        alias = "credential_name",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub credential_name: Option<String>,
     /// Accepted subject alternative names of the server.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        alias = "subject_alt_names",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub subject_alt_names: Vec<String>,
     /// SNI to send.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sni: Option<String>,
     /// Skip server certificate verification.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "insecure_skip_verify",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub insecure_skip_verify: Option<bool>,
     /// Certificate revocation list file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "ca_crl", default, skip_serializing_if = "Option::is_none")]
     pub ca_crl: Option<String>,
 }
 
@@ -426,10 +437,10 @@ pub struct TunnelSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
     /// Host the tunnel is opened to. Required.
-    #[serde(default)]
+    #[serde(alias = "target_host", default)]
     pub target_host: String,
     /// Port the tunnel is opened to. Required.
-    #[serde(default)]
+    #[serde(alias = "target_port", default)]
     pub target_port: u32,
 }
 
@@ -437,7 +448,16 @@ pub struct TunnelSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProxyProtocol {
-    /// `V1` or `V2`.
+    /// The PROXY protocol version; `V1` when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
+    pub version: Option<ProxyProtocolVersion>,
+}
+
+/// PROXY protocol versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProxyProtocolVersion {
+    /// The human-readable header.
+    V1,
+    /// The binary header.
+    V2,
 }

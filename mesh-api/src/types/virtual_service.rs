@@ -37,7 +37,7 @@ pub struct VirtualServiceSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tcp: Vec<TcpRoute>,
     /// Namespaces this VirtualService is visible to (`.` = own, `*` = all).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(alias = "export_to", default, skip_serializing_if = "Vec::is_empty")]
     pub export_to: Vec<String>,
 }
 
@@ -59,7 +59,11 @@ pub struct HttpRoute {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect: Option<HttpRedirect>,
     /// Answer with a fixed response instead of forwarding.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "direct_response",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub direct_response: Option<HttpDirectResponse>,
     /// Hand the request to another (delegate) VirtualService.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,18 +86,77 @@ pub struct HttpRoute {
     /// Several mirror destinations, each with its own percentage.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mirrors: Vec<HttpMirrorPolicy>,
-    /// Deprecated integer form of `mirrorPercentage`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Deprecated integer form of `mirrorPercentage`; rewritten by
+    /// [`crate::normalize`], so never set on a loaded object.
+    #[serde(
+        alias = "mirror_percent",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub mirror_percent: Option<u32>,
     /// Share of traffic mirrored to `mirror`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "mirror_percentage",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub mirror_percentage: Option<Percent>,
     /// CORS policy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "cors_policy",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cors_policy: Option<CorsPolicy>,
     /// Header manipulation for every destination of this route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<Headers>,
+    /// Deprecated (Istio 1.0-1.4; upgrades have been allowed on every route
+    /// since 1.0): [`crate::normalize`] drops `true` with a warning and
+    /// rejects `false`, which the mesh cannot honour. Never set on a loaded
+    /// object.
+    #[serde(
+        alias = "websocket_upgrade",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub websocket_upgrade: Option<bool>,
+    /// Deprecated (Istio 1.0-1.4): request headers to append; rewritten
+    /// into `headers.request.add`.
+    #[serde(
+        alias = "append_headers",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub append_headers: BTreeMap<String, String>,
+    /// Deprecated (Istio 1.1-1.4): rewritten into `headers.request.add`.
+    #[serde(
+        alias = "append_request_headers",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub append_request_headers: BTreeMap<String, String>,
+    /// Deprecated (Istio 1.1-1.4): rewritten into `headers.response.add`.
+    #[serde(
+        alias = "append_response_headers",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub append_response_headers: BTreeMap<String, String>,
+    /// Deprecated (Istio 1.1-1.4): rewritten into `headers.request.remove`.
+    #[serde(
+        alias = "remove_request_headers",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub remove_request_headers: Vec<String>,
+    /// Deprecated (Istio 1.0-1.4): rewritten into `headers.response.remove`.
+    #[serde(
+        alias = "remove_response_headers",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub remove_response_headers: Vec<String>,
 }
 
 /// Conditions on an HTTP request; all the fields set must match.
@@ -122,25 +185,49 @@ pub struct HttpMatchRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u32>,
     /// Labels of the calling workload.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        alias = "source_labels",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub source_labels: BTreeMap<String, String>,
     /// Gateways this match applies to, overriding the VirtualService's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gateways: Vec<String>,
     /// Query parameters (`exact` and `regex` only, per Istio).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        alias = "query_params",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub query_params: BTreeMap<String, StringMatch>,
     /// Match `uri` case-insensitively.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "ignore_uri_case",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ignore_uri_case: Option<bool>,
     /// Headers that must NOT match.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        alias = "without_headers",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub without_headers: BTreeMap<String, StringMatch>,
     /// Namespace of the calling workload.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "source_namespace",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_namespace: Option<String>,
     /// Prefix for the statistics of this match.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "stat_prefix",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub stat_prefix: Option<String>,
 }
 
@@ -158,6 +245,34 @@ pub struct HttpRouteDestination {
     /// Header manipulation for this destination only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<Headers>,
+    /// Deprecated (Istio 1.1-1.4): rewritten into `headers.request.add`.
+    #[serde(
+        alias = "append_request_headers",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub append_request_headers: BTreeMap<String, String>,
+    /// Deprecated (Istio 1.1-1.4): rewritten into `headers.response.add`.
+    #[serde(
+        alias = "append_response_headers",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub append_response_headers: BTreeMap<String, String>,
+    /// Deprecated (Istio 1.1-1.4): rewritten into `headers.request.remove`.
+    #[serde(
+        alias = "remove_request_headers",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub remove_request_headers: Vec<String>,
+    /// Deprecated (Istio 1.1-1.4): rewritten into `headers.response.remove`.
+    #[serde(
+        alias = "remove_response_headers",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub remove_response_headers: Vec<String>,
 }
 
 /// A delegate VirtualService (`name`, `namespace`) that holds the routes.
@@ -189,22 +304,42 @@ pub struct TlsRoute {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TlsMatchAttributes {
     /// SNI values to match (wildcards allowed). Required.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(alias = "sni_hosts", default, skip_serializing_if = "Vec::is_empty")]
     pub sni_hosts: Vec<String>,
     /// Destination IP subnets (`a.b.c.d/xx`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        alias = "destination_subnets",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub destination_subnets: Vec<String>,
     /// Destination port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u32>,
+    /// Source IP subnet (Istio 1.0-1.4, hidden from its docs; not enforced,
+    /// see [`crate::validate`]'s unsupported list).
+    #[serde(
+        alias = "source_subnet",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub source_subnet: Option<String>,
     /// Labels of the calling workload.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        alias = "source_labels",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub source_labels: BTreeMap<String, String>,
     /// Gateways this match applies to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gateways: Vec<String>,
     /// Namespace of the calling workload.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "source_namespace",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_namespace: Option<String>,
 }
 
@@ -225,22 +360,39 @@ pub struct TcpRoute {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct L4MatchAttributes {
     /// Destination IP subnets.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        alias = "destination_subnets",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub destination_subnets: Vec<String>,
     /// Destination port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u32>,
-    /// Source IP subnet (deprecated in Istio, still accepted).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Source IP subnet (hidden from Istio's docs and ignored by Istio; not
+    /// enforced, see [`crate::validate`]'s unsupported list).
+    #[serde(
+        alias = "source_subnet",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_subnet: Option<String>,
     /// Labels of the calling workload.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        alias = "source_labels",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub source_labels: BTreeMap<String, String>,
     /// Gateways this match applies to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gateways: Vec<String>,
     /// Namespace of the calling workload.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "source_namespace",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_namespace: Option<String>,
 }
 

@@ -1,6 +1,7 @@
 //! Checks that need more than one object: duplicates, subsets that no
-//! DestinationRule defines, and VirtualServices without hosts that no other
-//! VirtualService delegates to.
+//! DestinationRule defines, VirtualServices without hosts that no other
+//! VirtualService delegates to, and two default Sidecars in one namespace;
+//! the warnings across objects are in `shadowed.rs`.
 //!
 //! Part of [`super`]; host names are compared after [`fqdn`] resolution in
 //! each object's own namespace, as Istio does.
@@ -14,9 +15,40 @@ use crate::types::common::Destination;
 use crate::types::virtual_service::VirtualServiceSpec;
 use crate::types::{Loaded, Object};
 
-/// Runs every cross-object check.
+/// Runs every cross-object check that finds errors.
 pub(super) fn validate_across(objects: &[Loaded]) -> Vec<ConfigError> {
     let mut errors = duplicates(objects);
+    errors.extend(default_sidecars(objects));
+    errors.extend(virtual_service_references(objects));
+    errors
+}
+
+/// Istio's order of objects that claim the same thing: the oldest
+/// (`creationTimestamp`, unset first) wins, then the name, then the
+/// namespace decide.
+pub(super) fn istio_order(a: &Loaded, b: &Loaded) -> std::cmp::Ordering {
+    let key = |l: &Loaded| {
+        let meta = l.object.metadata();
+        (
+            meta.creation_timestamp.clone(),
+            meta.name.clone(),
+            l.object.namespace().to_string(),
+        )
+    };
+    key(a).cmp(&key(b))
+}
+
+/// Where an object is, for messages: `FILE:LINE`.
+pub(super) fn location(loaded: &Loaded) -> String {
+    match loaded.line_of("metadata.name") {
+        Some(line) => format!("{}:{line}", loaded.file.display()),
+        None => loaded.file.display().to_string(),
+    }
+}
+
+/// Hosts only for delegates; subsets that exist.
+fn virtual_service_references(objects: &[Loaded]) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
     let subsets = defined_subsets(objects);
     let delegates = delegate_targets(objects);
     for loaded in objects {
@@ -43,6 +75,46 @@ pub(super) fn validate_across(objects: &[Loaded]) -> Vec<ConfigError> {
     errors
 }
 
+/// At most one Sidecar without a workload selector per namespace (Istio's
+/// analyzer IST0111): each one after the first in Istio's order is an
+/// error naming the one that applies.
+fn default_sidecars(objects: &[Loaded]) -> Vec<ConfigError> {
+    let mut by_namespace: BTreeMap<&str, Vec<&Loaded>> = BTreeMap::new();
+    for loaded in objects {
+        if let Object::Sidecar(sc) = &loaded.object {
+            if sc.spec.workload_selector.is_none() && !loaded.object.name().is_empty() {
+                by_namespace
+                    .entry(loaded.object.namespace())
+                    .or_default()
+                    .push(loaded);
+            }
+        }
+    }
+    let mut errors = Vec::new();
+    for (namespace, mut sidecars) in by_namespace {
+        sidecars.sort_by(|a, b| istio_order(a, b));
+        let Some((first, rest)) = sidecars.split_first() else {
+            continue;
+        };
+        for loaded in rest {
+            if loaded.key() == first.key() {
+                continue; // a duplicate, reported as such
+            }
+            let mut ctx = Ctx::new(loaded);
+            ctx.invalid(
+                "spec",
+                format!(
+                    "namespace {namespace} already has a Sidecar without workloadSelector, {} ({}); only one can apply to the namespace's workloads: give this one a workloadSelector or merge them",
+                    first.key(),
+                    location(first)
+                ),
+            );
+            errors.append(&mut ctx.errors);
+        }
+    }
+    errors
+}
+
 /// The later of two objects with the same `Kind/namespace/name` is an error.
 fn duplicates(objects: &[Loaded]) -> Vec<ConfigError> {
     let mut first: BTreeMap<String, &Loaded> = BTreeMap::new();
@@ -54,10 +126,7 @@ fn duplicates(objects: &[Loaded]) -> Vec<ConfigError> {
         let key = loaded.key();
         match first.get(&key) {
             Some(earlier) => {
-                let at = match earlier.line_of("metadata.name") {
-                    Some(line) => format!("{}:{line}", earlier.file.display()),
-                    None => earlier.file.display().to_string(),
-                };
+                let at = location(earlier);
                 let mut ctx = Ctx::new(loaded);
                 ctx.err(
                     ErrorKind::Duplicate,

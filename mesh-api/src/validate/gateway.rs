@@ -1,12 +1,17 @@
-//! Per-object checks of a `Gateway`: servers with a named port of a known
-//! protocol, hosts, and TLS settings that fit the protocol.
+//! Per-object checks of a `Gateway`, with Istio's rules: servers with a
+//! named port of a known protocol (names unique), hosts as
+//! `[namespace/]FQDN`, the bind address, and TLS settings that fit the
+//! protocol and the mode (certificate files, one certificate source, CRL).
 //!
 //! Part of [`super`].
 
 use std::collections::BTreeSet;
 
-use super::{is_dns1123_label, is_known_protocol, is_wildcard_host, port_number, Ctx};
-use crate::types::gateway::{GatewaySpec, ServerTlsMode, ServerTlsSettings, TlsProtocol};
+use super::hostname::{gateway_host, unix_path};
+use super::values::port_number;
+use super::{is_known_protocol, protocol_class, Ctx};
+use crate::error::ErrorKind;
+use crate::types::gateway::{GatewaySpec, Server, ServerTlsMode, ServerTlsSettings, TlsProtocol};
 
 /// Checks a Gateway spec.
 pub(super) fn check(ctx: &mut Ctx<'_>, spec: &GatewaySpec) {
@@ -14,6 +19,7 @@ pub(super) fn check(ctx: &mut Ctx<'_>, spec: &GatewaySpec) {
         ctx.missing("spec.servers");
     }
     let mut names = BTreeSet::new();
+    let mut port_names = BTreeSet::new();
     for (i, server) in spec.servers.iter().enumerate() {
         let path = format!("spec.servers[{i}]");
         if let Some(name) = &server.name {
@@ -24,101 +30,214 @@ pub(super) fn check(ctx: &mut Ctx<'_>, spec: &GatewaySpec) {
                 );
             }
         }
-        if server.hosts.is_empty() {
-            ctx.missing(format!("{path}.hosts"));
+        if let Some(port) = server.port.as_ref().filter(|p| !p.name.is_empty()) {
+            if !port_names.insert(port.name.as_str()) {
+                ctx.invalid(
+                    format!("{path}.port.name"),
+                    format!("port name {:?} is used by another server", port.name),
+                );
+            }
         }
-        for (j, host) in server.hosts.iter().enumerate() {
-            server_host(ctx, &format!("{path}.hosts[{j}]"), host);
+        check_server(ctx, &path, server);
+    }
+}
+
+fn check_server(ctx: &mut Ctx<'_>, path: &str, server: &Server) {
+    if server.hosts.is_empty() {
+        ctx.missing(format!("{path}.hosts"));
+    }
+    for (j, host) in server.hosts.iter().enumerate() {
+        if let Err(err) = gateway_host(host) {
+            ctx.invalid(format!("{path}.hosts[{j}]"), err);
         }
-        let Some(port) = &server.port else {
-            ctx.missing(format!("{path}.port"));
-            continue;
-        };
-        port_number(ctx, &format!("{path}.port.number"), port.number);
-        if port.name.is_empty() {
-            ctx.missing(format!("{path}.port.name"));
+    }
+    let unix = server
+        .bind
+        .as_deref()
+        .and_then(|b| b.strip_prefix("unix://"));
+    if let Some(bind) = &server.bind {
+        match unix {
+            Some(socket) => {
+                if let Err(err) = unix_path(socket) {
+                    ctx.invalid(format!("{path}.bind"), err);
+                }
+            }
+            None => {
+                if bind.parse::<std::net::IpAddr>().is_err() {
+                    ctx.invalid(
+                        format!("{path}.bind"),
+                        format!("{bind:?} is not an IP address or unix:// path"),
+                    );
+                }
+            }
         }
-        let protocol = port.protocol.to_ascii_uppercase();
-        if protocol.is_empty() {
-            ctx.missing(format!("{path}.port.protocol"));
-        } else if !is_known_protocol(&protocol) {
-            ctx.invalid(
-                format!("{path}.port.protocol"),
-                format!("unsupported protocol {:?} (HTTP, HTTPS, HTTP2, GRPC, GRPC-WEB, TCP, TLS, MONGO, REDIS, MYSQL)", port.protocol),
-            );
-        }
-        if let Some(target) = port.target_port {
-            port_number(ctx, &format!("{path}.port.targetPort"), target);
-        }
-        let is_tls = protocol == "HTTPS" || protocol == "TLS";
-        match &server.tls {
-            None if is_tls => ctx.missing(format!("{path}.tls")),
-            Some(tls) if !is_tls => {
-                let redirect_only = tls.https_redirect == Some(true)
-                    && tls.server_certificate.is_none()
-                    && tls.private_key.is_none()
-                    && tls.ca_certificates.is_none()
-                    && tls.credential_name.is_none();
-                if !(redirect_only && protocol.starts_with("HTTP")) {
+    }
+    let Some(port) = &server.port else {
+        ctx.missing(format!("{path}.port"));
+        return;
+    };
+    match unix {
+        Some(_) if port.number != 0 => ctx.invalid(
+            format!("{path}.port.number"),
+            "a server bound to a unix socket has port number 0",
+        ),
+        Some(_) => {}
+        None => port_number(ctx, &format!("{path}.port.number"), port.number),
+    }
+    if port.name.is_empty() {
+        ctx.missing(format!("{path}.port.name"));
+    }
+    if port.target_port.is_some() {
+        ctx.invalid(
+            format!("{path}.port.targetPort"),
+            "targetPort has no effect on a Gateway (it listens on number)",
+        );
+    }
+    if port.protocol.is_empty() {
+        ctx.missing(format!("{path}.port.protocol"));
+        return;
+    }
+    if !is_known_protocol(&port.protocol) {
+        ctx.invalid(
+            format!("{path}.port.protocol"),
+            format!("unsupported protocol {:?} (HTTP, HTTPS, HTTP2, GRPC, GRPC-WEB, TCP, TLS, MONGO, REDIS, MYSQL)", port.protocol),
+        );
+        return;
+    }
+    let class = protocol_class(&port.protocol);
+    match &server.tls {
+        None if class.tls => ctx.missing(format!("{path}.tls")),
+        None => {}
+        Some(tls) => {
+            if !class.tls {
+                // A plain HTTP server may carry only httpsRedirect (a TLS
+                // block whose mode is the default PASSTHROUGH, without
+                // certificates).
+                let passthrough = matches!(
+                    tls.mode,
+                    None | Some(ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough)
+                );
+                let files = tls.server_certificate.is_some()
+                    || tls.private_key.is_some()
+                    || tls.ca_certificates.is_some();
+                if !class.http || !passthrough || files {
                     ctx.invalid(
                         format!("{path}.tls"),
                         format!(
-                            "TLS settings need an HTTPS or TLS port, not {}",
+                            "TLS settings need an HTTPS or TLS port, not {} (an HTTP server may only set httpsRedirect)",
                             port.protocol
                         ),
                     );
                 }
             }
-            Some(tls) => server_tls(ctx, &format!("{path}.tls"), tls),
-            None => {}
+            if tls.https_redirect == Some(true) && !class.http {
+                ctx.warn(
+                    ErrorKind::Ineffective,
+                    format!("{path}.tls.httpsRedirect"),
+                    "httpsRedirect only acts on HTTP servers",
+                );
+            }
+            server_tls(ctx, &format!("{path}.tls"), tls);
         }
     }
 }
 
-/// `host`, `*.host`, `*` or `namespace/host` (namespace may be `.` or `*`).
-fn server_host(ctx: &mut Ctx<'_>, path: &str, host: &str) {
-    let (ns, name) = match host.split_once('/') {
-        Some((ns, name)) => (Some(ns), name),
-        None => (None, host),
-    };
-    let ns_ok = ns.is_none_or(|ns| ns == "." || ns == "*" || is_dns1123_label(ns));
-    if !ns_ok || !is_wildcard_host(name) {
-        ctx.invalid(
-            path,
-            format!("{host:?} is not a valid host ([NAMESPACE/]HOST)"),
+/// Server-side TLS settings (also a Sidecar ingress listener's).
+pub(super) fn server_tls(ctx: &mut Ctx<'_>, path: &str, tls: &ServerTlsSettings) {
+    let old = matches!(
+        tls.min_protocol_version,
+        Some(TlsProtocol::TlsV1_0 | TlsProtocol::TlsV1_1)
+    );
+    if old && tls.cipher_suites.is_empty() {
+        ctx.warn(
+            ErrorKind::Ineffective,
+            format!("{path}.minProtocolVersion"),
+            "TLS versions below 1.2 need cipherSuites that support them: the default ones do not",
         );
     }
-}
-
-fn server_tls(ctx: &mut Ctx<'_>, path: &str, tls: &ServerTlsSettings) {
-    let has_credential = tls.credential_name.is_some()
-        || !tls.credential_names.is_empty()
-        || !tls.tls_certificates.is_empty();
+    let files = tls.server_certificate.is_some()
+        || tls.private_key.is_some()
+        || tls.ca_certificates.is_some();
+    let credential = tls.credential_name.is_some() || !tls.credential_names.is_empty();
     match tls.mode {
-        Some(ServerTlsMode::Simple)
-        | Some(ServerTlsMode::Mutual)
-        | Some(ServerTlsMode::OptionalMutual)
-            if !has_credential =>
+        Some(ServerTlsMode::IstioMutual) => {
+            if files || credential || !tls.tls_certificates.is_empty() {
+                ctx.invalid(
+                    path,
+                    "ISTIO_MUTUAL uses mesh certificates; certificate fields may not be set",
+                );
+            }
+            return;
+        }
+        None | Some(ServerTlsMode::Passthrough | ServerTlsMode::AutoPassthrough)
+            if files || credential || tls.ca_crl.is_some() || !tls.tls_certificates.is_empty() =>
         {
+            ctx.warn(
+                ErrorKind::Ineffective,
+                path,
+                "a passthrough server does not terminate TLS: its certificates are not used",
+            );
+        }
+        _ => {}
+    }
+    let sources = [
+        tls.server_certificate.is_some() && tls.private_key.is_some(),
+        tls.credential_name.is_some(),
+        !tls.credential_names.is_empty(),
+        !tls.tls_certificates.is_empty(),
+    ];
+    if sources.iter().filter(|s| **s).count() > 1 {
+        ctx.invalid(
+            path,
+            "only one of credentialName, credentialNames, serverCertificate/privateKey and tlsCertificates may be set",
+        );
+    }
+    let terminating = matches!(
+        tls.mode,
+        Some(ServerTlsMode::Simple | ServerTlsMode::Mutual | ServerTlsMode::OptionalMutual)
+    );
+    if terminating && !credential {
+        if tls.mode != Some(ServerTlsMode::Simple) && tls.ca_certificates.is_none() {
+            ctx.missing(format!("{path}.caCertificates"));
+        }
+        if tls.tls_certificates.len() > 2 {
+            ctx.warn(
+                ErrorKind::Ineffective,
+                format!("{path}.tlsCertificates"),
+                "a server uses at most 2 certificates (one RSA, one ECDSA)",
+            );
+        }
+        if tls.tls_certificates.is_empty() {
             if tls.server_certificate.is_none() {
                 ctx.missing(format!("{path}.serverCertificate"));
             }
             if tls.private_key.is_none() {
                 ctx.missing(format!("{path}.privateKey"));
             }
-            if tls.mode != Some(ServerTlsMode::Simple) && tls.ca_certificates.is_none() {
-                ctx.missing(format!("{path}.caCertificates"));
+        }
+        for (i, cert) in tls.tls_certificates.iter().enumerate() {
+            let p = format!("{path}.tlsCertificates[{i}]");
+            if cert.server_certificate.is_none() {
+                ctx.missing(format!("{p}.serverCertificate"));
+            }
+            if cert.private_key.is_none() {
+                ctx.missing(format!("{p}.privateKey"));
             }
         }
-        Some(ServerTlsMode::IstioMutual)
-            if tls.server_certificate.is_some() || tls.private_key.is_some() || has_credential =>
-        {
+    }
+    if tls.ca_crl.is_some() {
+        if tls.credential_name.is_some() {
             ctx.invalid(
-                path,
-                "ISTIO_MUTUAL uses mesh certificates; certificate fields may not be set",
+                format!("{path}.caCrl"),
+                "with credentialName the CRL comes from the credential, not caCrl",
             );
         }
-        _ => {}
+        if tls.mode == Some(ServerTlsMode::Simple) {
+            ctx.invalid(
+                format!("{path}.caCrl"),
+                "a CRL needs client certificates (MUTUAL or OPTIONAL_MUTUAL), not SIMPLE",
+            );
+        }
     }
     if let (Some(min), Some(max)) = (tls.min_protocol_version, tls.max_protocol_version) {
         // TLS_AUTO means "the proxy's default" and orders with nothing.

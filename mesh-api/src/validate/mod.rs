@@ -1,18 +1,27 @@
-//! Validation: the checks Istio makes before it accepts config, per object
-//! and across objects, each reported as a [`ConfigError`] with the object's
-//! key and the field path.
+//! Validation: the checks Istio makes before it accepts config
+//! (`pkg/config/validation` in istio/istio, rule by rule), per object and
+//! across objects, each reported as a [`ConfigError`] with the object's key
+//! and the field path; plus the fields this mesh does not enforce
+//! ([`unsupported`]), which are errors too: nothing is accepted and
+//! ignored.
 //!
 //! Second step of the flow in DESIGN.md, after [`crate::load`]; pilot stores
-//! only files that pass, meshctl `analyze` prints what fails.
+//! only files that pass, meshctl `analyze` prints what fails and what
+//! warns.
 //!
 //! - [`validate_object`]: one object on its own (required fields, regexes,
-//!   weights, ports, one-of rules).
+//!   weights, ports, durations, one-of rules, unsupported fields).
 //! - [`validate`]: every object, plus the cross-object checks: duplicates
 //!   (`Kind/namespace/name` loaded twice; the later one is reported, naming
 //!   where the first is), subsets that no DestinationRule for the host
-//!   defines, and VirtualServices without hosts that are not a delegate of
-//!   another VirtualService.
-//! - [`validate_files`]: the same over whole files, grouped by file, with
+//!   defines, VirtualServices without hosts that are not a delegate of
+//!   another VirtualService, and two default Sidecars in one namespace.
+//! - [`warnings`]: what is accepted but deserves a look, as Istio warns
+//!   about it: the deprecated fields the loader rewrote
+//!   ([`Loaded::warnings`]), selectors without labels, duplicated Sidecar
+//!   hosts, and two mesh VirtualServices for one host (Istio's IST0109:
+//!   sidecars use only the oldest). Never part of [`validate`]'s errors.
+//! - [`validate_files`]: the errors over whole files, grouped by file, with
 //!   the files' load errors included, so a caller can keep the last good
 //!   version of a file that now fails.
 //!
@@ -24,7 +33,15 @@
 mod cross;
 mod destination_rule;
 mod gateway;
+mod hostname;
+mod http_policy;
+mod load_balancer;
 mod service_entry;
+mod shadowed;
+mod sidecar;
+mod traffic_policy;
+pub mod unsupported;
+mod values;
 mod virtual_service;
 
 use std::collections::BTreeMap;
@@ -32,19 +49,51 @@ use std::path::PathBuf;
 
 use crate::error::{ConfigError, ErrorKind};
 use crate::load::LoadedFile;
-use crate::types::common::{Percent, StringMatch};
 use crate::types::{Loaded, Object};
+
+/// Everything validation finds in a set of objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Errors: the objects they name must not be served.
+    pub errors: Vec<ConfigError>,
+    /// Warnings ([`ErrorKind::is_warning`]): the config is accepted.
+    pub warnings: Vec<ConfigError>,
+}
+
+/// Errors and warnings of `objects`, each object on its own and all of them
+/// together; in object order, cross-object findings last.
+pub fn report(objects: &[Loaded]) -> Report {
+    let mut report = Report::default();
+    for loaded in objects {
+        let ctx = check_object(loaded);
+        report.errors.extend(ctx.errors);
+        report.warnings.extend(loaded.warnings.iter().cloned());
+        report.warnings.extend(ctx.warnings);
+    }
+    report.errors.extend(cross::validate_across(objects));
+    report.warnings.extend(shadowed::mesh_hosts(objects));
+    report
+}
 
 /// Validates each object on its own and all of them together; errors come
 /// in object order, cross-object errors last.
 pub fn validate(objects: &[Loaded]) -> Vec<ConfigError> {
-    let mut errors: Vec<ConfigError> = objects.iter().flat_map(validate_object).collect();
-    errors.extend(cross::validate_across(objects));
-    errors
+    report(objects).errors
+}
+
+/// The warnings of `objects` (deprecated fields, config without effect);
+/// see the module documentation.
+pub fn warnings(objects: &[Loaded]) -> Vec<ConfigError> {
+    report(objects).warnings
 }
 
 /// Validates one object on its own (no cross-object checks).
 pub fn validate_object(loaded: &Loaded) -> Vec<ConfigError> {
+    check_object(loaded).errors
+}
+
+/// The per-object checks of one object.
+fn check_object(loaded: &Loaded) -> Ctx<'_> {
     let mut ctx = Ctx::new(loaded);
     metadata(&mut ctx, loaded);
     match &loaded.object {
@@ -53,8 +102,10 @@ pub fn validate_object(loaded: &Loaded) -> Vec<ConfigError> {
         Object::Gateway(r) => gateway::check(&mut ctx, &r.spec),
         Object::ServiceEntry(r) => service_entry::check(&mut ctx, &r.spec),
         Object::WorkloadEntry(r) => service_entry::check_workload_entry(&mut ctx, &r.spec, "spec"),
+        Object::Sidecar(r) => sidecar::check(&mut ctx, &r.spec),
     }
-    ctx.errors
+    unsupported::check(&mut ctx, &loaded.object);
+    ctx
 }
 
 /// Load and validation errors of every file, keyed by file; a file with an
@@ -75,11 +126,12 @@ pub fn validate_files(files: &[LoadedFile]) -> BTreeMap<PathBuf, Vec<ConfigError
     report
 }
 
-/// Collects the errors of one object.
+/// Collects the errors and warnings of one object.
 pub(crate) struct Ctx<'a> {
     loaded: &'a Loaded,
     key: Option<String>,
     errors: Vec<ConfigError>,
+    warnings: Vec<ConfigError>,
 }
 
 impl<'a> Ctx<'a> {
@@ -89,7 +141,20 @@ impl<'a> Ctx<'a> {
             loaded,
             key,
             errors: Vec::new(),
+            warnings: Vec::new(),
         }
+    }
+
+    /// Records a warning (kind [`ErrorKind::Deprecated`] or
+    /// [`ErrorKind::Ineffective`]) at `path`.
+    fn warn(&mut self, kind: ErrorKind, path: impl Into<String>, message: impl Into<String>) {
+        let path = path.into();
+        let line = self.loaded.line_of(&path);
+        self.warnings.push(
+            ConfigError::new(&self.loaded.file, kind, path, message)
+                .at_line(line)
+                .for_object(self.key.clone()),
+        );
     }
 
     /// The namespace of the object under validation.
@@ -120,7 +185,8 @@ impl<'a> Ctx<'a> {
 }
 
 /// `metadata.name` is required and, like `metadata.namespace`, must be a
-/// valid Kubernetes name.
+/// valid Kubernetes name; a Gateway's name must be a DNS label (no dots),
+/// as Istio requires.
 fn metadata(ctx: &mut Ctx<'_>, loaded: &Loaded) {
     let meta = loaded.object.metadata();
     if meta.name.is_empty() {
@@ -133,6 +199,11 @@ fn metadata(ctx: &mut Ctx<'_>, loaded: &Loaded) {
                 meta.name
             ),
         );
+    } else if matches!(loaded.object, Object::Gateway(_)) && !is_dns1123_label(&meta.name) {
+        ctx.invalid(
+            "metadata.name",
+            format!("{:?}: a Gateway's name cannot contain dots", meta.name),
+        );
     }
     if let Some(ns) = &meta.namespace {
         if !is_dns1123_label(ns) {
@@ -144,67 +215,9 @@ fn metadata(ctx: &mut Ctx<'_>, loaded: &Loaded) {
     }
 }
 
-/// A port number must be in 1..=65535.
-pub(crate) fn port_number(ctx: &mut Ctx<'_>, path: &str, number: u32) {
-    if number == 0 {
-        ctx.missing(path);
-    } else if number > 65535 {
-        ctx.invalid(path, format!("port {number} is out of range 1..65535"));
-    }
-}
-
-/// A percentage must be in 0..=100.
-pub(crate) fn percent(ctx: &mut Ctx<'_>, path: &str, value: Option<&Percent>) {
-    if let Some(p) = value {
-        if !(0.0..=100.0).contains(&p.value) {
-            ctx.invalid(
-                format!("{path}.value"),
-                format!("percentage {} is out of range 0..100", p.value),
-            );
-        }
-    }
-}
-
-/// Exactly one of `exact`, `prefix`, `regex`; a regex must compile (RE2
-/// syntax, which the `regex` crate shares).
-pub(crate) fn string_match(ctx: &mut Ctx<'_>, path: &str, m: &StringMatch) {
-    let set = [m.exact.is_some(), m.prefix.is_some(), m.regex.is_some()]
-        .iter()
-        .filter(|s| **s)
-        .count();
-    if set != 1 {
-        ctx.invalid(
-            path,
-            format!("exactly one of exact, prefix or regex must be set ({set} are)"),
-        );
-    }
-    if let Some(re) = &m.regex {
-        regex_syntax(ctx, &format!("{path}.regex"), re);
-    }
-}
-
-/// Reports `pattern` at `path` when it is not a valid RE2-style regex.
-pub(crate) fn regex_syntax(ctx: &mut Ctx<'_>, path: &str, pattern: &str) {
-    if let Err(err) = regex::Regex::new(pattern) {
-        // The crate's message spans several lines with a caret diagram;
-        // keep the one-line reason.
-        let text = err.to_string();
-        let reason = text
-            .lines()
-            .rev()
-            .find_map(|l| l.trim().strip_prefix("error: "))
-            .unwrap_or(text.lines().last().unwrap_or("invalid"))
-            .to_string();
-        ctx.invalid(
-            path,
-            format!("invalid regular expression {pattern:?}: {reason} (RE2 syntax)"),
-        );
-    }
-}
-
 /// Kubernetes DNS-1123 label: 1..63 of `[a-z0-9-]`, alphanumeric at both
 /// ends.
-pub(crate) fn is_dns1123_label(s: &str) -> bool {
+fn is_dns1123_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && s.bytes()
@@ -214,37 +227,48 @@ pub(crate) fn is_dns1123_label(s: &str) -> bool {
 }
 
 /// Kubernetes DNS-1123 subdomain: dot-separated labels, at most 253 bytes.
-pub(crate) fn is_dns1123_subdomain(s: &str) -> bool {
+fn is_dns1123_subdomain(s: &str) -> bool {
     s.len() <= 253 && s.split('.').all(is_dns1123_label)
 }
 
-/// A host as Istio allows it in hosts lists: `*`, or DNS labels where only
-/// the first may be `*` (`*.example.com`). Case is not checked.
-pub(crate) fn is_wildcard_host(host: &str) -> bool {
-    if host == "*" {
-        return true;
-    }
-    let rest = host.strip_prefix("*.").unwrap_or(host);
-    !rest.is_empty()
-        && rest.len() <= 255
-        && rest.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
-}
-
-/// Protocols Istio recognises on ports (compared case-insensitively).
-pub(crate) fn is_known_protocol(protocol: &str) -> bool {
-    const KNOWN: [&str; 11] = [
-        "HTTP", "HTTPS", "HTTP2", "GRPC", "GRPC-WEB", "TCP", "TLS", "MONGO", "REDIS", "MYSQL",
+/// Protocols Istio recognises on ports (compared case-insensitively, as
+/// Istio's `protocol.Parse` does).
+fn is_known_protocol(protocol: &str) -> bool {
+    const KNOWN: [&str; 12] = [
+        "HTTP",
+        "HTTPS",
+        "HTTP2",
+        "HTTP_PROXY",
+        "GRPC",
+        "GRPC-WEB",
+        "TCP",
+        "TLS",
+        "MONGO",
+        "REDIS",
+        "MYSQL",
         "UDP",
     ];
     KNOWN.iter().any(|k| k.eq_ignore_ascii_case(protocol))
+}
+
+/// What Istio's protocol classes say about a port's protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ProtocolClass {
+    /// HTTP, HTTP2, HTTP_PROXY, GRPC, GRPC-WEB.
+    http: bool,
+    /// HTTPS, TLS.
+    tls: bool,
+}
+
+fn protocol_class(protocol: &str) -> ProtocolClass {
+    let p = protocol.to_ascii_uppercase();
+    ProtocolClass {
+        http: matches!(
+            p.as_str(),
+            "HTTP" | "HTTP2" | "HTTP_PROXY" | "GRPC" | "GRPC-WEB"
+        ),
+        tls: matches!(p.as_str(), "HTTPS" | "TLS"),
+    }
 }
 
 #[cfg(test)]

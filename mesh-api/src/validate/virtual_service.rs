@@ -1,69 +1,157 @@
-//! Per-object checks of a `VirtualService`: hosts and gateways, HTTP routes
-//! (matches, destinations and weights, redirect, rewrite, retries, faults,
-//! mirrors, CORS), TLS and TCP routes.
+//! Per-object checks of a `VirtualService`: hosts and gateways, the shape of
+//! each HTTP route (one action, its matches, destinations and weights), TLS
+//! routes (SNI hosts within the VirtualService's hosts) and TCP routes. The
+//! policies an HTTP route carries (retries, faults, redirect, CORS, header
+//! operations, ...) are checked in `http_policy.rs`.
 //!
 //! Part of [`super`]; that hosts may be empty only for a delegate is checked
 //! across objects in `cross.rs`.
 
-use super::{
-    is_dns1123_label, is_wildcard_host, percent, port_number, regex_syntax, string_match, Ctx,
-};
-use crate::types::common::{Destination, HeaderOperations, Headers};
-use crate::types::http_policy::{HttpFaultInjection, HttpRedirect, HttpRetry, HttpRewrite};
+use std::collections::BTreeMap;
+
+use super::hostname::{ip_or_cidr, is_label, wildcard_domain};
+use super::http_policy;
+use super::values::{destination, gateway_name, labels, port_number, string_match};
+use super::Ctx;
+use crate::error::ErrorKind;
+use crate::types::common::StringMatch;
 use crate::types::virtual_service::{
-    HttpMatchRequest, HttpRoute, HttpRouteDestination, RouteDestination, TlsRoute,
-    VirtualServiceSpec,
+    HttpMatchRequest, HttpRoute, HttpRouteDestination, L4MatchAttributes, RouteDestination,
+    TlsMatchAttributes, TlsRoute, VirtualServiceSpec,
 };
+
+/// Pseudo-headers a match may name (RFC 7540).
+const PSEUDO_HEADERS: [&str; 5] = [":method", ":scheme", ":authority", ":path", ":status"];
 
 /// Checks a VirtualService spec.
 pub(super) fn check(ctx: &mut Ctx<'_>, spec: &VirtualServiceSpec) {
-    let applies_to_mesh = spec.gateways.is_empty() || spec.gateways.iter().any(|g| g == "mesh");
-    for (i, host) in spec.hosts.iter().enumerate() {
-        let path = format!("spec.hosts[{i}]");
-        if host == "*" && applies_to_mesh {
-            ctx.invalid(
-                path,
-                "host \"*\" is only allowed for VirtualServices bound to gateways (not mesh)",
-            );
-        } else if !is_wildcard_host(host) {
-            ctx.invalid(path, format!("{host:?} is not a valid host name"));
+    let delegate = spec.hosts.is_empty();
+    if delegate {
+        // A delegate holds HTTP routes for the VirtualService that names it.
+        let misplaced = [
+            ("spec.gateways", !spec.gateways.is_empty(), "gateways"),
+            ("spec.tls", !spec.tls.is_empty(), "TLS routes"),
+            ("spec.tcp", !spec.tcp.is_empty(), "TCP routes"),
+        ];
+        for (path, set, what) in misplaced {
+            if set {
+                ctx.invalid(
+                    path,
+                    format!("a delegate VirtualService (without hosts) cannot have {what}"),
+                );
+            }
         }
     }
     for (i, gateway) in spec.gateways.iter().enumerate() {
         gateway_name(ctx, &format!("spec.gateways[{i}]"), gateway);
     }
+    let to_mesh = spec.gateways.is_empty() || spec.gateways.iter().any(|g| g == "mesh");
+    hosts(ctx, spec, to_mesh);
+    if spec.http.is_empty() && spec.tls.is_empty() && spec.tcp.is_empty() {
+        ctx.err(
+            ErrorKind::MissingField,
+            "spec.http",
+            "missing required field (a VirtualService needs http, tls or tcp routes)",
+        );
+    }
     for (i, route) in spec.http.iter().enumerate() {
-        http_route(ctx, &format!("spec.http[{i}]"), route);
+        http_route(ctx, &format!("spec.http[{i}]"), route, delegate);
     }
     for (i, route) in spec.tls.iter().enumerate() {
-        tls_route(ctx, &format!("spec.tls[{i}]"), route);
+        tls_route(ctx, &format!("spec.tls[{i}]"), route, &spec.hosts);
     }
     for (i, route) in spec.tcp.iter().enumerate() {
         let path = format!("spec.tcp[{i}]");
         for (j, m) in route.matches.iter().enumerate() {
-            if let Some(port) = m.port {
-                port_number(ctx, &format!("{path}.match[{j}].port"), port);
-            }
+            l4_match(ctx, &format!("{path}.match[{j}]"), m);
         }
         l4_destinations(ctx, &path, &route.route);
     }
+    super::values::export_to(ctx, &spec.export_to, false, false);
+    let http: Vec<&[HttpMatchRequest]> = spec.http.iter().map(|r| r.matches.as_slice()).collect();
+    unreachable(ctx, "spec.http", &http);
+    let tls: Vec<&[TlsMatchAttributes]> = spec.tls.iter().map(|r| r.matches.as_slice()).collect();
+    unreachable(ctx, "spec.tls", &tls);
+    let tcp: Vec<&[L4MatchAttributes]> = spec.tcp.iter().map(|r| r.matches.as_slice()).collect();
+    unreachable(ctx, "spec.tcp", &tcp);
 }
 
-/// `mesh`, `name` or `namespace/name`.
-fn gateway_name(ctx: &mut Ctx<'_>, path: &str, gateway: &str) {
-    let valid = match gateway.split_once('/') {
-        Some((ns, name)) => is_dns1123_label(ns) && super::is_dns1123_subdomain(name),
-        None => super::is_dns1123_subdomain(gateway),
-    };
-    if !valid {
-        ctx.invalid(
-            path,
-            format!("{gateway:?} is not a gateway reference (mesh, NAME or NAMESPACE/NAME)"),
-        );
+/// Routes no request can reach, as Istio's validation warns about them
+/// (first match wins): every route after one without `match` (which
+/// matches everything), and a match that repeats an earlier one.
+fn unreachable<M: PartialEq>(ctx: &mut Ctx<'_>, path: &str, routes: &[&[M]]) {
+    let mut catch_all: Option<usize> = None;
+    let mut seen: Vec<(&M, usize)> = Vec::new();
+    for (i, matches) in routes.iter().enumerate() {
+        if let Some(first) = catch_all {
+            ctx.warn(
+                ErrorKind::Ineffective,
+                format!("{path}[{i}]"),
+                format!("this route is never used: {path}[{first}] has no match and takes every request"),
+            );
+            continue;
+        }
+        if matches.is_empty() {
+            catch_all = Some(i);
+            continue;
+        }
+        let mut repeated = 0;
+        for (j, m) in matches.iter().enumerate() {
+            match seen.iter().find(|(earlier, _)| *earlier == m) {
+                Some((_, k)) => {
+                    repeated += 1;
+                    ctx.warn(
+                        ErrorKind::Ineffective,
+                        format!("{path}[{i}].match[{j}]"),
+                        format!("this match is never used: {path}[{k}] has the same match"),
+                    );
+                }
+                None => seen.push((m, i)),
+            }
+        }
+        if repeated == matches.len() {
+            ctx.warn(
+                ErrorKind::Ineffective,
+                format!("{path}[{i}]"),
+                "this route is never used: earlier routes have all its matches",
+            );
+        }
     }
 }
 
-fn http_route(ctx: &mut Ctx<'_>, path: &str, route: &HttpRoute) {
+/// Hosts are domains (wildcards allowed) or IPs; `*` only for gateways;
+/// no two overlapping.
+fn hosts(ctx: &mut Ctx<'_>, spec: &VirtualServiceSpec, to_mesh: bool) {
+    let mut all_valid = true;
+    for (i, host) in spec.hosts.iter().enumerate() {
+        let path = format!("spec.hosts[{i}]");
+        if let Err(err) = wildcard_domain(host) {
+            if host.parse::<std::net::IpAddr>().is_err() {
+                ctx.invalid(path, err);
+                all_valid = false;
+            }
+        } else if to_mesh && host == "*" {
+            ctx.invalid(
+                path,
+                "host \"*\" is only allowed for VirtualServices bound to gateways (not mesh)",
+            );
+            all_valid = false;
+        }
+    }
+    if !all_valid {
+        return;
+    }
+    for (j, later) in spec.hosts.iter().enumerate() {
+        if let Some(earlier) = spec.hosts[..j].iter().find(|h| overlap(h, later)) {
+            ctx.invalid(
+                format!("spec.hosts[{j}]"),
+                format!("duplicate hosts in one VirtualService: {earlier} and {later}"),
+            );
+        }
+    }
+}
+
+fn http_route(ctx: &mut Ctx<'_>, path: &str, route: &HttpRoute, in_delegate: bool) {
     let actions = [
         !route.route.is_empty(),
         route.redirect.is_some(),
@@ -72,7 +160,7 @@ fn http_route(ctx: &mut Ctx<'_>, path: &str, route: &HttpRoute) {
     ];
     match actions.iter().filter(|a| **a).count() {
         0 => ctx.err(
-            crate::ErrorKind::MissingField,
+            ErrorKind::MissingField,
             format!("{path}.route"),
             "missing required field (an HTTP route needs route, redirect, directResponse or delegate)",
         ),
@@ -82,162 +170,112 @@ fn http_route(ctx: &mut Ctx<'_>, path: &str, route: &HttpRoute) {
             "only one of route, redirect, directResponse and delegate may be set",
         ),
     }
+    if let Some(delegate) = &route.delegate {
+        if in_delegate {
+            ctx.invalid(
+                format!("{path}.delegate"),
+                "a delegate VirtualService's routes cannot delegate again",
+            );
+        }
+        if delegate.name.is_empty() {
+            ctx.missing(format!("{path}.delegate.name"));
+        }
+    }
     if route.redirect.is_some() || route.direct_response.is_some() {
-        if route.rewrite.is_some() {
-            ctx.invalid(
-                format!("{path}.rewrite"),
-                "rewrite cannot be combined with redirect or directResponse",
-            );
+        for (field, set) in [
+            ("rewrite", route.rewrite.is_some()),
+            ("fault", route.fault.is_some()),
+        ] {
+            if set {
+                ctx.invalid(
+                    format!("{path}.{field}"),
+                    format!("{field} cannot be combined with redirect or directResponse"),
+                );
+            }
         }
-        if route.fault.is_some() {
-            ctx.invalid(
-                format!("{path}.fault"),
-                "fault cannot be combined with redirect or directResponse",
-            );
-        }
+    }
+    if route.mirror.is_some() && !route.mirrors.is_empty() {
+        ctx.invalid(
+            format!("{path}.mirrors"),
+            "only one of mirror and mirrors may be set",
+        );
     }
     for (j, m) in route.matches.iter().enumerate() {
         http_match(ctx, &format!("{path}.match[{j}]"), m);
     }
     http_destinations(ctx, path, &route.route);
-    if let Some(redirect) = &route.redirect {
-        http_redirect(ctx, &format!("{path}.redirect"), redirect);
-    }
-    if let Some(response) = &route.direct_response {
-        let p = format!("{path}.directResponse");
-        if !(200..=599).contains(&response.status) {
-            ctx.invalid(
-                format!("{p}.status"),
-                format!("HTTP status {} is not in range 200..599", response.status),
-            );
-        }
-        if let Some(body) = &response.body {
-            if body.string.is_some() && body.bytes.is_some() {
-                ctx.invalid(
-                    format!("{p}.body"),
-                    "only one of string and bytes may be set",
-                );
-            }
-        }
-    }
-    if let Some(delegate) = &route.delegate {
-        if delegate.name.is_empty() {
-            ctx.missing(format!("{path}.delegate.name"));
-        }
-    }
-    if let Some(rewrite) = &route.rewrite {
-        http_rewrite(ctx, &format!("{path}.rewrite"), rewrite);
-    }
-    if let Some(retries) = &route.retries {
-        http_retry(ctx, &format!("{path}.retries"), retries);
-    }
-    if let Some(fault) = &route.fault {
-        http_fault(ctx, &format!("{path}.fault"), fault);
-    }
-    if let Some(mirror) = &route.mirror {
-        destination(ctx, &format!("{path}.mirror"), mirror);
-    }
-    for (j, m) in route.mirrors.iter().enumerate() {
-        let p = format!("{path}.mirrors[{j}]");
-        destination(ctx, &format!("{p}.destination"), &m.destination);
-        percent(ctx, &format!("{p}.percentage"), m.percentage.as_ref());
-    }
-    if let Some(p) = route.mirror_percent.filter(|p| *p > 100) {
-        ctx.invalid(
-            format!("{path}.mirrorPercent"),
-            format!("{p} is more than 100"),
-        );
-    }
-    percent(
-        ctx,
-        &format!("{path}.mirrorPercentage"),
-        route.mirror_percentage.as_ref(),
-    );
-    if let Some(cors) = &route.cors_policy {
-        for (j, origin) in cors.allow_origins.iter().enumerate() {
-            string_match(ctx, &format!("{path}.corsPolicy.allowOrigins[{j}]"), origin);
-        }
-    }
-    if let Some(headers) = &route.headers {
-        header_ops(ctx, &format!("{path}.headers"), headers);
-    }
+    http_policy::check(ctx, path, route);
 }
 
 fn http_match(ctx: &mut Ctx<'_>, path: &str, m: &HttpMatchRequest) {
-    let singles = [
-        ("uri", &m.uri),
+    if let Some(uri) = &m.uri {
+        // Envoy matches an empty path prefix (everything); not so for the
+        // other strings.
+        string_match(ctx, &format!("{path}.uri"), uri, true);
+    }
+    for (field, value) in [
         ("scheme", &m.scheme),
         ("method", &m.method),
         ("authority", &m.authority),
-    ];
-    for (field, value) in singles {
+    ] {
         if let Some(sm) = value {
-            string_match(ctx, &format!("{path}.{field}"), sm);
+            string_match(ctx, &format!("{path}.{field}"), sm, false);
         }
     }
-    let maps = [
-        ("headers", &m.headers),
-        ("queryParams", &m.query_params),
-        ("withoutHeaders", &m.without_headers),
-    ];
-    for (field, map) in maps {
-        for (name, sm) in map {
-            let p = format!("{path}.{field}.{name}");
-            if field != "queryParams" && !is_header_name(name) {
-                ctx.invalid(p.clone(), format!("{name:?} is not a valid header name"));
-            }
-            // An empty matcher (`name: {}`) means "present" for headers.
-            if field == "queryParams" || *sm != Default::default() {
-                string_match(ctx, &p, sm);
-            }
+    header_matches(ctx, &format!("{path}.headers"), &m.headers, false);
+    header_matches(
+        ctx,
+        &format!("{path}.withoutHeaders"),
+        &m.without_headers,
+        true,
+    );
+    for (name, sm) in &m.query_params {
+        // `{}` matches a parameter that is present.
+        if *sm != StringMatch::default() {
+            string_match(ctx, &format!("{path}.queryParams.{name}"), sm, false);
         }
     }
     if let Some(port) = m.port {
         port_number(ctx, &format!("{path}.port"), port);
     }
+    labels(ctx, &format!("{path}.sourceLabels"), &m.source_labels);
     for (i, gateway) in m.gateways.iter().enumerate() {
         gateway_name(ctx, &format!("{path}.gateways[{i}]"), gateway);
     }
-    if let Some(ns) = &m.source_namespace {
-        if !is_dns1123_label(ns) {
-            ctx.invalid(
-                format!("{path}.sourceNamespace"),
-                format!("{ns:?} is not a valid namespace"),
-            );
-        }
+    if let Some(ns) = m.source_namespace.as_deref().filter(|ns| !is_label(ns)) {
+        ctx.invalid(
+            format!("{path}.sourceNamespace"),
+            format!("{ns:?} is not a valid namespace"),
+        );
     }
 }
 
-/// Header names: visible ASCII without separators; pseudo-headers
-/// (`:authority`) allowed.
-fn is_header_name(name: &str) -> bool {
-    let name = name.strip_prefix(':').unwrap_or(name);
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
-fn header_ops(ctx: &mut Ctx<'_>, path: &str, headers: &Headers) {
-    let sides: [(&str, &Option<HeaderOperations>); 2] = [
-        ("request", &headers.request),
-        ("response", &headers.response),
-    ];
-    for (side, ops) in sides {
-        let Some(ops) = ops else { continue };
-        let names = ops
-            .set
-            .keys()
-            .map(|n| ("set", n.as_str()))
-            .chain(ops.add.keys().map(|n| ("add", n.as_str())))
-            .chain(ops.remove.iter().map(|n| ("remove", n.as_str())));
-        for (op, name) in names {
-            if !is_header_name(name) {
-                ctx.invalid(
-                    format!("{path}.{side}.{op}"),
-                    format!("{name:?} is not a valid header name"),
-                );
-            }
+/// Header matches: a header name (or pseudo-header) and a string match;
+/// `{}` means "present" (and, under `withoutHeaders`, so does `regex: "*"`).
+fn header_matches(
+    ctx: &mut Ctx<'_>,
+    path: &str,
+    headers: &BTreeMap<String, StringMatch>,
+    without: bool,
+) {
+    for (name, sm) in headers {
+        let p = format!("{path}.{name}");
+        if name.starts_with("@request.auth.claims") {
+            ctx.err(
+                ErrorKind::Unsupported,
+                p,
+                "routing on JWT claims is not enforced by this mesh yet (request authentication \
+                 arrives with the security issue)",
+            );
+            continue;
+        }
+        if !PSEUDO_HEADERS.contains(&name.as_str()) && !super::values::is_header_token(name) {
+            ctx.invalid(p.clone(), format!("{name:?} is not a valid header name"));
+        }
+        let present =
+            *sm == StringMatch::default() || (without && sm.regex.as_deref() == Some("*"));
+        if !present {
+            string_match(ctx, &p, sm, false);
         }
     }
 }
@@ -250,10 +288,10 @@ fn http_destinations(ctx: &mut Ctx<'_>, path: &str, routes: &[HttpRouteDestinati
             None => ctx.missing(format!("{p}.destination")),
         }
         if let Some(headers) = &r.headers {
-            header_ops(ctx, &format!("{p}.headers"), headers);
+            http_policy::header_ops(ctx, &format!("{p}.headers"), headers);
         }
     }
-    weights(ctx, path, routes.iter().map(|r| r.weight).collect());
+    weights(ctx, path, routes.iter().map(|r| r.weight));
 }
 
 fn l4_destinations(ctx: &mut Ctx<'_>, path: &str, routes: &[RouteDestination]) {
@@ -267,167 +305,130 @@ fn l4_destinations(ctx: &mut Ctx<'_>, path: &str, routes: &[RouteDestination]) {
             None => ctx.missing(p),
         }
     }
-    weights(ctx, path, routes.iter().map(|r| r.weight).collect());
+    weights(ctx, path, routes.iter().map(|r| r.weight));
 }
 
-/// Each weight is 0..100; with more than one destination they must add up
-/// to 100 (a lone destination may leave its weight out).
-fn weights(ctx: &mut Ctx<'_>, path: &str, weights: Vec<Option<u32>>) {
-    for (i, w) in weights.iter().enumerate() {
-        if let Some(w) = w.filter(|w| *w > 100) {
-            ctx.invalid(
-                format!("{path}.route[{i}].weight"),
-                format!("weight {w} is more than 100"),
-            );
-        }
-    }
-    if weights.len() > 1 {
-        let total: u64 = weights.iter().map(|w| u64::from(w.unwrap_or(0))).sum();
-        if total != 100 {
-            ctx.invalid(
-                format!("{path}.route"),
-                format!("destination weights sum to {total}, not 100"),
-            );
-        }
-    }
-}
-
-/// A destination needs a host; `*` is not a destination.
-pub(super) fn destination(ctx: &mut Ctx<'_>, path: &str, d: &Destination) {
-    if d.host.is_empty() {
-        ctx.missing(format!("{path}.host"));
-    } else if d.host == "*" || !is_wildcard_host(&d.host) {
+/// Weights are relative (a destination gets weight / sum of weights), as
+/// in Istio: several destinations must not all weigh 0; a lone destination
+/// gets everything whatever its weight.
+fn weights(ctx: &mut Ctx<'_>, path: &str, weights: impl ExactSizeIterator<Item = Option<u32>>) {
+    let count = weights.len();
+    let total: u64 = weights.map(|w| u64::from(w.unwrap_or(0))).sum();
+    if count > 1 && total == 0 {
         ctx.invalid(
-            format!("{path}.host"),
-            format!("{:?} is not a valid destination host", d.host),
+            format!("{path}.route"),
+            "the destination weights sum to 0: no destination would get traffic",
         );
     }
-    if let Some(subset) = &d.subset {
-        if !is_dns1123_label(subset) {
-            ctx.invalid(
-                format!("{path}.subset"),
-                format!("{subset:?} is not a valid subset name"),
-            );
-        }
-    }
-    if let Some(port) = &d.port {
-        port_number(ctx, &format!("{path}.port.number"), port.number);
-    }
 }
 
-fn http_redirect(ctx: &mut Ctx<'_>, path: &str, r: &HttpRedirect) {
-    if r.uri.is_none()
-        && r.authority.is_none()
-        && r.port.is_none()
-        && r.derive_port.is_none()
-        && r.scheme.is_none()
-    {
-        ctx.invalid(path, "a redirect must set uri, authority, scheme or port");
-    }
-    if let Some(code) = r.redirect_code.filter(|c| !(300..=399).contains(c)) {
-        ctx.invalid(
-            format!("{path}.redirectCode"),
-            format!("{code} is not a 3xx redirect code"),
-        );
-    }
-    if let Some(scheme) = r
-        .scheme
-        .as_deref()
-        .filter(|s| *s != "http" && *s != "https")
-    {
-        ctx.invalid(
-            format!("{path}.scheme"),
-            format!("{scheme:?} is not http or https"),
-        );
-    }
-    if let Some(port) = r.port {
-        port_number(ctx, &format!("{path}.port"), port);
-        if r.derive_port.is_some() {
-            ctx.invalid(path, "only one of port and derivePort may be set");
-        }
-    }
-}
-
-fn http_rewrite(ctx: &mut Ctx<'_>, path: &str, r: &HttpRewrite) {
-    if r.uri.is_none() && r.authority.is_none() && r.uri_regex_rewrite.is_none() {
-        ctx.invalid(path, "a rewrite must set uri, authority or uriRegexRewrite");
-    }
-    if let Some(rr) = &r.uri_regex_rewrite {
-        if r.uri.is_some() {
-            ctx.invalid(path, "only one of uri and uriRegexRewrite may be set");
-        }
-        regex_syntax(ctx, &format!("{path}.uriRegexRewrite.match"), &rr.pattern);
-    }
-}
-
-fn http_retry(ctx: &mut Ctx<'_>, path: &str, r: &HttpRetry) {
-    if r.attempts < 0 {
-        ctx.invalid(format!("{path}.attempts"), "attempts cannot be negative");
-    }
-}
-
-fn http_fault(ctx: &mut Ctx<'_>, path: &str, f: &HttpFaultInjection) {
-    if f.delay.is_none() && f.abort.is_none() {
-        ctx.invalid(path, "fault injection needs a delay and/or an abort");
-    }
-    if let Some(delay) = &f.delay {
-        let p = format!("{path}.delay");
-        if delay.fixed_delay.is_none() && delay.exponential_delay.is_none() {
-            ctx.missing(format!("{p}.fixedDelay"));
-        }
-        percent(ctx, &format!("{p}.percentage"), delay.percentage.as_ref());
-        if let Some(pc) = delay.percent.filter(|p| !(0..=100).contains(p)) {
-            ctx.invalid(
-                format!("{p}.percent"),
-                format!("percentage {pc} is out of range 0..100"),
-            );
-        }
-    }
-    if let Some(abort) = &f.abort {
-        let p = format!("{path}.abort");
-        let kinds = [
-            abort.http_status.is_some(),
-            abort.grpc_status.is_some(),
-            abort.http2_error.is_some(),
-        ];
-        match kinds.iter().filter(|k| **k).count() {
-            0 => ctx.missing(format!("{p}.httpStatus")),
-            1 => {}
-            _ => ctx.invalid(
-                p.clone(),
-                "only one of httpStatus, grpcStatus and http2Error may be set",
-            ),
-        }
-        if let Some(status) = abort.http_status.filter(|s| !(200..=599).contains(s)) {
-            ctx.invalid(
-                format!("{p}.httpStatus"),
-                format!("HTTP status {status} is not in range 200..599"),
-            );
-        }
-        percent(ctx, &format!("{p}.percentage"), abort.percentage.as_ref());
-    }
-}
-
-fn tls_route(ctx: &mut Ctx<'_>, path: &str, route: &TlsRoute) {
+fn tls_route(ctx: &mut Ctx<'_>, path: &str, route: &TlsRoute, hosts: &[String]) {
     if route.matches.is_empty() {
         ctx.missing(format!("{path}.match"));
     }
     for (j, m) in route.matches.iter().enumerate() {
-        let p = format!("{path}.match[{j}]");
-        if m.sni_hosts.is_empty() {
-            ctx.missing(format!("{p}.sniHosts"));
-        }
-        for (k, host) in m.sni_hosts.iter().enumerate() {
-            if !is_wildcard_host(host) {
-                ctx.invalid(
-                    format!("{p}.sniHosts[{k}]"),
-                    format!("{host:?} is not a valid host name"),
-                );
-            }
-        }
-        if let Some(port) = m.port {
-            port_number(ctx, &format!("{p}.port"), port);
-        }
+        tls_match(ctx, &format!("{path}.match[{j}]"), m, hosts);
     }
     l4_destinations(ctx, path, &route.route);
+}
+
+fn tls_match(ctx: &mut Ctx<'_>, path: &str, m: &TlsMatchAttributes, hosts: &[String]) {
+    if m.sni_hosts.is_empty() {
+        ctx.missing(format!("{path}.sniHosts"));
+    }
+    for (k, sni) in m.sni_hosts.iter().enumerate() {
+        let p = format!("{path}.sniHosts[{k}]");
+        if let Err(err) = wildcard_domain(sni) {
+            if sni.parse::<std::net::IpAddr>().is_ok() {
+                ctx.warn(
+                    ErrorKind::Ineffective,
+                    p,
+                    format!("{sni:?} is an IP address, which SNI does not carry and most clients never send"),
+                );
+            } else {
+                ctx.invalid(p, err);
+            }
+        } else if !hosts.iter().any(|h| sni_within(sni, h)) {
+            ctx.invalid(
+                p,
+                format!(
+                    "SNI host {sni:?} is not within any host of the VirtualService ({})",
+                    hosts.join(", ")
+                ),
+            );
+        }
+    }
+    for (k, subnet) in m.destination_subnets.iter().enumerate() {
+        if let Err(err) = ip_or_cidr(subnet) {
+            ctx.invalid(format!("{path}.destinationSubnets[{k}]"), err);
+        }
+    }
+    if let Some(port) = m.port {
+        port_number(ctx, &format!("{path}.port"), port);
+    }
+    labels(ctx, &format!("{path}.sourceLabels"), &m.source_labels);
+    for (i, gateway) in m.gateways.iter().enumerate() {
+        gateway_name(ctx, &format!("{path}.gateways[{i}]"), gateway);
+    }
+}
+
+fn l4_match(ctx: &mut Ctx<'_>, path: &str, m: &L4MatchAttributes) {
+    for (k, subnet) in m.destination_subnets.iter().enumerate() {
+        if let Err(err) = ip_or_cidr(subnet) {
+            ctx.invalid(format!("{path}.destinationSubnets[{k}]"), err);
+        }
+    }
+    if let Some(port) = m.port {
+        port_number(ctx, &format!("{path}.port"), port);
+    }
+    labels(ctx, &format!("{path}.sourceLabels"), &m.source_labels);
+    for (i, gateway) in m.gateways.iter().enumerate() {
+        gateway_name(ctx, &format!("{path}.gateways[{i}]"), gateway);
+    }
+}
+
+/// Whether two hosts of one VirtualService claim a common name, compared
+/// as Istio compares them here: case-sensitively, `*` covering any prefix.
+fn overlap(a: &str, b: &str) -> bool {
+    match (a.strip_prefix('*'), b.strip_prefix('*')) {
+        (None, None) => a == b,
+        (Some(sa), None) => b.len() > sa.len() && b.ends_with(sa),
+        (None, Some(sb)) => a.len() > sb.len() && a.ends_with(sb),
+        (Some(sa), Some(sb)) => sa.ends_with(sb) || sb.ends_with(sa),
+    }
+}
+
+/// Whether every name `sni` stands for is also covered by `host` (Istio's
+/// `SubsetOf`): equal, or inside a wildcard host.
+fn sni_within(sni: &str, host: &str) -> bool {
+    if host == "*" {
+        return true;
+    }
+    match host.strip_prefix('*') {
+        Some(suffix) => {
+            let sni_rest = sni.strip_prefix('*').unwrap_or(sni);
+            sni_rest.len() >= suffix.len()
+                && sni_rest
+                    .get(sni_rest.len() - suffix.len()..)
+                    .is_some_and(|end| end.eq_ignore_ascii_case(suffix))
+                && (sni.starts_with('*') || sni.len() > suffix.len())
+        }
+        None => !sni.starts_with('*') && sni.eq_ignore_ascii_case(host),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sni_within;
+
+    #[test]
+    fn sni_hosts_within_virtual_service_hosts() {
+        assert!(sni_within("login.example.com", "login.example.com"));
+        assert!(sni_within("login.example.com", "*.example.com"));
+        assert!(sni_within("*.a.example.com", "*.example.com"));
+        assert!(sni_within("anything", "*"));
+        assert!(!sni_within("*.example.com", "login.example.com"));
+        assert!(!sni_within("example.com", "*.example.com"));
+        assert!(!sni_within("login.example.org", "*.example.com"));
+    }
 }

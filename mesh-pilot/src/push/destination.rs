@@ -109,7 +109,7 @@ fn at_port(policy: &TrafficPolicy, port: u32) -> TrafficPolicy {
     let matching = policy
         .port_level_settings
         .iter()
-        .find(|p| p.port.is_some_and(|s| s.number == port));
+        .find(|p| p.port.as_ref().is_some_and(|s| s.number == port));
     if let Some(p) = matching {
         out.connection_pool = p.connection_pool.clone();
         out.load_balancer = p.load_balancer.clone();
@@ -269,7 +269,7 @@ spec:
 
     #[test]
     fn subset_and_port_policies_merge_as_istio() {
-        use mesh_api::types::traffic_policy::SimpleLb;
+        use mesh_api::types::load_balancer::SimpleLb;
         let rules = rules();
         let rule = rules.for_host("reviews.shop.svc.cluster.local").unwrap();
         let max_conn = |p: &TrafficPolicy| {

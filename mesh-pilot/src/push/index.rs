@@ -14,9 +14,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use mesh_api::{fqdn, GatewaySpec, VirtualServiceSpec};
 
+use super::delegate::merge_delegates;
 use super::destination::{DestinationRules, Rule, Subset};
+use super::sidecar::Sidecars;
 use super::PushContext;
-use crate::registry::{InboundPort, Registry};
+use crate::registry::{exported_to, resolve_export, InboundPort, Registry};
 use crate::source::{ConfigSnapshot, Named};
 
 /// The `gateways` entry that means "the sidecars of the mesh".
@@ -29,6 +31,8 @@ struct VsInfo {
     at: usize,
     /// `spec.hosts` as FQDNs (short names resolved in the VS's namespace).
     hosts: Vec<String>,
+    /// `exportTo`, resolved (empty: every namespace).
+    export_to: Vec<String>,
 }
 
 /// What the index knows of one Gateway.
@@ -54,6 +58,9 @@ pub struct BoundVs<'a> {
 pub struct PushIndex {
     /// Every host's merged DestinationRule.
     rules: DestinationRules,
+    /// Root VirtualServices with their delegates' routes merged in, by
+    /// snapshot position.
+    merged: BTreeMap<usize, VirtualServiceSpec>,
     /// Every VirtualService, in config order.
     virtual_services: Vec<VsInfo>,
     /// Positions (in `virtual_services`) of those the sidecars use.
@@ -74,6 +81,13 @@ pub struct PushIndex {
     selector_ids: HashMap<BTreeMap<String, String>, usize>,
     /// Workload address -> the ports its sidecar receives.
     inbound: HashMap<String, Vec<InboundPort>>,
+    /// Some ServiceEntry or VirtualService is not exported everywhere.
+    export_restricted: bool,
+    /// The Sidecar resources.
+    sidecars: Sidecars,
+    /// Endpoints carry localities and some rule asks for locality load
+    /// balancing (outlier detection or a locality setting).
+    locality_aware: bool,
 }
 
 impl PushIndex {
@@ -82,6 +96,10 @@ impl PushIndex {
         let mut index = PushIndex {
             inbound: registry.inbound_by_address(),
             rules: DestinationRules::build(config),
+            merged: merge_delegates(config),
+            export_restricted: registry.services.values().any(|s| !s.export_to.is_empty()),
+            locality_aware: has_localities(registry) && wants_locality(config),
+            sidecars: Sidecars::build(config),
             ..PushIndex::default()
         };
         for gw in config.gateways() {
@@ -90,7 +108,12 @@ impl PushIndex {
                 key: format!("{}/{}", gw.namespace, gw.name),
             });
         }
-        for vs in config.virtual_services() {
+        // Istio's order: oldest first, then by name and namespace; it
+        // decides which VirtualService a sidecar uses for a host, and the
+        // order of a gateway's merged routes.
+        let mut vss: Vec<_> = config.virtual_services().collect();
+        vss.sort_by_key(|vs| (config.objects[vs.at].created_ms, vs.name, vs.namespace));
+        for vs in vss {
             let pos = index.virtual_services.len();
             let gateways = &vs.spec.gateways;
             let hosts: Vec<String> = vs
@@ -128,8 +151,14 @@ impl PushIndex {
                     bound.push(pos);
                 }
             }
-            for m in vs.spec.http.iter().flat_map(|h| h.matches.iter()) {
-                let selector = &m.source_labels;
+            let http = vs.spec.http.iter().flat_map(|h| h.matches.iter());
+            let tcp = vs.spec.tcp.iter().flat_map(|t| t.matches.iter());
+            let tls = vs.spec.tls.iter().flat_map(|t| t.matches.iter());
+            let selectors = http
+                .map(|m| &m.source_labels)
+                .chain(tcp.map(|m| &m.source_labels))
+                .chain(tls.map(|m| &m.source_labels));
+            for selector in selectors {
                 if !selector.is_empty() && !index.selector_ids.contains_key(selector) {
                     index
                         .selector_ids
@@ -137,10 +166,51 @@ impl PushIndex {
                     index.selectors.push(selector.clone());
                 }
             }
-            index.virtual_services.push(VsInfo { at: vs.at, hosts });
+            let export_to = resolve_export(&vs.spec.export_to, vs.namespace);
+            index.export_restricted |= !export_to.is_empty();
+            index.virtual_services.push(VsInfo {
+                at: vs.at,
+                hosts,
+                export_to,
+            });
         }
         index
     }
+}
+
+fn has_localities(registry: &Registry) -> bool {
+    registry
+        .services
+        .values()
+        .any(|s| s.endpoints.iter().any(|e| !e.locality.is_empty()))
+}
+
+/// Whether any traffic policy (rule, subset or port level) or the mesh
+/// config could make endpoints depend on where the proxy is.
+fn wants_locality(config: &ConfigSnapshot) -> bool {
+    use mesh_api::types::traffic_policy::TrafficPolicy;
+    let policy_wants = |p: &TrafficPolicy| {
+        p.outlier_detection.is_some()
+            || p.load_balancer
+                .as_ref()
+                .is_some_and(|l| l.locality_lb_setting.is_some())
+            || p.port_level_settings.iter().any(|pl| {
+                pl.outlier_detection.is_some()
+                    || pl
+                        .load_balancer
+                        .as_ref()
+                        .is_some_and(|l| l.locality_lb_setting.is_some())
+            })
+    };
+    config.mesh.locality_lb_setting.is_some()
+        || config.destination_rules().any(|dr| {
+            dr.spec.traffic_policy.as_ref().is_some_and(policy_wants)
+                || dr
+                    .spec
+                    .subsets
+                    .iter()
+                    .any(|s| s.traffic_policy.as_ref().is_some_and(policy_wants))
+        })
 }
 
 /// Whether a VirtualService `gateways` entry (`name`, `ns/name` or `mesh`)
@@ -183,8 +253,12 @@ impl PushContext {
 
     fn bound_vs(&self, pos: usize) -> Option<BoundVs<'_>> {
         let info = self.index.virtual_services.get(pos)?;
+        let mut vs = self.config.virtual_service_at(info.at)?;
+        if let Some(merged) = self.index.merged.get(&info.at) {
+            vs.spec = merged;
+        }
         Some(BoundVs {
-            vs: self.config.virtual_service_at(info.at)?,
+            vs,
             hosts: &info.hosts,
         })
     }
@@ -196,38 +270,102 @@ impl PushContext {
         mesh.filter_map(|p| self.bound_vs(*p)).collect()
     }
 
-    /// The mesh VirtualServices with a host matching `host` (an FQDN), in
-    /// config order: those naming it exactly, from the by-host index, and
-    /// those with a wildcard host that matches it.
-    pub fn mesh_virtual_services_for(&self, host: &str) -> Vec<BoundVs<'_>> {
+    /// The mesh VirtualService that applies to `host` (an FQDN) on
+    /// sidecars, as Istio picks it: the oldest that names the host
+    /// exactly, else of those with a wildcard host matching it, the most
+    /// specific wildcard (the oldest of equals). Later ones for the same
+    /// host are not used (Istio drops their duplicate domains).
+    /// Only VirtualServices exported to `namespace` (the proxy's) count.
+    pub fn mesh_virtual_services_for(&self, host: &str, namespace: &str) -> Vec<BoundVs<'_>> {
+        let visible = |p: &usize| self.vs_exported(*p, namespace);
         let exact = self.index.mesh_by_host.get(&host.to_ascii_lowercase());
-        let exact = exact.map_or(&[][..], Vec::as_slice);
-        let wild = self.index.mesh_wildcard.iter().copied().filter(|p| {
-            let hosts = self
-                .index
-                .virtual_services
-                .get(*p)
-                .map(|v| v.hosts.as_slice());
-            hosts
-                .unwrap_or_default()
-                .iter()
-                .any(|h| mesh_api::host_matches(h, host))
-        });
-        let mut positions: Vec<usize> = exact.iter().copied().chain(wild).collect();
-        positions.sort_unstable();
-        positions.dedup();
-        positions
+        if let Some(&first) = exact.and_then(|e| e.iter().find(|p| visible(p))) {
+            return self.bound_vs(first).into_iter().collect();
+        }
+        let best = self
+            .index
+            .mesh_wildcard
+            .iter()
+            .filter(|p| visible(p))
+            .filter_map(|&p| {
+                let hosts = self.index.virtual_services.get(p)?.hosts.as_slice();
+                let specificity = hosts
+                    .iter()
+                    .filter(|h| mesh_api::host_matches(h, host))
+                    .map(|h| h.len())
+                    .max()?;
+                Some((specificity, p))
+            })
+            // Longest pattern first, then the oldest (lowest position).
+            .max_by_key(|&(len, p)| (len, std::cmp::Reverse(p)));
+        best.and_then(|(_, p)| self.bound_vs(p))
             .into_iter()
-            .filter_map(|p| self.bound_vs(p))
             .collect()
     }
 
-    /// The VirtualServices bound to a Gateway, in config order.
-    pub fn gateway_virtual_services(&self, gateway: GatewayRef<'_>) -> Vec<BoundVs<'_>> {
+    /// The VirtualServices bound to a Gateway, oldest first (their routes
+    /// merge in this order).
+    /// Only those exported to `namespace` (the gateway proxy's) count.
+    pub fn gateway_virtual_services(
+        &self,
+        gateway: GatewayRef<'_>,
+        namespace: &str,
+    ) -> Vec<BoundVs<'_>> {
         let key = self.index.gateways.get(gateway.id).map(|g| g.key.as_str());
         let bound = key.and_then(|k| self.index.by_gateway.get(k));
         let bound = bound.map_or(&[][..], Vec::as_slice).iter();
-        bound.filter_map(|p| self.bound_vs(*p)).collect()
+        bound
+            .filter(|p| self.vs_exported(**p, namespace))
+            .filter_map(|p| self.bound_vs(*p))
+            .collect()
+    }
+
+    /// Whether the VirtualService at index position `pos` is exported to
+    /// `namespace`.
+    fn vs_exported(&self, pos: usize, namespace: &str) -> bool {
+        self.index
+            .virtual_services
+            .get(pos)
+            .is_some_and(|v| exported_to(&v.export_to, namespace))
+    }
+
+    /// The id of the Sidecar resource of `proxy` (sidecars only).
+    pub fn sidecar_for(&self, proxy: &crate::proxy::Proxy) -> Option<usize> {
+        if proxy.proxy_type != crate::proxy::ProxyType::Sidecar || self.index.sidecars.is_empty() {
+            return None;
+        }
+        self.index
+            .sidecars
+            .for_proxy(&proxy.namespace, &proxy.labels)
+    }
+
+    /// Whether Sidecar `id` imports port `port` of `service` for a proxy
+    /// of `namespace`.
+    pub fn sidecar_imports(
+        &self,
+        id: usize,
+        namespace: &str,
+        service: &crate::registry::Service,
+        port: u32,
+    ) -> bool {
+        self.index.sidecars.imports(id, namespace, service, port)
+    }
+
+    /// The outbound traffic policy Sidecar `id` sets, if any.
+    pub fn sidecar_outbound_mode(&self, id: usize) -> Option<crate::mesh_config::OutboundMode> {
+        self.index.sidecars.outbound_mode(id)
+    }
+
+    /// Whether endpoints depend on the proxy's locality in this push.
+    pub fn locality_aware(&self) -> bool {
+        self.index.locality_aware
+    }
+
+    /// Whether some ServiceEntry or VirtualService hides itself from some
+    /// namespace (`exportTo`): then what a proxy is sent depends on its
+    /// namespace.
+    pub fn export_restricted(&self) -> bool {
+        self.index.export_restricted
     }
 
     /// Every Gateway, in config order.
@@ -322,7 +460,7 @@ spec:
         );
         let gw = ctx.gateways().next().unwrap();
         let bound: Vec<&str> = ctx
-            .gateway_virtual_services(gw)
+            .gateway_virtual_services(gw, "edge")
             .iter()
             .map(|b| b.vs.name)
             .collect();
@@ -334,7 +472,7 @@ spec:
     }
 
     #[test]
-    fn mesh_virtual_services_by_host_keep_config_order_and_wildcards() {
+    fn one_virtual_service_per_host_oldest_exact_then_most_specific_wildcard() {
         let yaml = r#"
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -343,40 +481,103 @@ spec: {hosts: ["*.example.com"], http: [{route: [{destination: {host: b.example.
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
-metadata: {name: exact, namespace: shop}
-spec: {hosts: [B.example.com, b.example.com], http: [{route: [{destination: {host: b.example.com}}]}]}
+metadata: {name: narrow, namespace: shop}
+spec: {hosts: ["*.api.example.com"], http: [{route: [{destination: {host: b.example.com}}]}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: young, namespace: shop}
+spec: {hosts: [b.example.com], http: [{route: [{destination: {host: b.example.com}}]}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: old, namespace: shop}
+spec: {hosts: [B.example.com], http: [{route: [{destination: {host: b.example.com}}]}]}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: edge-only, namespace: shop}
 spec: {hosts: [b.example.com], gateways: [gw], http: [{route: [{destination: {host: b.example.com}}]}]}
 "#;
-        let ctx = PushContext::new(Arc::new(snapshot_from_str("h.yaml", yaml).unwrap()));
+        let mut config = snapshot_from_str("h.yaml", yaml).unwrap();
+        for o in &mut config.objects {
+            o.created_ms = match o.name() {
+                "young" => 300,
+                "old" => 100,
+                "edge-only" => 50,
+                _ => 200,
+            };
+        }
+        let ctx = PushContext::new(Arc::new(config));
         let names = |host: &str| -> Vec<&str> {
-            ctx.mesh_virtual_services_for(host)
+            ctx.mesh_virtual_services_for(host, "shop")
                 .iter()
                 .map(|b| b.vs.name)
                 .collect()
         };
-        // The same as scanning every mesh VirtualService, in config order.
-        for host in [
-            "b.example.com",
-            "B.EXAMPLE.com",
-            "c.example.com",
-            "example.com",
-            "b",
-        ] {
-            let scanned: Vec<&str> = ctx
-                .mesh_virtual_services()
-                .iter()
-                .filter(|b| b.hosts.iter().any(|h| mesh_api::host_matches(h, host)))
-                .map(|b| b.vs.name)
-                .collect();
-            assert_eq!(names(host), scanned, "{host}");
-        }
-        assert_eq!(names("b.example.com").len(), 2);
+        assert_eq!(names("b.example.com"), ["old"], "oldest exact, any case");
+        assert_eq!(names("B.EXAMPLE.com"), ["old"]);
         assert_eq!(names("c.example.com"), ["wild"]);
+        assert_eq!(
+            names("v1.api.example.com"),
+            ["narrow"],
+            "most specific wildcard"
+        );
         assert!(names("example.com").is_empty());
+        // The mesh's VirtualServices are in Istio's order: oldest first.
+        let order: Vec<&str> = ctx
+            .mesh_virtual_services()
+            .iter()
+            .map(|b| b.vs.name)
+            .collect();
+        assert_eq!(order, ["old", "narrow", "wild", "young"]);
+    }
+
+    #[test]
+    fn export_to_hides_virtual_services_and_services_from_other_namespaces() {
+        let yaml = r#"
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: private, namespace: shop}
+spec:
+  hosts: [cart.shop.svc.cluster.local]
+  exportTo: ["."]
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  endpoints: [{address: 198.18.0.5}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: a-own, namespace: shop}
+spec:
+  hosts: [cart.shop.svc.cluster.local]
+  exportTo: ["."]
+  http: [{route: [{destination: {host: cart.shop.svc.cluster.local}}]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: everyone, namespace: shop}
+spec:
+  hosts: [cart.shop.svc.cluster.local]
+  exportTo: ["*"]
+  http: [{route: [{destination: {host: cart.shop.svc.cluster.local}}]}]
+"#;
+        let ctx = PushContext::new(Arc::new(snapshot_from_str("e.yaml", yaml).unwrap()));
+        assert!(ctx.export_restricted());
+        let host = "cart.shop.svc.cluster.local";
+        let names = |ns: &str| -> Vec<&str> {
+            ctx.mesh_virtual_services_for(host, ns)
+                .iter()
+                .map(|b| b.vs.name)
+                .collect()
+        };
+        // By name `a-own` comes first, but only its own namespace sees it.
+        assert_eq!(names("shop"), ["a-own"]);
+        assert_eq!(names("default"), ["everyone"]);
+        let svc = ctx.registry.service(host).unwrap();
+        let view = |ns: &str| crate::translate::scope::ServiceView::new(&ctx, ns, None);
+        assert!(view("shop").sees(&ctx, svc));
+        assert!(!view("default").sees(&ctx, svc));
     }
 
     #[test]

@@ -10,8 +10,10 @@
 //!                                                   Registry::build, index.rs
 //! ```
 
+pub mod delegate;
 pub mod destination;
 pub mod index;
+pub mod sidecar;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -99,6 +99,8 @@ pub struct Endpoint {
     pub service_account: Option<String>,
     /// `namespace/name` of the WorkloadEntry, or `None` for inline endpoints.
     pub workload: Option<String>,
+    /// `region/zone/subzone` of the workload, `""` when unknown.
+    pub locality: String,
 }
 
 /// A service: a host, its ports and endpoints.
@@ -110,14 +112,20 @@ pub struct Service {
     pub namespace: String,
     /// `namespace/name` of the ServiceEntry.
     pub source: String,
-    /// Virtual IPs (`addresses` that are plain IPs; CIDRs are left out).
+    /// Virtual IPs (`addresses` that are plain IPs).
     pub addresses: Vec<String>,
+    /// `addresses` that are CIDR blocks (`192.0.2.0/24`): TCP connections
+    /// to any address in them are this service's.
+    pub cidrs: Vec<String>,
     /// Ports, in ServiceEntry order.
     pub ports: Vec<ServicePort>,
     /// How endpoints are found.
     pub discovery: Discovery,
     /// Outside the mesh (`MESH_EXTERNAL`).
     pub external: bool,
+    /// `exportTo` with `.` resolved to the ServiceEntry's namespace;
+    /// empty means every namespace.
+    pub export_to: Vec<String>,
     /// Endpoints, in a stable order.
     pub endpoints: Vec<Endpoint>,
 }
@@ -170,13 +178,12 @@ impl Registry {
                 }
             }
             endpoints.retain(|e| !e.address.is_empty());
-            let addresses: Vec<String> = se
+            let (addresses, cidrs): (Vec<String>, Vec<String>) = se
                 .spec
                 .addresses
                 .iter()
-                .filter(|a| a.parse::<std::net::IpAddr>().is_ok())
                 .cloned()
-                .collect();
+                .partition(|a| a.parse::<std::net::IpAddr>().is_ok());
             let discovery = match se.spec.resolution {
                 Some(Resolution::Dns) => Discovery::StrictDns,
                 Some(Resolution::DnsRoundRobin) => Discovery::LogicalDns,
@@ -185,6 +192,9 @@ impl Registry {
                 // destination (workloadSelector entries too: Istio warns
                 // that they want STATIC).
                 Some(Resolution::None) | None => Discovery::OriginalDst,
+                // Refused by validation (dynamic forward proxy, not
+                // served yet); a snapshot never holds one.
+                Some(Resolution::DynamicDns) => Discovery::OriginalDst,
             };
             for host in &se.spec.hosts {
                 services.entry(host.clone()).or_insert_with(|| Service {
@@ -192,9 +202,11 @@ impl Registry {
                     namespace: se.namespace.to_string(),
                     source: format!("{}/{}", se.namespace, se.name),
                     addresses: addresses.clone(),
+                    cidrs: cidrs.clone(),
                     ports: ports.clone(),
                     discovery,
                     external: se.spec.location == Some(Location::MeshExternal),
+                    export_to: resolve_export(&se.spec.export_to, se.namespace),
                     endpoints: endpoints.clone(),
                 });
             }
@@ -269,7 +281,32 @@ fn endpoint(we: &WorkloadEntrySpec, ports: &[ServicePort], workload: Option<Stri
         weight: we.weight.unwrap_or(1).max(1),
         service_account: we.service_account.clone(),
         workload,
+        locality: we.locality.clone().unwrap_or_default(),
     }
+}
+
+/// `exportTo` with `.` meaning the object's own namespace; an empty list
+/// (or one with `*`) is every namespace, `~` none.
+pub fn resolve_export(export_to: &[String], namespace: &str) -> Vec<String> {
+    if export_to.iter().any(|e| e == "*") {
+        return Vec::new();
+    }
+    export_to
+        .iter()
+        .map(|e| {
+            if e == "." {
+                namespace.to_string()
+            } else {
+                e.clone()
+            }
+        })
+        .collect()
+}
+
+/// Whether an object with `export_to` (as [`resolve_export`] gives it) is
+/// visible to proxies of `namespace`.
+pub fn exported_to(export_to: &[String], namespace: &str) -> bool {
+    export_to.is_empty() || export_to.iter().any(|e| e == namespace)
 }
 
 /// Whether `labels` contain every `selector` label.

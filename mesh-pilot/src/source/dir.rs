@@ -26,6 +26,12 @@ use super::{ConfigObject, ConfigSnapshot};
 use crate::error::SourceError;
 use crate::mesh_config::MeshConfig;
 
+/// A time as ms since the Unix epoch (0 before it).
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Rounds of "drop the files with cross-object errors and check again".
 const CROSS_CHECK_ROUNDS: usize = 3;
 
@@ -47,6 +53,9 @@ struct FileState {
 pub struct DirSource {
     dir: PathBuf,
     files: BTreeMap<String, FileState>,
+    /// `Kind/ns/name` -> when it was first seen (its file's modification
+    /// time then), the object's creation time for ordering.
+    first_seen: HashMap<String, u64>,
     mesh: MeshConfig,
     current: ConfigSnapshot,
 }
@@ -57,6 +66,7 @@ impl DirSource {
         DirSource {
             dir: dir.into(),
             files: BTreeMap::new(),
+            first_seen: HashMap::new(),
             mesh: MeshConfig::default(),
             current: ConfigSnapshot::default(),
         }
@@ -224,11 +234,23 @@ impl DirSource {
             if is_current {
                 accepted.insert(name.clone());
             }
+            // `metadata.creationTimestamp` when the YAML has one (kubectl
+            // output does), else the file's modification time when the
+            // object was first seen.
+            let modified = self.files.get(&name).map_or(0, |f| unix_ms(f.modified));
+            let created_ms = match &loaded.object.metadata().creation_timestamp {
+                Some(ts) => u64::try_from(ts.unix_nanos() / 1_000_000).unwrap_or(0),
+                None => *self.first_seen.entry(loaded.key()).or_insert(modified),
+            };
             objects.push(ConfigObject {
                 file: self.dir.join(&name).display().to_string(),
                 object: loaded.object,
+                created_ms,
             });
         }
+        // Forget objects that are gone: one recreated later is new.
+        let live: BTreeSet<String> = objects.iter().map(|o| o.object.key()).collect();
+        self.first_seen.retain(|key, _| live.contains(key));
         let mut errors = Vec::new();
         for (name, state) in self.files.iter_mut() {
             if accepted.contains(name) {

@@ -12,6 +12,7 @@ pub mod dir;
 pub mod watch;
 
 use crate::mesh_config::MeshConfig;
+use mesh_api::types::sidecar::SidecarSpec;
 use mesh_api::{
     ConfigError, DestinationRuleSpec, GatewaySpec, Object, ServiceEntrySpec, VirtualServiceSpec,
     WorkloadEntrySpec,
@@ -24,6 +25,12 @@ pub struct ConfigObject {
     pub file: String,
     /// The object.
     pub object: Object,
+    /// When the object was created (ms since the Unix epoch), the order
+    /// Istio applies VirtualServices in (oldest first): its
+    /// `metadata.creationTimestamp`, else (directory source) the file's
+    /// modification time when the source first saw the object, kept across
+    /// edits. 0 when unknown.
+    pub created_ms: u64,
 }
 
 impl ConfigObject {
@@ -135,6 +142,7 @@ impl ConfigSnapshot {
         DestinationRuleSpec
     );
     kind_iter!(gateways, gateway_at, Gateway, GatewaySpec);
+    kind_iter!(sidecars, sidecar_at, Sidecar, SidecarSpec);
     kind_iter!(
         service_entries,
         service_entry_at,
@@ -164,6 +172,7 @@ pub fn snapshot_from_str(file: &str, text: &str) -> Result<ConfigSnapshot, Vec<C
         .map(|l| ConfigObject {
             file: file.to_string(),
             object: l.object,
+            created_ms: 0,
         })
         .collect();
     Ok(ConfigSnapshot::new(1, objects, Vec::new()))

@@ -4,15 +4,21 @@
 //! `typed_config` is part of the resource the translator builds, so it is
 //! packed here; packing whole resources for the wire is `xds/`'s.
 
+use envoy_types::pb::envoy::config::accesslog::v3::AccessLog;
 use envoy_types::pb::envoy::config::core::v3::{
     address, config_source, socket_address, Address, AggregatedConfigSource, ApiVersion,
     ConfigSource, Http1ProtocolOptions, Metadata, SocketAddress,
 };
-use envoy_types::pb::envoy::config::listener::v3::{filter, Filter, FilterChain};
+use envoy_types::pb::envoy::config::listener::v3::{
+    filter, listener_filter, Filter, FilterChain, ListenerFilter,
+};
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+use envoy_types::pb::envoy::extensions::filters::http::cors::v3::Cors;
+use envoy_types::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
+use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
-    http_connection_manager::{CodecType, RouteSpecifier},
+    http_connection_manager::{CodecType, RouteSpecifier, UpgradeConfig},
     http_filter, HttpConnectionManager, HttpFilter, Rds,
 };
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
@@ -21,7 +27,9 @@ use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
 use envoy_types::pb::google::protobuf::{value, Any, BoolValue, Duration, Struct, Value};
 use mesh_api::names;
 use prost::{Message, Name};
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// Name of the HTTP connection manager network filter.
 pub const HCM: &str = "envoy.filters.network.http_connection_manager";
@@ -29,6 +37,10 @@ pub const HCM: &str = "envoy.filters.network.http_connection_manager";
 pub const TCP_PROXY: &str = "envoy.filters.network.tcp_proxy";
 /// Name of the router HTTP filter.
 pub const ROUTER: &str = "envoy.filters.http.router";
+/// Name of the fault HTTP filter, also its key in `typed_per_filter_config`.
+pub const FAULT_FILTER: &str = "envoy.filters.http.fault";
+/// Name of the CORS HTTP filter, also its key in `typed_per_filter_config`.
+pub const CORS_FILTER: &str = "envoy.filters.http.cors";
 
 /// An extension config as a `typed_config`: packed into `Any` with
 /// Envoy's canonical type URL.
@@ -61,14 +73,17 @@ pub fn reason_metadata(reason: &str) -> Metadata {
 }
 
 fn string_metadata(filter: &str, field: &str, value: String) -> Metadata {
-    let fields = HashMap::from([(
+    let mut fields = proto_map();
+    fields.insert(
         field.to_string(),
         Value {
             kind: Some(value::Kind::StringValue(value)),
         },
-    )]);
+    );
+    let mut filter_metadata = proto_map();
+    filter_metadata.insert(filter.to_string(), Struct { fields });
     Metadata {
-        filter_metadata: HashMap::from([(filter.to_string(), Struct { fields })]),
+        filter_metadata,
         ..Default::default()
     }
 }
@@ -120,10 +135,23 @@ pub enum Routes {
     Inline(Box<RouteConfiguration>),
 }
 
-/// An HCM network filter with the router as its only HTTP filter.
-/// `absolute_urls` lets HTTP/1 clients use the listener as a plain HTTP
-/// proxy (`GET http://host:port/path`).
-pub fn http_connection_manager(stat_prefix: &str, routes: Routes, absolute_urls: bool) -> Filter {
+/// How an HCM is set up beyond its routes.
+#[derive(Debug, Clone, Default)]
+pub struct HcmOptions {
+    /// HTTP/1 clients may use the listener as a plain HTTP proxy
+    /// (`GET http://host:port/path`): NONE-mode sidecars.
+    pub absolute_urls: bool,
+    /// The connection's peer is the client (gateways): append it to
+    /// `x-forwarded-for` and trust nothing the client says about itself.
+    pub use_remote_address: bool,
+    /// Access loggers ([`super::access_log::access_logs`]).
+    pub access_log: Vec<AccessLog>,
+}
+
+/// An HCM network filter as Istio builds it: the CORS and fault filters
+/// ahead of the router (routes carry their per-route configs), WebSocket
+/// upgrades allowed, and the mesh's access log.
+pub fn http_connection_manager(stat_prefix: &str, routes: Routes, opts: &HcmOptions) -> Filter {
     let route_specifier = match routes {
         Routes::Rds(name) => RouteSpecifier::Rds(Rds {
             config_source: Some(ads()),
@@ -131,20 +159,31 @@ pub fn http_connection_manager(stat_prefix: &str, routes: Routes, absolute_urls:
         }),
         Routes::Inline(rc) => RouteSpecifier::RouteConfig(*rc),
     };
+    let http_filter = |name: &str, config: Any| HttpFilter {
+        name: name.to_string(),
+        config_type: Some(http_filter::ConfigType::TypedConfig(config)),
+        ..Default::default()
+    };
     let hcm = HttpConnectionManager {
         codec_type: CodecType::Auto as i32,
         stat_prefix: stat_prefix.to_string(),
-        http_filters: vec![HttpFilter {
-            name: ROUTER.to_string(),
-            config_type: Some(http_filter::ConfigType::TypedConfig(typed_config(
-                &Router::default(),
-            ))),
-            ..Default::default()
-        }],
-        http_protocol_options: absolute_urls.then(|| Http1ProtocolOptions {
+        http_filters: vec![
+            http_filter(CORS_FILTER, typed_config(&Cors::default())),
+            http_filter(FAULT_FILTER, typed_config(&HttpFault::default())),
+            http_filter(ROUTER, typed_config(&Router::default())),
+        ],
+        http_protocol_options: opts.absolute_urls.then(|| Http1ProtocolOptions {
             allow_absolute_url: Some(BoolValue { value: true }),
             ..Default::default()
         }),
+        upgrade_configs: vec![UpgradeConfig {
+            upgrade_type: WEBSOCKET.to_string(),
+            ..Default::default()
+        }],
+        use_remote_address: Some(BoolValue {
+            value: opts.use_remote_address,
+        }),
+        access_log: opts.access_log.clone(),
         route_specifier: Some(route_specifier),
         ..Default::default()
     };
@@ -154,11 +193,24 @@ pub fn http_connection_manager(stat_prefix: &str, routes: Routes, absolute_urls:
     }
 }
 
-/// A TCP proxy network filter to one cluster.
-pub fn tcp_proxy(stat_prefix: &str, cluster: &str) -> Filter {
+/// The upgrade every HCM allows.
+pub const WEBSOCKET: &str = "websocket";
+
+/// A map for a protobuf message whose encoding must not change between
+/// builds of the same content: every map made here hashes with one
+/// process-wide state, so equal inserts give equal iteration (and so
+/// encoding) order, and a resource's content hash only changes with it.
+pub fn proto_map<V>() -> HashMap<String, V> {
+    static STATE: OnceLock<RandomState> = OnceLock::new();
+    HashMap::with_hasher(STATE.get_or_init(RandomState::new).clone())
+}
+
+/// A TCP proxy network filter to one cluster, logging to `access_log`.
+pub fn tcp_proxy(stat_prefix: &str, cluster: &str, access_log: &[AccessLog]) -> Filter {
     let tcp = TcpProxy {
         stat_prefix: stat_prefix.to_string(),
         cluster_specifier: Some(ClusterSpecifier::Cluster(cluster.to_string())),
+        access_log: access_log.to_vec(),
         ..Default::default()
     };
     Filter {
@@ -166,6 +218,21 @@ pub fn tcp_proxy(stat_prefix: &str, cluster: &str) -> Filter {
         config_type: Some(filter::ConfigType::TypedConfig(typed_config(&tcp))),
     }
 }
+
+/// The TLS inspector listener filter (reads SNI and ALPN for chain
+/// selection without consuming the handshake).
+pub fn tls_inspector() -> ListenerFilter {
+    ListenerFilter {
+        name: TLS_INSPECTOR.to_string(),
+        config_type: Some(listener_filter::ConfigType::TypedConfig(typed_config(
+            &TlsInspector::default(),
+        ))),
+        ..Default::default()
+    }
+}
+
+/// Name of the TLS inspector listener filter.
+pub const TLS_INSPECTOR: &str = "envoy.filters.listener.tls_inspector";
 
 /// A filter chain of one network filter.
 pub fn chain(filter: Filter) -> FilterChain {

@@ -19,6 +19,7 @@
 //!  filters.rs: building blocks (addresses, HCM, tcp_proxy, typed_config)
 //! ```
 
+pub mod access_log;
 pub mod capture;
 pub mod cluster;
 pub mod endpoint;
@@ -27,6 +28,8 @@ pub mod gateways;
 pub mod listener;
 pub mod route;
 pub mod scope;
+pub mod tcp;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -82,10 +85,10 @@ pub fn generate(config: &ConfigSnapshot, registry: &Registry, proxy: &Proxy) -> 
 pub fn generate_in(ctx: &PushContext, proxy: &Proxy) -> Output {
     let view = View::of(ctx, proxy);
     let mut out = own(ctx, proxy, &view);
-    out.clusters.extend(outbound_clusters(ctx));
-    out.endpoints.extend(load_assignments(ctx));
-    if view.outbound_listeners.is_some() {
-        out.listeners.extend(outbound_listeners(ctx));
+    out.clusters.extend(outbound_clusters(ctx, &view.services));
+    out.endpoints.extend(load_assignments(ctx, &view.endpoints));
+    if let Some(source) = &view.outbound_listeners {
+        out.listeners.extend(outbound_listeners(ctx, source));
     }
     if let Some(scope) = &view.routes {
         out.routes.extend(route_configs(ctx, scope));
@@ -104,7 +107,7 @@ pub fn own(ctx: &PushContext, proxy: &Proxy, view: &View) -> Output {
         }
         (ProxyType::Router, _) => view
             .gateway()
-            .map(|g| listener::gateway(proxy, g))
+            .map(|g| listener::gateway(ctx, proxy, g))
             .unwrap_or_default(),
     };
     let mut out = Output {

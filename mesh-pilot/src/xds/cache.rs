@@ -10,7 +10,7 @@
 //!  stream ─► PushCaches::for_push(ctx) ─► PushCache of that push
 //!               resources(proxy): View::of(ctx, proxy)
 //!                 clusters[MeshWide] endpoints[MeshWide]       per key: a once-cell, built
-//!                 outbound_listeners[MeshWide] routes[RouteScope]  without holding the map lock
+//!                 outbound_listeners[Source] routes[RouteScope]    without holding the map lock
 //!               + translate::own(ctx, proxy), packed for this stream
 //!               ─► Resources (Arcs) ─► Connection
 //!  stats(): builds and hits per family ─► /debug/pushz
@@ -28,7 +28,8 @@ use super::resources::{pack_all, Resources, Set};
 use super::{CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE};
 use crate::proxy::Proxy;
 use crate::push::PushContext;
-use crate::translate::scope::{MeshWide, RouteScope, View};
+use crate::translate::scope::EndpointView;
+use crate::translate::scope::{RouteScope, ServiceView, Source, View};
 use crate::translate::{self, Output};
 
 /// Names of the shared families in [`PushStats`].
@@ -131,9 +132,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug)]
 pub struct PushCache {
     ctx: Arc<PushContext>,
-    clusters: Shared<MeshWide>,
-    endpoints: Shared<MeshWide>,
-    outbound_listeners: Shared<MeshWide>,
+    clusters: Shared<ServiceView>,
+    endpoints: Shared<EndpointView>,
+    outbound_listeners: Shared<Source>,
     routes: Shared<RouteScope>,
     own_builds: AtomicU64,
 }
@@ -162,17 +163,21 @@ impl PushCache {
         let ctx = &*self.ctx;
         let view = View::of(ctx, proxy);
         let mut r = Resources::new();
-        let clusters = self.clusters.get(&MeshWide, || {
-            pack_all(&translate::outbound_clusters(ctx), |c| &c.name)
+        let clusters = self.clusters.get(&view.services, || {
+            pack_all(&translate::outbound_clusters(ctx, &view.services), |c| {
+                &c.name
+            })
         });
         r.add(CLUSTER_TYPE, clusters);
-        let endpoints = self.endpoints.get(&MeshWide, || {
-            pack_all(&translate::load_assignments(ctx), |e| &e.cluster_name)
+        let endpoints = self.endpoints.get(&view.endpoints, || {
+            pack_all(&translate::load_assignments(ctx, &view.endpoints), |e| {
+                &e.cluster_name
+            })
         });
         r.add(ENDPOINT_TYPE, endpoints);
         if let Some(key) = &view.outbound_listeners {
             let listeners = self.outbound_listeners.get(key, || {
-                pack_all(&translate::outbound_listeners(ctx), |l| &l.name)
+                pack_all(&translate::outbound_listeners(ctx, key), |l| &l.name)
             });
             r.add(LISTENER_TYPE, listeners);
         }

@@ -271,9 +271,10 @@ impl Connection {
     }
 
     /// The resources of a type this proxy gets: all of a wildcard type,
-    /// else those named (all when no name is).
+    /// else those named. For EDS and RDS an empty list asks for nothing
+    /// (the proxy unsubscribed from every name), never for everything.
     fn select(&self, type_url: &str, names: &BTreeSet<Arc<str>>) -> Vec<Arc<Packed>> {
-        if is_wildcard_type(type_url) || names.is_empty() {
+        if is_wildcard_type(type_url) {
             return self
                 .resources
                 .iter(type_url)

@@ -10,11 +10,22 @@ use mesh_api::node::LABELS;
 use crate::error::NodeError;
 use crate::proxy::{NodeMetadata, Proxy};
 
-/// Parse the node of a stream's first request.
+/// Parse the node of a stream's first request, with its locality (where
+/// the proxy runs; locality-aware load balancing orders endpoints by it).
 pub fn to_proxy(node: Option<&Node>) -> Result<Proxy, NodeError> {
     let node = node.ok_or(NodeError::Missing)?;
     let meta = node.metadata.as_ref().map(metadata).unwrap_or_default();
-    Proxy::parse(&node.id, &meta)
+    let mut proxy = Proxy::parse(&node.id, &meta)?;
+    proxy.locality = node
+        .locality
+        .as_ref()
+        .filter(|l| !l.region.is_empty())
+        .map(|l| mesh_api::node::Locality {
+            region: l.region.clone(),
+            zone: l.zone.clone(),
+            sub_zone: l.sub_zone.clone(),
+        });
+    Ok(proxy)
 }
 
 /// Flatten node metadata: strings (and numbers/bools, printed) by key,

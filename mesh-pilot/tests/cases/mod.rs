@@ -15,6 +15,8 @@ pub struct Node {
     pub id: &'static str,
     pub labels: &'static [(&'static str, &'static str)],
     pub meta: &'static [(&'static str, &'static str)],
+    /// `region/zone/subzone`, `""` for none.
+    pub locality: &'static str,
 }
 
 impl Node {
@@ -32,7 +34,10 @@ impl Node {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect::<BTreeMap<_, _>>(),
         };
-        Proxy::parse(self.id, &meta).expect("valid node")
+        let mut proxy = Proxy::parse(self.id, &meta).expect("valid node");
+        proxy.locality =
+            (!self.locality.is_empty()).then(|| self.locality.parse().expect("locality"));
+        proxy
     }
 }
 
@@ -69,6 +74,7 @@ pub const POSTCARD_SIDECAR: Case = Case {
                 ("MESH_APP_IP", "127.1.10.1"),
                 ("SERVICE_ACCOUNT", "postcard-greeter"),
             ],
+            locality: "",
         },
         Node {
             id: "sidecar~127.0.10.2~messenger-v1.default~default.svc.cluster.local",
@@ -78,6 +84,7 @@ pub const POSTCARD_SIDECAR: Case = Case {
                 ("HTTP_PROXY_PORT", "15080"),
                 ("MESH_APP_IP", "127.1.10.2"),
             ],
+            locality: "",
         },
     ],
 };
@@ -91,6 +98,7 @@ pub const GATEWAY: Case = Case {
             ("INTERCEPTION_MODE", "NONE"),
             ("MESH_GATEWAY_PORTS", "80=8080"),
         ],
+        locality: "",
     }],
 };
 
@@ -100,8 +108,77 @@ pub const REDIRECT_SIDECAR: Case = Case {
         id: "sidecar~127.0.20.1~greeter-v1.default~default.svc.cluster.local",
         labels: &[("app", "greeter"), ("version", "v1")],
         meta: &[("INTERCEPTION_MODE", "REDIRECT")],
+        locality: "",
     }],
 };
 
+pub const TRAFFIC: Case = Case {
+    name: "traffic",
+    nodes: &[Node {
+        id: "sidecar~198.18.0.50~productpage-v1.default~default.svc.cluster.local",
+        labels: &[("app", "productpage"), ("version", "v1")],
+        meta: &[("INTERCEPTION_MODE", "REDIRECT")],
+        locality: "us-east/a",
+    }],
+};
+
+pub const GATEWAY_SERVERS: Case = Case {
+    name: "gateway-servers",
+    nodes: &[Node {
+        id: "router~198.18.0.70~istio-ingressgateway.istio-system~istio-system.svc.cluster.local",
+        labels: &[("istio", "ingressgateway")],
+        meta: &[(
+            "MESH_GATEWAY_PORTS",
+            "80=8080,443=8443,8443=9443,9443=10443",
+        )],
+        locality: "",
+    }],
+};
+
+pub const EGRESS: Case = Case {
+    name: "egress",
+    nodes: &[
+        Node {
+            id: "sidecar~198.18.0.80~client.default~default.svc.cluster.local",
+            labels: &[("app", "client")],
+            meta: &[("INTERCEPTION_MODE", "REDIRECT")],
+            locality: "",
+        },
+        Node {
+            id:
+                "router~198.18.0.90~istio-egressgateway.istio-system~istio-system.svc.cluster.local",
+            labels: &[("istio", "egressgateway")],
+            meta: &[],
+            locality: "",
+        },
+    ],
+};
+
+pub const SIDECAR_SCOPE: Case = Case {
+    name: "sidecar-scope",
+    nodes: &[
+        Node {
+            id: "sidecar~198.18.1.10~cart-v1.shop~shop.svc.cluster.local",
+            labels: &[("app", "cart")],
+            meta: &[("INTERCEPTION_MODE", "REDIRECT")],
+            locality: "",
+        },
+        Node {
+            id: "sidecar~198.18.1.11~ratings-v1.shop~shop.svc.cluster.local",
+            labels: &[("app", "ratings")],
+            meta: &[("INTERCEPTION_MODE", "REDIRECT")],
+            locality: "",
+        },
+    ],
+};
+
 /// Every case.
-pub const ALL: [&Case; 3] = [&POSTCARD_SIDECAR, &GATEWAY, &REDIRECT_SIDECAR];
+pub const ALL: [&Case; 7] = [
+    &SIDECAR_SCOPE,
+    &EGRESS,
+    &POSTCARD_SIDECAR,
+    &GATEWAY,
+    &REDIRECT_SIDECAR,
+    &TRAFFIC,
+    &GATEWAY_SERVERS,
+];

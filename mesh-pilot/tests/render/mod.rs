@@ -4,9 +4,16 @@
 
 #![allow(dead_code)]
 
+use envoy_types::pb::envoy::extensions::access_loggers::file::v3::FileAccessLog;
+use envoy_types::pb::envoy::extensions::filters::http::cors::v3::{Cors, CorsPolicy};
+use envoy_types::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager;
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy;
+use envoy_types::pb::envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate;
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
+    DownstreamTlsContext, UpstreamTlsContext,
+};
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::HttpProtocolOptions;
 use mesh_pilot::translate::Output;
 use prost::{Message, Name};
@@ -45,6 +52,13 @@ fn decode_known(type_url: &str, bytes: &[u8]) -> Option<String> {
         u if u == Router::type_url() => decode::<Router>(bytes),
         u if u == TcpProxy::type_url() => decode::<TcpProxy>(bytes),
         u if u == HttpProtocolOptions::type_url() => decode::<HttpProtocolOptions>(bytes),
+        u if u == FileAccessLog::type_url() => decode::<FileAccessLog>(bytes),
+        u if u == Cors::type_url() => decode::<Cors>(bytes),
+        u if u == CorsPolicy::type_url() => decode::<CorsPolicy>(bytes),
+        u if u == HttpFault::type_url() => decode::<HttpFault>(bytes),
+        u if u == PreviousHostsPredicate::type_url() => decode::<PreviousHostsPredicate>(bytes),
+        u if u == UpstreamTlsContext::type_url() => decode::<UpstreamTlsContext>(bytes),
+        u if u == DownstreamTlsContext::type_url() => decode::<DownstreamTlsContext>(bytes),
         _ => None,
     }
 }

@@ -6,31 +6,29 @@
 //! ```text
 //!  Service + port + subset ──► outbound(): discovery (EDS, DNS, ORIGINAL_DST)
 //!                                 └─ DestinationRule policy ──► policy.rs (LB, pool, outlier)
-//!                                                           └─► tls.rs (TLS origination)
+//!                                                           └─► ../tls.rs (TLS origination)
 //! ```
 
 mod policy;
-mod tls;
 
 use mesh_api::names;
 use std::collections::HashMap;
 
 use envoy_types::pb::envoy::config::cluster::v3::{cluster, Cluster};
 use envoy_types::pb::envoy::config::core::v3::{socket_address, BindConfig, SocketAddress};
-use envoy_types::pb::envoy::config::endpoint::v3::{
-    lb_endpoint, ClusterLoadAssignment, Endpoint as EnvoyEndpoint, LbEndpoint, LocalityLbEndpoints,
-};
+use envoy_types::pb::envoy::config::endpoint::v3::LbEndpoint;
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::HttpProtocolOptions;
-use envoy_types::pb::google::protobuf::{Any, UInt32Value};
+use envoy_types::pb::google::protobuf::Any;
 
-use super::filters::{ads, reason_metadata, seconds, socket, typed_config};
+use super::endpoint::{assignment, endpoint_for, lb_endpoint};
+use super::filters::{ads, reason_metadata, seconds, typed_config};
+use super::scope::ServiceView;
 use crate::proxy::{InterceptionMode, Proxy, ProxyType};
 use crate::push::destination::{Rule, Subset};
 use crate::push::PushContext;
-use crate::registry::{labels_match, Discovery, Endpoint, Service, ServicePort};
+use crate::registry::{labels_match, Discovery, Service, ServicePort};
 
 pub use policy::default_thresholds;
-pub use tls::{SYSTEM_CA_BUNDLE, TLS_TRANSPORT_SOCKET};
 
 /// Why `BlackHoleCluster` drops a connection, in its metadata.
 pub const BLACKHOLE_REASON: &str = "outboundTrafficPolicy REGISTRY_ONLY";
@@ -45,11 +43,15 @@ const INBOUND_SOURCE: &str = "127.0.0.6";
 
 /// The outbound clusters every proxy gets: one per (service port, subset),
 /// then `BlackHoleCluster` and `PassthroughCluster`. Shared mesh-wide.
-pub fn outbound_clusters(ctx: &PushContext) -> Vec<Cluster> {
+pub fn outbound_clusters(ctx: &PushContext, view: &ServiceView) -> Vec<Cluster> {
     let mut out = Vec::new();
     for svc in ctx.registry.services.values() {
         let rule = ctx.destination_rule(&svc.hostname);
-        for port in &svc.ports {
+        for port in svc
+            .ports
+            .iter()
+            .filter(|p| view.sees_port(ctx, svc, p.number))
+        {
             out.push(outbound(svc, port, rule, None));
             for s in rule.map_or(&[][..], |r| r.subsets.as_slice()) {
                 out.push(outbound(svc, port, rule, Some(s)));
@@ -194,7 +196,7 @@ fn outbound(
     let policy = rule.and_then(|r| r.policy(subset_name, port.number));
     let options = policy::apply(&mut c, policy.as_ref(), port);
     let http2 = options.as_ref().is_some_and(policy::is_http2);
-    c.transport_socket = tls::upstream_tls(
+    c.transport_socket = super::tls::upstream_tls(
         &svc.hostname,
         policy.as_ref().and_then(|p| p.tls.as_ref()),
         http2,
@@ -210,46 +212,19 @@ fn outbound(
     c
 }
 
-/// The `typed_extension_protocol_options` map of a cluster with `options`.
+/// The `typed_extension_protocol_options` map of a cluster with `options`;
+/// Envoy requires the upstream protocol, HTTP/1.1 unless set.
 fn protocol_options(options: Option<HttpProtocolOptions>) -> HashMap<String, Any> {
-    options
-        .map(|o| HashMap::from([(HTTP_PROTOCOL_OPTIONS.to_string(), typed_config(&o))]))
-        .unwrap_or_default()
-}
-
-/// The LB endpoint of a registry endpoint for a service port, if the
-/// endpoint serves that port.
-pub fn endpoint_for(e: &Endpoint, service_port: u32) -> Option<LbEndpoint> {
-    let port = *e.ports.get(&service_port)?;
-    Some(lb_endpoint(&e.address, port, e.weight))
-}
-
-/// An LB endpoint at `address:port` with a weight.
-pub fn lb_endpoint(address: &str, port: u32, weight: u32) -> LbEndpoint {
-    LbEndpoint {
-        host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(EnvoyEndpoint {
-            address: Some(socket(address, port)),
-            ..Default::default()
-        })),
-        load_balancing_weight: Some(UInt32Value {
-            value: weight.max(1),
-        }),
-        ..Default::default()
-    }
-}
-
-/// A load assignment of one locality-less group of endpoints.
-pub fn assignment(cluster_name: String, endpoints: Vec<LbEndpoint>) -> ClusterLoadAssignment {
-    ClusterLoadAssignment {
-        cluster_name,
-        endpoints: if endpoints.is_empty() {
-            Vec::new()
-        } else {
-            vec![LocalityLbEndpoints {
-                lb_endpoints: endpoints,
-                ..Default::default()
-            }]
-        },
-        ..Default::default()
-    }
+    use envoy_types::pb::envoy::extensions::upstreams::http::v3::http_protocol_options::{
+        explicit_http_config::ProtocolConfig, ExplicitHttpConfig, UpstreamProtocolOptions,
+    };
+    let Some(mut o) = options else {
+        return HashMap::new();
+    };
+    o.upstream_protocol_options.get_or_insert_with(|| {
+        UpstreamProtocolOptions::ExplicitHttpConfig(ExplicitHttpConfig {
+            protocol_config: Some(ProtocolConfig::HttpProtocolOptions(Default::default())),
+        })
+    });
+    HashMap::from([(HTTP_PROTOCOL_OPTIONS.to_string(), typed_config(&o))])
 }

@@ -26,9 +26,10 @@ use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
 use envoy_types::pb::envoy::r#type::v3::Percent as EnvoyPercent;
 use envoy_types::pb::google::protobuf::{UInt32Value, UInt64Value};
 
+use mesh_api::types::load_balancer::{LoadBalancerSettings, SimpleLb};
 use mesh_api::types::traffic_policy::{
-    ConnectionPoolSettings, H2UpgradePolicy, LoadBalancerSettings, OutlierDetection, SimpleLb,
-    TcpKeepalive as IstioKeepalive, TrafficPolicy,
+    ConnectionPoolSettings, H2UpgradePolicy, OutlierDetection, TcpKeepalive as IstioKeepalive,
+    TrafficPolicy,
 };
 
 use super::super::filters::duration;
@@ -103,7 +104,33 @@ pub fn apply(
         outlier_detection(c, od);
     }
     load_balancer(c, policy.and_then(|p| p.load_balancer.as_ref()));
+    locality_weighted(c, policy);
     options
+}
+
+/// Istio turns on locality-weighted balancing when the rule distributes
+/// weights across localities, or fails over between named regions (with
+/// outlier detection, which failover needs).
+fn locality_weighted(c: &mut Cluster, policy: Option<&TrafficPolicy>) {
+    let Some(policy) = policy else { return };
+    let Some(setting) = policy
+        .load_balancer
+        .as_ref()
+        .and_then(|l| l.locality_lb_setting.as_ref())
+    else {
+        return;
+    };
+    let failover = policy.outlier_detection.is_some()
+        && (!setting.failover.is_empty() || !setting.failover_priority.is_empty());
+    if setting.enabled != Some(false) && (failover || !setting.distribute.is_empty()) {
+        c.common_lb_config
+            .get_or_insert_with(Default::default)
+            .locality_config_specifier = Some(
+            cluster::common_lb_config::LocalityConfigSpecifier::LocalityWeightedLbConfig(
+                Default::default(),
+            ),
+        );
+    }
 }
 
 /// Istio upgrades an HTTP/1.1 port's cluster to HTTP/2 only when the rule

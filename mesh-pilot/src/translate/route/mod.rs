@@ -17,6 +17,8 @@
 
 mod gateway;
 mod http;
+mod matching;
+pub mod policy;
 
 use mesh_api::names;
 use std::collections::{BTreeSet, HashSet};
@@ -25,13 +27,14 @@ use envoy_types::pb::envoy::config::route::v3::{
     route, route_action, DirectResponseAction, Route, RouteAction, RouteConfiguration, VirtualHost,
 };
 
-use self::gateway::gateway;
-use self::http::{default_route, prefix_match, vs_routes};
-use super::filters::seconds;
-use super::scope::{RouteScope, Source};
+use self::gateway::{gateway, https_server};
+use self::http::{default_route, vs_routes};
+use self::matching::prefix_match;
+use super::filters::{reason_metadata, seconds};
+use super::scope::{RouteScope, ServiceView, Source};
 use crate::mesh_config::OutboundMode;
 use crate::push::PushContext;
-use crate::registry::{Registry, Service};
+use crate::registry::{Protocol, Service};
 
 /// Cluster DNS suffix of short-name domains.
 const SVC_SUFFIX: &str = ".svc.cluster.local";
@@ -41,7 +44,7 @@ const SVC_SUFFIX: &str = ".svc.cluster.local";
 pub fn route_configs(ctx: &PushContext, scope: &RouteScope) -> Vec<RouteConfiguration> {
     match scope {
         RouteScope::HttpProxy(source) => vec![http_proxy(ctx, source)],
-        RouteScope::Ports(source) => outbound_http_ports(&ctx.registry)
+        RouteScope::Ports(source) => outbound_http_ports(ctx, &ServiceView::of_source(ctx, source))
             .into_iter()
             .map(|port| port_config(ctx, source, port))
             .collect(),
@@ -49,24 +52,32 @@ pub fn route_configs(ctx: &PushContext, scope: &RouteScope) -> Vec<RouteConfigur
             .ports
             .iter()
             .map(|&(port, bound)| gateway(ctx, scope, port, bound))
+            .chain(
+                scope
+                    .https
+                    .iter()
+                    .filter_map(|s| https_server(ctx, scope, *s)),
+            )
             .collect(),
     }
 }
 
-/// Ports that some service serves as HTTP: each gets a REDIRECT-mode
-/// listener `0.0.0.0_PORT` and route config `PORT`.
-pub fn outbound_http_ports(registry: &Registry) -> BTreeSet<u32> {
-    registry
+/// Ports that some service of `view` serves as HTTP: each gets a
+/// REDIRECT-mode listener `0.0.0.0_PORT` and route config `PORT`.
+pub fn outbound_http_ports(ctx: &PushContext, view: &ServiceView) -> BTreeSet<u32> {
+    ctx.registry
         .services
         .values()
-        .flat_map(|s| s.ports.iter())
-        .filter(|p| p.protocol.is_http())
-        .map(|p| p.number)
+        .flat_map(|s| s.ports.iter().map(move |p| (s, p)))
+        .filter(|(s, p)| p.protocol.is_http() && view.sees_port(ctx, s, p.number))
+        .map(|(_, p)| p.number)
         .collect()
 }
 
-/// The inline route config of an inbound HTTP listener.
-pub fn inbound_route_config(port: u32) -> RouteConfiguration {
+/// The inline route config of an inbound HTTP listener: everything to the
+/// app, no timeout (the caller's sidecar has the route's), and Istio's
+/// inbound retry of requests the app never saw, except for gRPC.
+pub fn inbound_route_config(port: u32, protocol: Protocol) -> RouteConfiguration {
     let cluster = names::inbound_cluster(port);
     RouteConfiguration {
         name: cluster.clone(),
@@ -79,6 +90,12 @@ pub fn inbound_route_config(port: u32) -> RouteConfiguration {
                 action: Some(route::Action::Route(RouteAction {
                     cluster_specifier: Some(route_action::ClusterSpecifier::Cluster(cluster)),
                     timeout: Some(seconds(0)),
+                    max_stream_duration: Some(route_action::MaxStreamDuration {
+                        max_stream_duration: Some(seconds(0)),
+                        grpc_timeout_header_max: Some(seconds(0)),
+                        ..Default::default()
+                    }),
+                    retry_policy: (protocol != Protocol::Grpc).then(policy::inbound_retry_policy),
                     ..Default::default()
                 })),
                 ..Default::default()
@@ -98,6 +115,9 @@ struct Context<'a> {
     gateway: Option<(&'a str, &'a str)>,
     /// The port of the virtual host.
     port: u32,
+    /// The listener terminates TLS (a gateway's HTTPS server): redirects
+    /// keep `https`.
+    tls: bool,
 }
 
 /// The sidecar routes of a service port: from the mesh VirtualServices
@@ -105,11 +125,14 @@ struct Context<'a> {
 /// default route to the service.
 fn service_routes(svc: &Service, ctx: &Context<'_>) -> Vec<Route> {
     let mut routes = Vec::new();
-    for bound in ctx.push.mesh_virtual_services_for(&svc.hostname) {
+    for bound in ctx
+        .push
+        .mesh_virtual_services_for(&svc.hostname, &ctx.source.namespace)
+    {
         routes.extend(vs_routes(&bound.vs, ctx));
     }
     if routes.is_empty() {
-        routes.push(default_route(ctx.port, &svc.hostname));
+        routes.push(default_route(ctx.port, &svc.hostname, ctx));
     }
     routes
 }
@@ -122,10 +145,15 @@ fn port_config(push: &PushContext, source: &Source, port: u32) -> RouteConfigura
         source,
         gateway: None,
         port,
+        tls: false,
     };
+    let view = ServiceView::of_source(push, source);
     let mut seen = HashSet::new();
     let mut vhosts = Vec::new();
     for svc in push.registry.services.values() {
+        if !view.sees_port(push, svc, port) {
+            continue;
+        }
         if !svc.port(port).is_some_and(|p| p.protocol.is_http()) {
             continue;
         }
@@ -141,14 +169,13 @@ fn port_config(push: &PushContext, source: &Source, port: u32) -> RouteConfigura
         if domains.is_empty() {
             continue;
         }
-        vhosts.push(VirtualHost {
-            name: format!("{}:{port}", svc.hostname),
+        vhosts.push(service_vhost(
+            format!("{}:{port}", svc.hostname),
             domains,
-            routes: service_routes(svc, &ctx),
-            ..Default::default()
-        });
+            service_routes(svc, &ctx),
+        ));
     }
-    vhosts.push(fallthrough(push.config.mesh.outbound_traffic_policy.mode));
+    vhosts.push(fallthrough(source.outbound_mode(push)));
     RouteConfiguration {
         name: names::outbound_route(port),
         virtual_hosts: vhosts,
@@ -156,10 +183,22 @@ fn port_config(push: &PushContext, source: &Source, port: u32) -> RouteConfigura
     }
 }
 
+/// A virtual host of services: the upstream learns each attempt's number
+/// (`x-envoy-attempt-count`), as Istio sets it.
+fn service_vhost(name: String, domains: Vec<String>, routes: Vec<Route>) -> VirtualHost {
+    VirtualHost {
+        name,
+        domains,
+        routes,
+        include_request_attempt_count: true,
+        ..Default::default()
+    }
+}
+
 /// The last virtual host of a port config: unknown hosts pass through
-/// (`ALLOW_ANY`) or get a 502 (`REGISTRY_ONLY`).
+/// (`ALLOW_ANY`) or get a 502 (`REGISTRY_ONLY`), marked with why.
 fn fallthrough(mode: OutboundMode) -> VirtualHost {
-    let (name, action) = match mode {
+    let (name, action, metadata) = match mode {
         OutboundMode::AllowAny => (
             names::ALLOW_ANY_VHOST,
             route::Action::Route(RouteAction {
@@ -167,8 +206,11 @@ fn fallthrough(mode: OutboundMode) -> VirtualHost {
                     names::PASSTHROUGH_CLUSTER.to_string(),
                 )),
                 timeout: Some(seconds(0)),
+                #[allow(deprecated)]
+                max_grpc_timeout: Some(seconds(0)),
                 ..Default::default()
             }),
+            None,
         ),
         OutboundMode::RegistryOnly => (
             names::BLOCK_ALL_VHOST,
@@ -176,6 +218,7 @@ fn fallthrough(mode: OutboundMode) -> VirtualHost {
                 status: 502,
                 ..Default::default()
             }),
+            Some(reason_metadata(super::cluster::BLACKHOLE_REASON)),
         ),
     };
     VirtualHost {
@@ -185,20 +228,28 @@ fn fallthrough(mode: OutboundMode) -> VirtualHost {
             name: name.to_string(),
             r#match: Some(prefix_match("/")),
             action: Some(action),
+            metadata,
             ..Default::default()
         }],
+        include_request_attempt_count: true,
         ..Default::default()
     }
 }
 
 fn http_proxy(push: &PushContext, source: &Source) -> RouteConfiguration {
+    let view = ServiceView::of_source(push, source);
     let mut seen = HashSet::new();
     let mut vhosts = Vec::new();
-    for svc in push.registry.services.values() {
+    for svc in push
+        .registry
+        .services
+        .values()
+        .filter(|s| view.sees(push, s))
+    {
         let http_ports: Vec<u32> = svc
             .ports
             .iter()
-            .filter(|p| p.protocol.is_http())
+            .filter(|p| p.protocol.is_http() && view.sees_port(push, svc, p.number))
             .map(|p| p.number)
             .collect();
         // Bare host names (no port) can only go to one port of a service.
@@ -213,6 +264,7 @@ fn http_proxy(push: &PushContext, source: &Source) -> RouteConfiguration {
                 source,
                 gateway: None,
                 port,
+                tls: false,
             };
             let domains: Vec<String> = domains(svc, port, &source.namespace, bare == Some(port))
                 .into_iter()
@@ -221,12 +273,11 @@ fn http_proxy(push: &PushContext, source: &Source) -> RouteConfiguration {
             if domains.is_empty() {
                 continue;
             }
-            vhosts.push(VirtualHost {
-                name: format!("{}:{port}", svc.hostname),
+            vhosts.push(service_vhost(
+                format!("{}:{port}", svc.hostname),
                 domains,
-                routes: service_routes(svc, &ctx),
-                ..Default::default()
-            });
+                service_routes(svc, &ctx),
+            ));
         }
     }
     RouteConfiguration {
@@ -272,9 +323,11 @@ mod tests {
             namespace: namespace.to_string(),
             source: format!("{namespace}/x"),
             addresses: Vec::new(),
+            cidrs: Vec::new(),
             ports: Vec::new(),
             discovery: Discovery::Eds,
             external: false,
+            export_to: Vec::new(),
             endpoints: Vec::new(),
         }
     }

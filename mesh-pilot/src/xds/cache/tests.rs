@@ -135,7 +135,9 @@ fn every_proxy_gets_exactly_its_unshared_view() {
     assert_eq!(shared(family::CLUSTERS).builds, 1);
     assert_eq!(shared(family::CLUSTERS).hits, 13);
     assert_eq!(shared(family::ENDPOINTS).builds, 1);
-    assert_eq!(shared(family::OUTBOUND_LISTENERS).builds, 1);
+    // Outbound listeners by source: the capturing greeters v1 and v2 differ
+    // in the sourceLabels selector they match.
+    assert_eq!(shared(family::OUTBOUND_LISTENERS).builds, 2);
     // http_proxy: default v1, default v2 (the sourceLabels match), prod;
     // per-port: default v1, default v2; gateways: two bound ports.
     assert_eq!(shared(family::ROUTES).scopes, 7);

@@ -74,10 +74,16 @@ fn eds_sends_what_was_requested_and_answers_name_changes() {
         .unwrap();
     assert_eq!(r2.resources.len(), 2);
     assert_ne!(r2.nonce, r.nonce);
-    // Empty list is a wildcard.
+    // Unsubscribing every name: nothing, not everything.
+    let r3 = c
+        .on_request(&req(ENDPOINT_TYPE, &[], "1", &r2.nonce))
+        .unwrap();
+    assert!(r3.resources.is_empty());
+    // An empty first list is no wildcard either (EDS and RDS are not
+    // wildcard types).
     let mut c = Connection::new("n".into(), base(), "1".into());
     let r = c.on_request(&req(ENDPOINT_TYPE, &[], "", "")).unwrap();
-    assert_eq!(r.resources.len(), 2);
+    assert!(r.resources.is_empty());
 }
 
 #[test]

@@ -1,4 +1,13 @@
-//! Unit tests of validation: one case per rule, asserting kind and path.
+//! Unit tests of validation: one case per rule, asserting kind and path;
+//! by kind in the submodules.
+
+mod destination_rule;
+mod gateway;
+mod service_entry;
+mod sidecar;
+mod unsupported;
+mod virtual_service;
+mod warnings;
 
 use std::path::Path;
 
@@ -7,26 +16,49 @@ use crate::load::{load_str, LoadedFile};
 use crate::validate::{validate, validate_files};
 
 /// Loads `yaml` (which must parse) and validates it.
-fn check(yaml: &str) -> Vec<ConfigError> {
+pub(super) fn check(yaml: &str) -> Vec<ConfigError> {
     let (objects, load_errors) = load_str(Path::new("t.yaml"), yaml);
     assert!(load_errors.is_empty(), "{load_errors:?}");
     validate(&objects)
 }
 
 /// The (kind, path) pairs of the errors of `yaml`.
-fn paths(yaml: &str) -> Vec<(ErrorKind, String)> {
+pub(super) fn paths(yaml: &str) -> Vec<(ErrorKind, String)> {
     check(yaml).into_iter().map(|e| (e.kind, e.path)).collect()
 }
 
-fn one(kind: ErrorKind, path: &str) -> Vec<(ErrorKind, String)> {
+/// The (kind, path) pairs of the warnings of `yaml`, which must load.
+pub(super) fn warning_paths(yaml: &str) -> Vec<(ErrorKind, String)> {
+    let (objects, load_errors) = load_str(Path::new("t.yaml"), yaml);
+    assert!(load_errors.is_empty(), "{load_errors:?}");
+    crate::validate::warnings(&objects)
+        .into_iter()
+        .map(|e| (e.kind, e.path))
+        .collect()
+}
+
+pub(super) fn one(kind: ErrorKind, path: &str) -> Vec<(ErrorKind, String)> {
     vec![(kind, path.to_string())]
+}
+
+/// An object of `kind` named `t` (namespace `default`) with `spec`, a
+/// YAML mapping body indented by two spaces.
+pub(super) fn object(kind: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: {kind}\nmetadata: {{name: t}}\nspec:\n{spec}"
+    )
+}
+
+/// `spec` (unindented YAML) indented under `spec:`.
+pub(super) fn indent(spec: &str) -> String {
+    spec.lines().map(|l| format!("  {l}\n")).collect()
 }
 
 const HEAD_VS: &str =
     "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n";
 const DR: &str = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews}\nspec:\n  host: reviews\n  subsets:\n  - {name: v1, labels: {version: v1}}\n  - {name: v2, labels: {version: v2}}\n";
 
-fn vs(body: &str) -> String {
+pub(super) fn vs(body: &str) -> String {
     format!("{HEAD_VS}{body}")
 }
 
@@ -133,25 +165,24 @@ fn string_match_needs_exactly_one_kind() {
 }
 
 #[test]
-fn weights_must_sum_to_100() {
+fn weights_are_relative_but_not_all_zero() {
+    // Istio reads weights as shares of their sum: 70/20 is valid.
     assert_eq!(
         paths(&vs("  hosts: [a]\n  http:\n  - route:\n    - {destination: {host: a}, weight: 70}\n    - {destination: {host: b}, weight: 20}\n")),
+        vec![]
+    );
+    assert_eq!(
+        paths(&vs("  hosts: [a]\n  http:\n  - route:\n    - {destination: {host: a}, weight: 0}\n    - {destination: {host: b}}\n")),
         one(ErrorKind::InvalidValue, "spec.http[0].route")
     );
     assert_eq!(
-        paths(&vs("  hosts: [a]\n  tcp:\n  - route:\n    - {destination: {host: a}, weight: 50}\n    - {destination: {host: b}}\n")),
+        paths(&vs("  hosts: [a]\n  tcp:\n  - route:\n    - {destination: {host: a}}\n    - {destination: {host: b}}\n")),
         one(ErrorKind::InvalidValue, "spec.tcp[0].route")
     );
+    // One destination needs no weight, and gets everything whatever it is.
     assert_eq!(
         paths(&vs(
-            "  hosts: [a]\n  http: [{route: [{destination: {host: a}, weight: 120}]}]\n"
-        )),
-        one(ErrorKind::InvalidValue, "spec.http[0].route[0].weight")
-    );
-    // One destination needs no weight.
-    assert_eq!(
-        paths(&vs(
-            "  hosts: [a]\n  tcp: [{route: [{destination: {host: a}}]}]\n"
+            "  hosts: [a]\n  tcp: [{route: [{destination: {host: a}, weight: 0}]}]\n"
         )),
         vec![]
     );
@@ -260,7 +291,7 @@ fn gateway_rules() {
         one(ErrorKind::MissingField, "spec.servers[0].tls")
     );
     assert_eq!(
-        paths(&gw("  servers: [{port: {number: 443, name: https, protocol: HTTPS}, hosts: ['*'], tls: {mode: SIMPLE, credentialName: c}}]\n")),
+        paths(&gw("  servers: [{port: {number: 443, name: https, protocol: HTTPS}, hosts: ['*'], tls: {mode: SIMPLE, serverCertificate: /etc/certs/cert.pem, privateKey: /etc/certs/key.pem}}]\n")),
         vec![]
     );
 }
@@ -318,7 +349,7 @@ fn destination_rule_rules() {
     );
     assert_eq!(
         paths(&dr(
-            "  host: a\n  trafficPolicy:\n    portLevelSettings: [{port: {number: 0}}]\n"
+            "  host: a\n  trafficPolicy:\n    portLevelSettings: [{port: {number: 0}, loadBalancer: {simple: RANDOM}}]\n"
         )),
         one(
             ErrorKind::MissingField,
