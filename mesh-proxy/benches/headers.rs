@@ -47,28 +47,20 @@ fn request() -> Parts {
 }
 
 fn header(name: &str, kind: HeaderMatchKind) -> HeaderMatcher {
-    HeaderMatcher {
-        name: name.into(),
-        kind,
-        invert: false,
-    }
+    HeaderMatcher::new(name, kind)
 }
 
 fn route(name: &str, path: PathMatch, headers: Vec<HeaderMatcher>) -> Route {
-    Route {
-        name: name.into(),
-        matcher: RouteMatch {
-            path,
-            case_sensitive: true,
+    let mut forward = Forward::to(ClusterTarget::Cluster(name.into()));
+    forward.prefix_rewrite = Some("/v2".into());
+    Route::new(
+        name,
+        RouteMatch {
             headers,
+            ..RouteMatch::path(path)
         },
-        action: RouteAction::Forward(Forward {
-            target: ClusterTarget::Cluster(name.into()),
-            prefix_rewrite: Some("/v2".into()),
-            host_rewrite: None,
-            timeout: None,
-        }),
-    }
+        RouteAction::Forward(forward),
+    )
 }
 
 /// The header conditions a VirtualService's `match` turns into: every
@@ -104,6 +96,7 @@ fn vhost() -> VirtualHost {
             ),
             route("default", PathMatch::Prefix("/".into()), vec![]),
         ],
+        ..VirtualHost::default()
     }
 }
 

@@ -11,20 +11,14 @@ use mesh_proxy::model::*;
 use mesh_proxy::xds::convert::compile_whole_match;
 
 fn route(name: &str, path: PathMatch, headers: Vec<HeaderMatcher>) -> Route {
-    Route {
-        name: name.into(),
-        matcher: RouteMatch {
-            path,
-            case_sensitive: true,
+    Route::new(
+        name,
+        RouteMatch {
             headers,
+            ..RouteMatch::path(path)
         },
-        action: RouteAction::Forward(Forward {
-            target: ClusterTarget::Cluster(name.into()),
-            prefix_rewrite: None,
-            host_rewrite: None,
-            timeout: None,
-        }),
-    }
+        RouteAction::Forward(Forward::to(ClusterTarget::Cluster(name.into()))),
+    )
 }
 
 /// `services` virtual hosts with Istio's domain forms and four routes each.
@@ -49,13 +43,10 @@ fn config(services: usize) -> RouteConfig {
                     route(
                         "firefox",
                         PathMatch::Prefix("/".into()),
-                        vec![HeaderMatcher {
-                            name: "user-agent".into(),
-                            kind: HeaderMatchKind::Regex(
-                                compile_whole_match(".*Firefox.*").unwrap(),
-                            ),
-                            invert: false,
-                        }],
+                        vec![HeaderMatcher::new(
+                            "user-agent",
+                            HeaderMatchKind::Regex(compile_whole_match(".*Firefox.*").unwrap()),
+                        )],
                     ),
                     route(
                         "regex",
@@ -64,12 +55,14 @@ fn config(services: usize) -> RouteConfig {
                     ),
                     route("default", PathMatch::Prefix("/".into()), vec![]),
                 ],
+                ..VirtualHost::default()
             }
         })
         .collect();
     RouteConfig {
         name: "http_proxy".into(),
         virtual_hosts,
+        ..RouteConfig::default()
     }
 }
 

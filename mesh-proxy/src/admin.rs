@@ -3,8 +3,11 @@
 //! and tests. Reads the [`SnapshotStore`] and the xDS [`XdsStatus`]; never
 //! changes anything.
 //!
-//! - `GET /ready`: 200 `LIVE` once listeners and clusters were applied, 503 before.
-//! - `GET /config_dump`: JSON `{"snapshot", "acked", "nacks", "last_nack", "connected"}`.
+//! - `GET /ready`: 200 `LIVE` once listeners and clusters were applied and
+//!   the listeners warmed (their routes and endpoints arrived), 503 before.
+//! - `GET /config_dump`: JSON `{"snapshot", "acked", "nacks", "last_nack",
+//!   "connected", "warming_listeners"}`; the snapshot's listeners are the
+//!   ones serving.
 //! - `GET /listeners`, `GET /clusters`: one line per resource, Envoy style.
 
 use std::fmt::Write as _;
@@ -99,6 +102,7 @@ fn config_dump(state: &AdminState) -> Response<Full<Bytes>> {
         "acked": status.acked,
         "nacks": status.nacks,
         "last_nack": status.last_nack,
+        "warming_listeners": status.warming_listeners,
     });
     match serde_json::to_vec_pretty(&dump) {
         Ok(body) => Response::builder()
@@ -129,10 +133,10 @@ fn clusters(state: &AdminState) -> String {
                 .get(service_name)
                 .map(|la| la.endpoints.clone())
                 .unwrap_or_default(),
-            Discovery::Static(eps) => eps.clone(),
-            Discovery::StrictDns(hosts) => {
-                for (host, port) in hosts {
-                    let _ = writeln!(out, "{}::{host}:{port}::dns", c.name);
+            Discovery::Static(assignment) => assignment.endpoints.clone(),
+            Discovery::StrictDns(dns) | Discovery::LogicalDns(dns) => {
+                for h in &dns.hosts {
+                    let _ = writeln!(out, "{}::{}:{}::dns", c.name, h.host, h.port);
                 }
                 continue;
             }

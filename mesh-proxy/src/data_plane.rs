@@ -3,23 +3,23 @@
 //! ─► upstream pool):
 //!
 //! ```text
-//!                    ┌──────────── DataPlane ────────────┐
-//!  listener stage ─► │ store      the current Snapshot   │ ◄─ HCM (per request)
-//!   (makes it,       │ clusters   LB state per cluster   │ ◄─ tcp_proxy (per connection)
-//!    forgets unused) │ pool       upstream HTTP pools    │
-//!                    └───────────────────────────────────┘
+//!                    ┌──────────── DataPlane ─────────────────────────────┐
+//!  listener stage ─► │ store      the current Snapshot                    │ ◄─ HCM (per request)
+//!   (makes it,       │ clusters   per cluster: LB, breakers, outlier, DNS │ ◄─ tcp_proxy (per connection)
+//!    forgets unused) │ pool       upstream HTTP pools per cluster/endpoint│
+//!                    └────────────────────────────────────────────────────┘
 //!  Downstream: the addresses of one accepted connection, handed along with it
 //! ```
 //!
 //! Only what outlives a snapshot lives here; the config itself is the
 //! snapshot, loaded once per connection or request.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::access_log::Sinks;
 use crate::cluster::ClusterManager;
-use crate::model::{Discovery, Snapshot, SnapshotStore};
+use crate::model::{Snapshot, SnapshotStore};
 use crate::upstream::UpstreamPool;
 
 /// State the whole data path shares: the config and everything that must
@@ -32,6 +32,8 @@ pub struct DataPlane {
     pub clusters: ClusterManager,
     /// Pooled upstream HTTP connections, per endpoint.
     pub pool: UpstreamPool,
+    /// Access log writers, one per destination.
+    pub access_logs: Sinks,
 }
 
 impl DataPlane {
@@ -41,28 +43,17 @@ impl DataPlane {
             store,
             clusters: ClusterManager::new(),
             pool: UpstreamPool::new(),
+            access_logs: Sinks::new(),
         }
     }
 
-    /// Drop LB state and pools that `snapshot` no longer refers to (the
-    /// listener stage calls it after each new snapshot).
+    /// Drop the state of clusters `snapshot` no longer has (balancers,
+    /// circuit breakers, outlier state, DNS answers, pools) and the pools of
+    /// endpoints it no longer lists (the listener stage calls it after each
+    /// new snapshot). A cluster that stays keeps all of it.
     pub fn forget_unused(&self, snapshot: &Snapshot) {
         self.clusters.retain(snapshot);
-        let mut live = HashSet::new();
-        for cluster in snapshot.clusters.values() {
-            match &cluster.discovery {
-                Discovery::Eds { service_name } => {
-                    if let Some(assignment) = snapshot.endpoints.get(service_name) {
-                        live.extend(assignment.endpoints.iter().map(|e| e.address));
-                    }
-                }
-                Discovery::Static(endpoints) => live.extend(endpoints.iter().map(|e| e.address)),
-                // Addresses come and go per lookup or connection; their pools
-                // are made again on demand, so dropping them only costs a dial.
-                Discovery::StrictDns(_) | Discovery::OriginalDst => {}
-            }
-        }
-        self.pool.retain(&live);
+        self.pool.retain(snapshot);
     }
 }
 

@@ -32,9 +32,12 @@ pub enum ProxyError {
     /// The route configuration named by the listener does not exist.
     #[error("route configuration {0:?} not found")]
     RouteConfigNotFound(String),
-    /// No virtual host or route matched the request.
-    #[error("no route matched")]
-    NoRoute,
+    /// No virtual host of the route configuration takes the authority.
+    #[error("no route: no virtual host for {0:?}")]
+    NoVirtualHost(String),
+    /// The virtual host has no route matching the request.
+    #[error("no route: no route of virtual host {0:?} matches")]
+    NoRouteMatch(String),
     /// The route points to a cluster that is not in the snapshot.
     #[error("cluster {0:?} not found")]
     ClusterNotFound(String),
@@ -66,9 +69,90 @@ pub enum ProxyError {
         #[source]
         source: BoxError,
     },
-    /// The route's timeout expired before the upstream answered.
-    #[error("upstream request timeout")]
-    UpstreamTimeout,
+    /// The route's timeout expired before the upstream's answer was
+    /// complete (`rule`: the route and its limit).
+    #[error("upstream timeout: {rule}")]
+    UpstreamTimeout {
+        /// What set the limit, `VirtualService default/reviews timeout=1s`.
+        rule: String,
+    },
+    /// One attempt's `per_try_timeout` expired and no retry was left.
+    #[error("upstream per-try timeout: {rule}")]
+    UpstreamPerTryTimeout {
+        /// What set the limit.
+        rule: String,
+    },
+    /// The stream was idle for longer than its idle timeout.
+    #[error("stream idle timeout: {rule}")]
+    StreamIdleTimeout {
+        /// What set the limit.
+        rule: String,
+    },
+    /// The whole request was not received within `request_timeout`.
+    #[error("request timeout: {rule}")]
+    RequestTimeout {
+        /// What set the limit.
+        rule: String,
+    },
+    /// The stream outlived its `max_stream_duration` (or `grpc-timeout`).
+    #[error("max stream duration: {rule}")]
+    MaxStreamDuration {
+        /// What set the limit.
+        rule: String,
+    },
+    /// The fault filter aborted the request.
+    #[error("fault abort: {rule}")]
+    FaultAbort {
+        /// The HTTP status answered.
+        status: u16,
+        /// The gRPC status answered instead, for gRPC aborts.
+        grpc_status: Option<u32>,
+        /// The config object that asked for it.
+        rule: String,
+    },
+    /// An upgrade (WebSocket, CONNECT) the HCM or route does not allow.
+    #[error("upgrade {0:?} not allowed")]
+    UpgradeFailed(String),
+    /// The request path cannot be served as it is.
+    #[error("invalid path: {0}")]
+    InvalidPath(String),
+    /// An HTTP/1.0 request on an HCM that does not accept them.
+    #[error("HTTP/1.0 not accepted")]
+    Http10NotAccepted,
+    /// A circuit breaker of the cluster is full (Envoy's `UO`).
+    #[error("overflow: {config} {field}={limit}")]
+    Overflow {
+        /// The Istio field of the limit hit (`maxConnections`,
+        /// `http1MaxPendingRequests`, `http2MaxRequests`, `maxRetries`).
+        field: &'static str,
+        /// Its value.
+        limit: u32,
+        /// The rule that set it (`DestinationRule default/reviews`), or
+        /// `cluster NAME` without metadata.
+        config: String,
+    },
+    /// The cluster has no endpoint on purpose, and pilot said why in its
+    /// metadata (`BlackHoleCluster`: `outboundTrafficPolicy REGISTRY_ONLY`).
+    #[error("blocked: {reason} ({cluster})")]
+    Blocked {
+        /// The cluster.
+        cluster: String,
+        /// Pilot's reason.
+        reason: String,
+    },
+    /// Every endpoint that could take the request is ejected by outlier
+    /// detection.
+    #[error("no healthy upstream: {cluster} ({ejected} of {total} endpoints ejected by outlier detection: {config})")]
+    EjectedUpstream {
+        /// The cluster.
+        cluster: String,
+        /// Endpoints ejected now.
+        ejected: usize,
+        /// Endpoints of the cluster.
+        total: usize,
+        /// The rule that configured the detection, or `cluster NAME`.
+        config: String,
+    },
 }
 
 impl ProxyError {
@@ -77,14 +161,26 @@ impl ProxyError {
         match self {
             Self::MissingAuthority => ErrorSource::Downstream,
             Self::RouteConfigNotFound(_)
-            | Self::NoRoute
+            | Self::NoVirtualHost(_)
+            | Self::NoRouteMatch(_)
             | Self::ClusterNotFound(_)
             | Self::OriginalDstLoop(_)
-            | Self::InvalidRewrite(_) => ErrorSource::Internal,
+            | Self::InvalidRewrite(_)
+            | Self::FaultAbort { .. } => ErrorSource::Internal,
             Self::NoHealthyUpstream(_)
+            | Self::EjectedUpstream { .. }
+            | Self::Overflow { .. }
+            | Self::Blocked { .. }
             | Self::UpstreamConnect { .. }
             | Self::UpstreamReset { .. }
-            | Self::UpstreamTimeout => ErrorSource::Upstream,
+            | Self::UpstreamTimeout { .. }
+            | Self::UpstreamPerTryTimeout { .. } => ErrorSource::Upstream,
+            Self::StreamIdleTimeout { .. }
+            | Self::RequestTimeout { .. }
+            | Self::MaxStreamDuration { .. }
+            | Self::UpgradeFailed(_)
+            | Self::InvalidPath(_)
+            | Self::Http10NotAccepted => ErrorSource::Downstream,
         }
     }
 
@@ -92,22 +188,42 @@ impl ProxyError {
     /// A connect failure never reached the upstream, so it is always safe;
     /// a reset or timeout may have had effects, so only idempotent requests
     /// may be retried (the retry policy decides that, not this error).
+    /// An overflow is not: retrying would only add load to a cluster
+    /// already at its limit (Envoy does not retry it either).
     pub fn retryable(&self) -> bool {
         matches!(
             self,
-            Self::UpstreamConnect { .. } | Self::UpstreamReset { .. } | Self::NoHealthyUpstream(_)
+            Self::UpstreamConnect { .. }
+                | Self::UpstreamReset { .. }
+                | Self::NoHealthyUpstream(_)
+                | Self::EjectedUpstream { .. }
         )
     }
 
     /// The status code of the local reply, as Envoy answers.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MissingAuthority => StatusCode::BAD_REQUEST,
-            Self::RouteConfigNotFound(_) | Self::NoRoute => StatusCode::NOT_FOUND,
-            Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::MissingAuthority | Self::InvalidPath(_) => StatusCode::BAD_REQUEST,
+            Self::RouteConfigNotFound(_) | Self::NoVirtualHost(_) | Self::NoRouteMatch(_) => {
+                StatusCode::NOT_FOUND
+            }
+            Self::UpstreamTimeout { .. } | Self::UpstreamPerTryTimeout { .. } => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+            Self::StreamIdleTimeout { .. }
+            | Self::RequestTimeout { .. }
+            | Self::MaxStreamDuration { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::FaultAbort { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+            }
+            Self::UpgradeFailed(_) => StatusCode::FORBIDDEN,
+            Self::Http10NotAccepted => StatusCode::UPGRADE_REQUIRED,
             Self::InvalidRewrite(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::ClusterNotFound(_)
             | Self::NoHealthyUpstream(_)
+            | Self::EjectedUpstream { .. }
+            | Self::Overflow { .. }
+            | Self::Blocked { .. }
             | Self::OriginalDstLoop(_)
             | Self::UpstreamConnect { .. }
             | Self::UpstreamReset { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -119,14 +235,54 @@ impl ProxyError {
     /// a failure Envoy has no flag for.
     pub fn flag(&self) -> &'static str {
         match self {
-            Self::MissingAuthority => "DPE",
-            Self::RouteConfigNotFound(_) | Self::NoRoute => "NR",
+            Self::MissingAuthority | Self::InvalidPath(_) => "DPE",
+            Self::RouteConfigNotFound(_) | Self::NoVirtualHost(_) | Self::NoRouteMatch(_) => "NR",
             Self::ClusterNotFound(_) => "NC",
-            Self::NoHealthyUpstream(_) | Self::OriginalDstLoop(_) => "UH",
-            Self::InvalidRewrite(_) => "",
+            Self::NoHealthyUpstream(_)
+            | Self::EjectedUpstream { .. }
+            | Self::Blocked { .. }
+            | Self::OriginalDstLoop(_) => "UH",
+            Self::Overflow { .. } => "UO",
+            Self::InvalidRewrite(_) | Self::UpgradeFailed(_) | Self::Http10NotAccepted => "",
+            Self::RequestTimeout { .. } => "",
             Self::UpstreamConnect { .. } => "UF",
             Self::UpstreamReset { .. } => "UC",
-            Self::UpstreamTimeout => "UT",
+            Self::UpstreamTimeout { .. } | Self::UpstreamPerTryTimeout { .. } => "UT",
+            Self::StreamIdleTimeout { .. } => "SI",
+            Self::MaxStreamDuration { .. } => "DT",
+            Self::FaultAbort { .. } => "FI",
+        }
+    }
+
+    /// Envoy's `%RESPONSE_CODE_DETAILS%` token for the local reply.
+    pub fn details(&self) -> &'static str {
+        match self {
+            Self::MissingAuthority => "missing_host_header",
+            Self::RouteConfigNotFound(_) | Self::NoVirtualHost(_) | Self::NoRouteMatch(_) => {
+                "route_not_found"
+            }
+            Self::ClusterNotFound(_) => "cluster_not_found",
+            Self::NoHealthyUpstream(_)
+            | Self::EjectedUpstream { .. }
+            | Self::Blocked { .. }
+            | Self::OriginalDstLoop(_) => "no_healthy_upstream",
+            Self::Overflow { .. } => "upstream_reset_before_response_started{overflow}",
+            Self::InvalidRewrite(_) => "internal_error",
+            Self::UpstreamConnect { .. } => {
+                "upstream_reset_before_response_started{connection_failure}"
+            }
+            Self::UpstreamReset { .. } => {
+                "upstream_reset_before_response_started{connection_termination}"
+            }
+            Self::UpstreamTimeout { .. } => "response_timeout",
+            Self::UpstreamPerTryTimeout { .. } => "upstream_per_try_timeout",
+            Self::StreamIdleTimeout { .. } => "stream_idle_timeout",
+            Self::RequestTimeout { .. } => "request_overall_timeout",
+            Self::MaxStreamDuration { .. } => "max_duration_timeout",
+            Self::FaultAbort { .. } => "fault_filter_abort",
+            Self::UpgradeFailed(_) => "upgrade_failed",
+            Self::InvalidPath(_) => "path_normalization_failed",
+            Self::Http10NotAccepted => "low_version",
         }
     }
 
@@ -150,9 +306,21 @@ impl ProxyError {
     pub fn body(&self) -> &'static str {
         match self {
             Self::MissingAuthority => "missing host header",
-            Self::RouteConfigNotFound(_) | Self::NoRoute => "",
+            Self::RouteConfigNotFound(_) | Self::NoVirtualHost(_) | Self::NoRouteMatch(_) => "",
+            Self::FaultAbort { .. } => "fault filter abort",
+            Self::StreamIdleTimeout { .. } => "stream timeout",
+            Self::RequestTimeout { .. } => "request timeout",
+            Self::MaxStreamDuration { .. } => "downstream duration timeout",
+            Self::UpgradeFailed(_) | Self::Http10NotAccepted => "",
+            Self::InvalidPath(_) => "Bad Request",
             Self::ClusterNotFound(_) => "cluster not found",
-            Self::NoHealthyUpstream(_) | Self::OriginalDstLoop(_) => "no healthy upstream",
+            Self::NoHealthyUpstream(_)
+            | Self::EjectedUpstream { .. }
+            | Self::Blocked { .. }
+            | Self::OriginalDstLoop(_) => "no healthy upstream",
+            Self::Overflow { .. } => {
+                "upstream connect error or disconnect/reset before headers. reset reason: overflow"
+            }
             Self::InvalidRewrite(_) => "invalid rewrite",
             Self::UpstreamConnect { .. } => {
                 "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
@@ -160,7 +328,9 @@ impl ProxyError {
             Self::UpstreamReset { .. } => {
                 "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
             }
-            Self::UpstreamTimeout => "upstream request timeout",
+            Self::UpstreamTimeout { .. } | Self::UpstreamPerTryTimeout { .. } => {
+                "upstream request timeout"
+            }
         }
     }
 }
@@ -171,7 +341,12 @@ mod tests {
 
     #[test]
     fn statuses_follow_envoy() {
-        assert_eq!(ProxyError::NoRoute.status(), StatusCode::NOT_FOUND);
+        let no_vhost = ProxyError::NoVirtualHost("x:80".into());
+        assert_eq!(no_vhost.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            no_vhost.reason(),
+            "NR no route: no virtual host for \"x:80\""
+        );
         assert_eq!(
             ProxyError::ClusterNotFound("c".into()).status(),
             StatusCode::SERVICE_UNAVAILABLE
@@ -179,15 +354,20 @@ mod tests {
         let none = ProxyError::NoHealthyUpstream("c".into());
         assert_eq!(none.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(none.body(), "no healthy upstream");
+        let timeout = ProxyError::UpstreamTimeout {
+            rule: "VirtualService default/reviews timeout=1s".into(),
+        };
+        assert_eq!(timeout.status(), StatusCode::GATEWAY_TIMEOUT);
         assert_eq!(
-            ProxyError::UpstreamTimeout.status(),
-            StatusCode::GATEWAY_TIMEOUT
+            timeout.reason(),
+            "UT upstream timeout: VirtualService default/reviews timeout=1s"
         );
+        assert_eq!(timeout.details(), "response_timeout");
         assert_eq!(
             ProxyError::MissingAuthority.source_side(),
             ErrorSource::Downstream
         );
-        assert!(!ProxyError::UpstreamTimeout.retryable());
+        assert!(!timeout.retryable());
         let connect = ProxyError::UpstreamConnect {
             addr: "127.0.0.1:1".parse().unwrap(),
             source: "refused".into(),
@@ -202,5 +382,53 @@ mod tests {
             connect.reason()
         );
         assert_eq!(connect.source_side(), ErrorSource::Upstream);
+    }
+
+    #[test]
+    fn a_blocked_cluster_says_why() {
+        let blocked = ProxyError::Blocked {
+            cluster: "BlackHoleCluster".into(),
+            reason: "outboundTrafficPolicy REGISTRY_ONLY".into(),
+        };
+        assert_eq!(blocked.flag(), "UH");
+        assert_eq!(blocked.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            blocked.reason(),
+            "UH blocked: outboundTrafficPolicy REGISTRY_ONLY (BlackHoleCluster)"
+        );
+        assert!(!blocked.retryable());
+    }
+
+    #[test]
+    fn overflow_and_ejection_read_as_envoy_and_name_the_rule() {
+        let overflow = ProxyError::Overflow {
+            field: "maxConnections",
+            limit: 1,
+            config: "DestinationRule default/reviews".into(),
+        };
+        assert_eq!(overflow.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(overflow.flag(), "UO");
+        assert!(!overflow.retryable());
+        assert_eq!(
+            overflow.body(),
+            "upstream connect error or disconnect/reset before headers. reset reason: overflow"
+        );
+        assert_eq!(
+            overflow.reason(),
+            "UO overflow: DestinationRule default/reviews maxConnections=1"
+        );
+        let ejected = ProxyError::EjectedUpstream {
+            cluster: "outbound|9080||reviews.default.svc.cluster.local".into(),
+            ejected: 2,
+            total: 2,
+            config: "DestinationRule default/reviews".into(),
+        };
+        assert_eq!(ejected.flag(), "UH");
+        assert_eq!(ejected.body(), "no healthy upstream");
+        assert_eq!(
+            ejected.reason(),
+            "UH no healthy upstream: outbound|9080||reviews.default.svc.cluster.local \
+             (2 of 2 endpoints ejected by outlier detection: DestinationRule default/reviews)"
+        );
     }
 }

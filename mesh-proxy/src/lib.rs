@@ -24,6 +24,8 @@
 //!
 //!  data_plane            state listener/, hcm/ and tcp_proxy share: DataPlane
 //!                        (store, LB state, pools) and Downstream (addresses)
+//!  access_log            beside hcm/ and tcp_proxy: what each request or
+//!                        connection did, written by one task per destination
 //!  model, error          config types and the one request error, used by all
 //!  admin, init           beside the path: the admin server (reads the store
 //!                        and xDS status) and `mesh-proxy init` (iptables)
@@ -32,6 +34,7 @@
 //! `main.rs` wires them: the xDS client publishes snapshots, the listener
 //! stage serves from them, the admin server reports on both.
 
+pub mod access_log;
 pub mod admin;
 pub mod cluster;
 pub mod data_plane;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use mesh_api::node::{parse_labels, parse_port_map, InterceptionMode, Node};
+use mesh_api::node::{parse_labels, parse_port_map, InterceptionMode, Locality, Node};
 use mesh_proxy::admin::{self, AdminState};
 use mesh_proxy::listener::CaptureOptions;
 use mesh_proxy::model::SnapshotStore;
@@ -67,6 +67,10 @@ struct Args {
     /// Gateways: `80=8080,...`, the port each Gateway server port is bound to.
     #[arg(long, default_value = "", value_parser = parse_port_map)]
     gateway_ports: BTreeMap<u16, u16>,
+    /// Where this proxy runs, `REGION/ZONE/SUBZONE` (later parts optional):
+    /// sent to pilot as the node's locality.
+    #[arg(long)]
+    locality: Option<Locality>,
     /// Admin server address (keep it on loopback).
     #[arg(long, default_value = "127.0.0.1:15000")]
     admin_address: SocketAddr,
@@ -110,6 +114,7 @@ impl Args {
             http_proxy_port: self.http_proxy_port,
             app_ip: self.app_ip,
             gateway_ports: self.gateway_ports.clone(),
+            locality: self.locality.clone(),
         };
         Ok(node::from_flags(id, &flags)?)
     }
@@ -224,5 +229,27 @@ mod tests {
         assert_eq!(parse_duration("250"), Ok(Duration::from_millis(250)));
         assert!(parse_duration("1h").is_err());
         assert!(parse_duration("ms").is_err());
+    }
+
+    #[test]
+    fn locality_flag_reaches_the_node() {
+        let args = Args::try_parse_from([
+            "mesh-proxy",
+            "--node-id",
+            "sidecar~127.0.10.1~greeter.default~default.svc.cluster.local",
+            "--locality",
+            "us-east1/us-east1-b",
+        ])
+        .unwrap();
+        let node = args.node().unwrap();
+        let locality = node.locality.expect("locality");
+        assert_eq!(
+            (locality.region.as_str(), locality.zone.as_str()),
+            ("us-east1", "us-east1-b")
+        );
+        assert!(
+            Args::try_parse_from(["mesh-proxy", "--node-id", "x", "--locality", "a/b/c/d"])
+                .is_err()
+        );
     }
 }

@@ -23,10 +23,11 @@ fn tcp_chain(cluster: &str, matcher: FilterChainMatch) -> FilterChain {
     FilterChain {
         name: cluster.into(),
         matcher,
-        filter: NetworkFilter::Tcp(TcpProxy {
-            stat_prefix: cluster.into(),
-            destination: ClusterTarget::Cluster(cluster.into()),
-        }),
+        tls: None,
+        filter: NetworkFilter::Tcp(TcpProxy::new(
+            cluster,
+            ClusterTarget::Cluster(cluster.into()),
+        )),
     }
 }
 
@@ -34,11 +35,8 @@ fn hcm_chain(routes: RouteSource, matcher: FilterChainMatch) -> FilterChain {
     FilterChain {
         name: "http".into(),
         matcher,
-        filter: NetworkFilter::Http(HttpConnectionManager {
-            stat_prefix: "http".into(),
-            routes,
-            http_filters: vec![HttpFilter::Router],
-        }),
+        tls: None,
+        filter: NetworkFilter::Http(HttpConnectionManager::new("http", routes)),
     }
 }
 

@@ -37,11 +37,10 @@ async fn routes_by_exact_regex_header_and_prefix() {
     let listener = free_addr();
 
     let mut header_route = to_cluster("header", prefix_path("/api"));
-    header_route.matcher.headers = vec![HeaderMatcher {
-        name: "user-agent".into(),
-        kind: HeaderMatchKind::Regex(compile_whole_match(".*Firefox.*").expect("regex")),
-        invert: false,
-    }];
+    header_route.matcher.headers = vec![HeaderMatcher::new(
+        "user-agent",
+        HeaderMatchKind::Regex(compile_whole_match(".*Firefox.*").expect("regex")),
+    )];
     let routes = vec![
         to_cluster("exact", PathMatch::Exact("/message".into())),
         to_cluster(
@@ -143,10 +142,10 @@ async fn simple_proxy(
 async fn weighted_clusters_split_80_20() {
     let v1 = upstream("v1").await;
     let v2 = upstream("v2").await;
-    let route = Route {
-        name: "split".into(),
-        matcher: matcher(prefix_path("/")),
-        action: forward(ClusterTarget::Weighted(vec![
+    let route = Route::new(
+        "split",
+        matcher(prefix_path("/")),
+        forward(ClusterTarget::Weighted(vec![
             WeightedCluster {
                 name: "v1".into(),
                 weight: 80,
@@ -156,7 +155,7 @@ async fn weighted_clusters_split_80_20() {
                 weight: 20,
             },
         ])),
-    };
+    );
     let (proxy, listener) = simple_proxy(vec![route], &[("v1", &[v1]), ("v2", &[v2])]).await;
     let client = client();
     let mut counts: HashMap<String, usize> = HashMap::new();
@@ -310,14 +309,14 @@ async fn errors_answer_like_envoy() {
         to_cluster("empty", prefix_path("/empty")),
         to_cluster("missing", prefix_path("/missing")),
         to_cluster("refused", prefix_path("/refused")),
-        Route {
-            name: "direct".into(),
-            matcher: matcher(PathMatch::Exact("/direct".into())),
-            action: RouteAction::DirectResponse {
+        Route::new(
+            "direct",
+            matcher(PathMatch::Exact("/direct".into())),
+            RouteAction::DirectResponse {
                 status: 418,
                 body: Some("teapot".into()),
             },
-        },
+        ),
         to_cluster("ok", PathMatch::Exact("/ok".into())),
     ];
     let (proxy, listener) = simple_proxy(

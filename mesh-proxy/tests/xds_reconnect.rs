@@ -29,6 +29,17 @@ async fn reconnects_and_resumes_with_last_versions() {
         )
         .await;
     stream.recv().await; // RDS subscription
+    assert_eq!(
+        proxy.admin_get("/ready").await.0,
+        503,
+        "not ready while the listener warms"
+    );
+    let routes = vec![route_config(
+        "http_proxy",
+        vec![route(prefix("/"), MESSENGER)],
+    )];
+    stream.push_and_answer(RDS, "r4", routes).await;
+    assert_eq!(proxy.admin_get("/ready").await.0, 200);
     let before = proxy.store.load();
 
     let dropped = Instant::now();
@@ -51,7 +62,11 @@ async fn reconnects_and_resumes_with_last_versions() {
             (CDS.to_owned(), "c7".to_owned(), vec![]),
             (EDS.to_owned(), "e3".to_owned(), vec![MESSENGER.to_owned()]),
             (LDS.to_owned(), "l2".to_owned(), vec![]),
-            (RDS.to_owned(), String::new(), vec!["http_proxy".to_owned()]),
+            (
+                RDS.to_owned(),
+                "r4".to_owned(),
+                vec!["http_proxy".to_owned()]
+            ),
         ]
     );
     assert!(

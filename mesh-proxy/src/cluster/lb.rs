@@ -1,284 +1,271 @@
-//! Load balancing, the last step of the cluster stage: from a cluster's
-//! endpoint list to one endpoint address.
+//! Load balancing, the last step of the cluster stage: from the hosts the
+//! priority and locality step left (a [`Subset`]) to one host, by the
+//! cluster's policy.
 //!
-//! A [`LoadBalancer`] lives as long as its cluster name does in the data
-//! plane (not in the snapshot), so round-robin position and active-request
-//! counts survive snapshot swaps. State is keyed by endpoint address, so an
-//! endpoint that stays across an EDS update keeps its place too.
+//! | policy | pick | cost |
+//! | --- | --- | --- |
+//! | ROUND_ROBIN, equal weights | next index | O(1) |
+//! | ROUND_ROBIN, weighted or slow start | nginx's smooth weighted round robin | O(hosts) |
+//! | RANDOM | uniform, or by weight (binary search) | O(1) / O(log hosts) |
+//! | LEAST_REQUEST | fewest active requests per weight of `choice_count` random hosts | O(choice_count) |
+//! | RING_HASH, MAGLEV | table lookup of the hash key (a random key without one) | O(log points) / O(1) |
+//!
+//! Slow start scales a new host's weight by
+//! `max(min_weight, (age / window) ^ (1 / aggression))` until it is
+//! `window` old; while any host of the subset is in its window, weights
+//! are computed at each pick.
 
-use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rand::Rng;
+use tokio::time::Instant;
 
-use crate::model::{Endpoint, LbPolicy};
+use super::hash::{Maglev, Ring};
+use crate::model::{LbConfig, LbPolicy, SlowStart};
 
-/// Per-cluster balancing state.
-#[derive(Debug, Default)]
-pub struct LoadBalancer {
-    state: Mutex<State>,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    /// Smooth weighted round robin: current weight per endpoint.
-    current: HashMap<SocketAddr, i64>,
-    /// Requests in flight per endpoint (for least-request).
-    active: HashMap<SocketAddr, Arc<AtomicUsize>>,
-}
-
-/// An endpoint chosen for one request; holds its active-request count up
-/// until dropped.
+/// One host as the balancers see it.
 #[derive(Debug)]
-pub struct Picked {
+pub struct Host {
     /// Where to connect.
     pub address: SocketAddr,
-    _active: ActiveRequest,
+    /// Its configured weight (>= 1).
+    pub weight: u32,
+    /// Requests in flight on it (shared with the picks that hold it).
+    pub active: Arc<AtomicUsize>,
+    /// When it joined an existing cluster (slow start); `None` for hosts
+    /// of the cluster's first endpoint list.
+    pub added: Option<Instant>,
 }
 
-/// How one attempt on a picked endpoint ended, as outlier detection sees
-/// it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The upstream answered with this status.
-    Status(u16),
-    /// The connection could not be made.
-    ConnectFailure,
-    /// The upstream reset or closed the connection before answering.
-    Reset,
-    /// No answer within the attempt's timeout.
-    Timeout,
+/// Hosts to balance over, with the policy state that belongs to them.
+#[derive(Debug, Default)]
+pub struct Subset {
+    /// Indices into the host list.
+    pub hosts: Vec<usize>,
+    weights: Vec<u32>,
+    equal: bool,
+    cumulative: Vec<u64>,
+    rr: AtomicUsize,
+    /// Smooth weighted round robin: current value per host (weights in
+    /// thousandths so slow-start fractions count).
+    swrr: Mutex<Vec<i64>>,
+    ring: OnceLock<Ring>,
+    maglev: OnceLock<Maglev>,
 }
 
-impl Picked {
-    /// Record how the attempt on this endpoint ended.
-    pub fn report(&self, _outcome: Outcome) {}
-}
-
-/// Counts one request in flight on an endpoint for as long as it lives.
-#[derive(Debug)]
-struct ActiveRequest(Arc<AtomicUsize>);
-
-impl ActiveRequest {
-    fn new(counter: Arc<AtomicUsize>) -> Self {
-        counter.fetch_add(1, Ordering::Relaxed);
-        Self(counter)
-    }
-}
-
-impl Drop for ActiveRequest {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-impl LoadBalancer {
-    /// Choose one of `endpoints` by `policy`; `None` when the list is empty.
-    pub fn pick(&self, policy: LbPolicy, endpoints: &[Endpoint]) -> Option<Picked> {
-        if endpoints.is_empty() {
-            return None;
+impl Subset {
+    /// A subset of `hosts` (indices into `all`).
+    pub fn new(all: &[Host], hosts: Vec<usize>) -> Subset {
+        let weights: Vec<u32> = hosts.iter().map(|&i| all[i].weight.max(1)).collect();
+        let equal = weights.windows(2).all(|w| w[0] == w[1]);
+        let mut total = 0u64;
+        let cumulative = weights
+            .iter()
+            .map(|w| {
+                total += u64::from(*w);
+                total
+            })
+            .collect();
+        Subset {
+            swrr: Mutex::new(vec![0; hosts.len()]),
+            hosts,
+            weights,
+            equal,
+            cumulative,
+            ..Subset::default()
         }
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        state.forget_departed(endpoints);
-        let index = match policy {
-            LbPolicy::RoundRobin => state.smooth_round_robin(endpoints),
-            LbPolicy::Random => weighted_random(endpoints),
-            LbPolicy::LeastRequest => state.least_request(endpoints),
-        };
-        let address = endpoints[index].address;
-        let counter = state.active.entry(address).or_default().clone();
-        Some(Picked {
-            address,
-            _active: ActiveRequest::new(counter),
-        })
     }
 
-    /// Requests in flight on `address` (for tests and the admin page).
-    pub fn active_requests(&self, address: SocketAddr) -> usize {
-        let state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        state
-            .active
-            .get(&address)
-            .map_or(0, |count| count.load(Ordering::Relaxed))
-    }
-}
-
-impl State {
-    /// Drop state of endpoints no longer in the list, so it cannot grow
-    /// without bound as EDS churns. Cheap when nothing changed.
-    fn forget_departed(&mut self, endpoints: &[Endpoint]) {
-        if self.current.len() <= endpoints.len() && self.active.len() <= endpoints.len() {
-            return;
-        }
-        let live: HashSet<SocketAddr> = endpoints.iter().map(|e| e.address).collect();
-        self.current.retain(|addr, _| live.contains(addr));
-        // An in-flight request still holds its own Arc, so forgetting is safe.
-        self.active.retain(|addr, _| live.contains(addr));
-    }
-
-    /// nginx's smooth weighted round robin: each pick adds every endpoint's
-    /// weight to its current value, takes the largest, and subtracts the
-    /// total from it. Equal weights give plain round robin in list order.
-    fn smooth_round_robin(&mut self, endpoints: &[Endpoint]) -> usize {
-        let mut total = 0i64;
-        let mut best = 0usize;
-        let mut best_value = i64::MIN;
-        for (index, endpoint) in endpoints.iter().enumerate() {
-            let weight = i64::from(endpoint.weight.max(1));
-            total += weight;
-            let value = self.current.entry(endpoint.address).or_insert(0);
-            *value += weight;
-            if *value > best_value {
-                best_value = *value;
-                best = index;
+    /// Carry the round-robin position of `old` over (same hosts by address
+    /// keep their smooth-round-robin value), so a new endpoint list does not
+    /// restart the rotation.
+    pub fn continue_from(&self, old: &Subset, old_hosts: &[Host], new_hosts: &[Host]) {
+        self.rr
+            .store(old.rr.load(Ordering::Relaxed), Ordering::Relaxed);
+        let old_values = old.swrr.lock().unwrap_or_else(|p| p.into_inner());
+        let mut values = self.swrr.lock().unwrap_or_else(|p| p.into_inner());
+        for (slot, &i) in self.hosts.iter().enumerate() {
+            let address = new_hosts[i].address;
+            if let Some(pos) = old
+                .hosts
+                .iter()
+                .position(|&j| old_hosts[j].address == address)
+            {
+                values[slot] = old_values[pos];
             }
         }
-        if let Some(value) = self.current.get_mut(&endpoints[best].address) {
-            *value -= total;
-        }
-        best
     }
 
-    /// Power of two choices: of two random endpoints, the one with fewer
-    /// requests in flight per unit of weight.
-    fn least_request(&self, endpoints: &[Endpoint]) -> usize {
-        if endpoints.len() == 1 {
-            return 0;
+    /// Whether there is no host.
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty()
+    }
+
+    /// One host (an index into `all`) by `policy`; `None` when empty.
+    pub fn pick(
+        &self,
+        all: &[Host],
+        policy: LbPolicy,
+        lb: &LbConfig,
+        hash: Option<u64>,
+        now: Option<Instant>,
+    ) -> Option<usize> {
+        if self.hosts.is_empty() {
+            return None;
         }
-        let mut rng = rand::rng();
-        let first = rng.random_range(0..endpoints.len());
-        let mut second = rng.random_range(0..endpoints.len() - 1);
-        if second >= first {
-            second += 1;
-        }
-        let load = |index: usize| {
-            let endpoint = &endpoints[index];
-            let active = self
-                .active
-                .get(&endpoint.address)
-                .map_or(0, |count| count.load(Ordering::Relaxed));
-            // Compare active/weight without floats: a/wa < b/wb <=> a*wb < b*wa.
-            (active as u64, u64::from(endpoint.weight.max(1)))
+        // Slow start is the only user of the time: read it only then.
+        let slow = lb
+            .slow_start
+            .as_ref()
+            .map(|s| (s, now.unwrap_or_else(Instant::now)))
+            .filter(|(s, now)| self.hosts.iter().any(|&i| in_window(&all[i], s, *now)));
+        let slot = match policy {
+            LbPolicy::RoundRobin | LbPolicy::ClusterProvided => match slow {
+                None if self.equal => self.rr.fetch_add(1, Ordering::Relaxed) % self.hosts.len(),
+                _ => self.smooth_round_robin(all, slow),
+            },
+            LbPolicy::Random => match slow {
+                Some(slow) => weighted_random(&self.effective(all, slow)),
+                None => self.weighted_random(),
+            },
+            LbPolicy::LeastRequest => self.least_request(all, lb.choice_count, slow),
+            LbPolicy::RingHash => {
+                let ring = self
+                    .ring
+                    .get_or_init(|| Ring::new(&self.weighted_hosts(all), lb.ring_min, lb.ring_max));
+                ring.pick(hash.unwrap_or_else(random_hash))?
+            }
+            LbPolicy::Maglev => {
+                let maglev = self
+                    .maglev
+                    .get_or_init(|| Maglev::new(&self.weighted_hosts(all), lb.maglev_table_size));
+                maglev.pick(hash.unwrap_or_else(random_hash))?
+            }
         };
-        let (a, wa) = load(first);
-        let (b, wb) = load(second);
-        if b * wa < a * wb {
-            second
-        } else {
-            first
-        }
-    }
-}
-
-/// An endpoint with probability weight / total weight.
-fn weighted_random(endpoints: &[Endpoint]) -> usize {
-    let total: u64 = endpoints.iter().map(|e| u64::from(e.weight.max(1))).sum();
-    let mut point = rand::rng().random_range(0..total);
-    for (index, endpoint) in endpoints.iter().enumerate() {
-        let weight = u64::from(endpoint.weight.max(1));
-        if point < weight {
-            return index;
-        }
-        point -= weight;
-    }
-    endpoints.len() - 1
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn endpoint(port: u16, weight: u32) -> Endpoint {
-        Endpoint {
-            address: SocketAddr::from(([127, 0, 0, 1], port)),
-            weight,
-        }
+        self.hosts.get(slot).copied()
     }
 
-    fn ports(lb: &LoadBalancer, policy: LbPolicy, endpoints: &[Endpoint], n: usize) -> Vec<u16> {
-        (0..n)
-            .map(|_| lb.pick(policy, endpoints).map_or(0, |p| p.address.port()))
+    fn weighted_hosts(&self, all: &[Host]) -> Vec<(SocketAddr, u32)> {
+        self.hosts
+            .iter()
+            .zip(&self.weights)
+            .map(|(&i, w)| (all[i].address, *w))
             .collect()
     }
 
-    #[test]
-    fn round_robin_cycles_in_order() {
-        let lb = LoadBalancer::default();
-        let eps = [endpoint(1, 1), endpoint(2, 1), endpoint(3, 1)];
-        assert_eq!(
-            ports(&lb, LbPolicy::RoundRobin, &eps, 6),
-            [1, 2, 3, 1, 2, 3]
-        );
+    /// Weights in thousandths, slow start applied.
+    fn effective(&self, all: &[Host], (slow, now): (&SlowStart, Instant)) -> Vec<u64> {
+        self.hosts
+            .iter()
+            .zip(&self.weights)
+            .map(|(&i, w)| {
+                let factor = slow_start_factor(&all[i], slow, now);
+                ((f64::from(*w) * 1000.0 * factor) as u64).max(1)
+            })
+            .collect()
     }
 
-    #[test]
-    fn round_robin_honours_weights_smoothly() {
-        let lb = LoadBalancer::default();
-        let eps = [endpoint(1, 5), endpoint(2, 1), endpoint(3, 1)];
-        let picks = ports(&lb, LbPolicy::RoundRobin, &eps, 7);
-        assert_eq!(picks, [1, 1, 2, 1, 3, 1, 1]);
-    }
-
-    #[test]
-    fn round_robin_position_survives_a_new_endpoint_list() {
-        let lb = LoadBalancer::default();
-        let eps = [endpoint(1, 1), endpoint(2, 1), endpoint(3, 1)];
-        assert_eq!(ports(&lb, LbPolicy::RoundRobin, &eps, 1), [1]);
-        // The same endpoints in a freshly converted list: continue, don't restart.
-        let again = eps.to_vec();
-        assert_eq!(ports(&lb, LbPolicy::RoundRobin, &again, 2), [2, 3]);
-        // One endpoint leaves: its state is forgotten, the rest go on.
-        let fewer = [endpoint(1, 1), endpoint(3, 1)];
-        let picks = ports(&lb, LbPolicy::RoundRobin, &fewer, 4);
-        assert_eq!(picks.iter().filter(|p| **p == 1).count(), 2);
-        assert_eq!(picks.iter().filter(|p| **p == 3).count(), 2);
-    }
-
-    #[test]
-    fn empty_list_picks_nothing() {
-        let lb = LoadBalancer::default();
-        assert!(lb.pick(LbPolicy::RoundRobin, &[]).is_none());
-        assert!(lb.pick(LbPolicy::LeastRequest, &[]).is_none());
-    }
-
-    #[test]
-    fn random_honours_weights() {
-        let lb = LoadBalancer::default();
-        let eps = [endpoint(1, 3), endpoint(2, 1)];
-        let picks = ports(&lb, LbPolicy::Random, &eps, 4000);
-        let ones = picks.iter().filter(|p| **p == 1).count();
-        assert!((2700..3300).contains(&ones), "{ones} of 4000");
-    }
-
-    #[test]
-    fn least_request_avoids_the_busy_endpoint() {
-        let lb = LoadBalancer::default();
-        let eps = [endpoint(1, 1), endpoint(2, 1)];
-        // Hold many requests on endpoint 1 by picking until we have 10 there.
-        let mut held = Vec::new();
-        for _ in 0..1000 {
-            if let Some(p) = lb.pick(LbPolicy::RoundRobin, &eps) {
-                if p.address.port() == 1 {
-                    held.push(p);
-                }
-            }
-            if held.len() == 10 {
-                break;
+    fn smooth_round_robin(&self, all: &[Host], slow: Option<(&SlowStart, Instant)>) -> usize {
+        let weights: Vec<u64> = match slow {
+            Some(slow) => self.effective(all, slow),
+            None => self.weights.iter().map(|w| u64::from(*w) * 1000).collect(),
+        };
+        let mut values = self.swrr.lock().unwrap_or_else(|p| p.into_inner());
+        let mut total = 0i64;
+        let mut best = 0usize;
+        let mut best_value = i64::MIN;
+        for (slot, (value, weight)) in values.iter_mut().zip(&weights).enumerate() {
+            let weight = *weight as i64;
+            total += weight;
+            *value += weight;
+            if *value > best_value {
+                best_value = *value;
+                best = slot;
             }
         }
-        assert_eq!(lb.active_requests(eps[0].address), 10);
-        // With two endpoints both are always compared, so the idle one wins.
-        let picks = ports(&lb, LbPolicy::LeastRequest, &eps, 50);
-        assert!(picks.iter().all(|p| *p == 2), "{picks:?}");
-        drop(held);
-        assert_eq!(lb.active_requests(eps[0].address), 0);
+        values[best] -= total;
+        best
+    }
+
+    fn weighted_random(&self) -> usize {
+        if self.equal {
+            return rand::rng().random_range(0..self.hosts.len());
+        }
+        let total = self.cumulative.last().copied().unwrap_or(1);
+        let point = rand::rng().random_range(0..total);
+        self.cumulative.partition_point(|c| *c <= point)
+    }
+
+    fn least_request(
+        &self,
+        all: &[Host],
+        choices: u32,
+        slow: Option<(&SlowStart, Instant)>,
+    ) -> usize {
+        let n = self.hosts.len();
+        if n == 1 {
+            return 0;
+        }
+        let mut rng = rand::rng();
+        let mut best = rng.random_range(0..n);
+        let load = |slot: usize| {
+            let host = &all[self.hosts[slot]];
+            let weight = f64::from(self.weights[slot])
+                * slow.map_or(1.0, |(s, now)| slow_start_factor(host, s, now));
+            host.active.load(Ordering::Relaxed) as f64 / weight
+        };
+        let mut best_load = load(best);
+        for _ in 1..choices.max(2) {
+            let mut other = rng.random_range(0..n - 1);
+            if other >= best {
+                other += 1;
+            }
+            let other_load = load(other);
+            if other_load < best_load {
+                best = other;
+                best_load = other_load;
+            }
+        }
+        best
     }
 }
+
+fn in_window(host: &Host, slow: &SlowStart, now: Instant) -> bool {
+    host.added
+        .is_some_and(|added| now.saturating_duration_since(added) < slow.window)
+}
+
+/// The weight factor of `host` under slow start at `now` (1 outside its
+/// window).
+pub fn slow_start_factor(host: &Host, slow: &SlowStart, now: Instant) -> f64 {
+    let Some(added) = host.added else {
+        return 1.0;
+    };
+    let age = now.saturating_duration_since(added);
+    if age >= slow.window {
+        return 1.0;
+    }
+    let time = age.as_secs_f64() / slow.window.as_secs_f64();
+    time.powf(1.0 / slow.aggression).max(slow.min_weight)
+}
+
+fn weighted_random(weights: &[u64]) -> usize {
+    let total: u64 = weights.iter().sum();
+    let mut point = rand::rng().random_range(0..total.max(1));
+    for (slot, w) in weights.iter().enumerate() {
+        if point < *w {
+            return slot;
+        }
+        point -= w;
+    }
+    weights.len() - 1
+}
+
+fn random_hash() -> u64 {
+    rand::rng().random()
+}
+
+#[cfg(test)]
+mod tests;

@@ -2,14 +2,26 @@
 //! upstream pool): pick one cluster of a weighted target, find its endpoints
 //! (EDS, static, DNS or the original destination) and load-balance to one.
 //!
-//! [`ClusterManager`] is owned by the data plane, not by the snapshot: its
-//! per-cluster [`lb::LoadBalancer`]s are keyed by cluster name and outlive
-//! snapshot swaps.
+//! ```text
+//!  pick ─► endpoints (snapshot EDS | static | dns.rs | original dst)
+//!       ─► state.rs: host set (hosts.rs: priority, panic, locality; outlier.rs: ejections)
+//!       ─► lb.rs: policy (hash.rs: ring, maglev) ─► Picked ─► upstream pool
+//!  Picked::report ─► outlier.rs        begin_retry / pool ─► breaker.rs
+//! ```
+//!
+//! [`ClusterManager`] is owned by the data plane, not by the snapshot: the
+//! per-cluster [`ClusterState`] (breakers, outlier state, balancer
+//! positions, DNS answers) is keyed by cluster name and outlives snapshot
+//! swaps; [`ClusterManager::retain`] drops the state of clusters that go.
 
+pub mod breaker;
 pub mod dns;
+pub mod hash;
+pub mod hosts;
 pub mod lb;
+pub mod outlier;
+pub mod state;
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -17,9 +29,12 @@ use std::sync::{Arc, Mutex};
 use rand::Rng;
 
 use crate::error::ProxyError;
-use crate::model::{Cluster, ClusterTarget, Discovery, Endpoint, Snapshot};
+use crate::model::{Cluster, ClusterTarget, Discovery, LoadAssignment, Snapshot};
 
-pub use lb::{LoadBalancer, Outcome, Picked};
+pub use breaker::{Limit, Permit, Resources};
+pub use dns::{Resolver, SystemResolver};
+pub use outlier::Outcome;
+pub use state::{ClusterState, Picked};
 
 /// What the cluster stage needs to know of the request or connection it
 /// picks an endpoint for.
@@ -30,10 +45,12 @@ pub struct PickContext<'a> {
     /// The local address the downstream connection was accepted on.
     pub listener: SocketAddr,
     /// The request's consistent-hash key (the route's `hash_policy`), for
-    /// RING_HASH and MAGLEV clusters.
+    /// RING_HASH and MAGLEV clusters; without one they pick at random.
+    /// Also chooses the priority, so a key sticks to one priority.
     pub hash: Option<u64>,
     /// Endpoints already tried by earlier attempts of this request, to
-    /// avoid when another one is available (`previous_hosts`).
+    /// avoid when another one is available (`previous_hosts`): the pick is
+    /// redrawn up to three times.
     pub avoid: &'a [SocketAddr],
 }
 
@@ -53,7 +70,7 @@ impl PickContext<'_> {
 /// breaker; the retry counts as active until it is dropped.
 #[derive(Debug)]
 pub struct RetryGuard {
-    _private: (),
+    _permit: Permit,
 }
 
 /// Choose the cluster name of a target: the cluster itself, or one arm of a
@@ -80,89 +97,135 @@ pub fn choose_cluster(target: &ClusterTarget) -> &str {
     }
 }
 
-/// Endpoint discovery and load balancing for all clusters.
-#[derive(Debug, Default)]
+/// Endpoint discovery, load balancing, circuit breakers and outlier
+/// detection for all clusters.
+#[derive(Debug)]
 pub struct ClusterManager {
-    balancers: Mutex<HashMap<String, Arc<LoadBalancer>>>,
-    dns: dns::DnsCache,
+    states: Mutex<HashMap<String, Arc<ClusterState>>>,
+    resolver: Arc<dyn Resolver>,
+}
+
+impl Default for ClusterManager {
+    fn default() -> Self {
+        Self::with_resolver(Arc::new(SystemResolver))
+    }
 }
 
 impl ClusterManager {
-    /// An empty manager.
+    /// An empty manager resolving DNS clusters with the system resolver.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// An empty manager with its own resolver (tests).
+    pub fn with_resolver(resolver: Arc<dyn Resolver>) -> Self {
+        ClusterManager {
+            states: Mutex::new(HashMap::new()),
+            resolver,
+        }
+    }
+
     /// Pick the endpoint for one request or connection to `cluster`.
+    ///
+    /// Errors: `NoHealthyUpstream` (no endpoint, or a DNS cluster whose
+    /// first lookup failed), `Blocked` (no endpoint, and pilot's metadata
+    /// says why: `BlackHoleCluster`), `EjectedUpstream` (every candidate
+    /// ejected), `OriginalDstLoop`.
     pub async fn pick(
         &self,
         snapshot: &Snapshot,
         cluster: &Cluster,
         ctx: &PickContext<'_>,
     ) -> Result<Picked, ProxyError> {
-        let endpoints = self
-            .endpoints(snapshot, cluster, ctx.original_dst, ctx.listener)
-            .await?;
-        self.balancer(&cluster.name)
-            .pick(cluster.lb_policy, &endpoints)
-            .ok_or_else(|| ProxyError::NoHealthyUpstream(cluster.name.clone()))
+        self.pick_from(snapshot, cluster, ctx)
+            .await
+            .map_err(|error| match (&error, &cluster.metadata.reason) {
+                (ProxyError::NoHealthyUpstream(_), Some(reason)) => ProxyError::Blocked {
+                    cluster: cluster.name.clone(),
+                    reason: reason.clone(),
+                },
+                _ => error,
+            })
     }
 
-    /// The endpoints of `cluster` right now.
-    async fn endpoints<'a>(
+    async fn pick_from(
         &self,
-        snapshot: &'a Snapshot,
-        cluster: &'a Cluster,
-        original_dst: SocketAddr,
-        listener_addr: SocketAddr,
-    ) -> Result<Cow<'a, [Endpoint]>, ProxyError> {
-        Ok(match &cluster.discovery {
+        snapshot: &Snapshot,
+        cluster: &Cluster,
+        ctx: &PickContext<'_>,
+    ) -> Result<Picked, ProxyError> {
+        let state = self.state(&cluster.name);
+        let assignment = match &cluster.discovery {
             Discovery::Eds { service_name } => match snapshot.endpoints.get(service_name) {
-                Some(assignment) => Cow::Borrowed(assignment.endpoints.as_slice()),
-                None => Cow::Borrowed(&[]),
+                Some(assignment) => assignment.clone(),
+                None => return Err(ProxyError::NoHealthyUpstream(cluster.name.clone())),
             },
-            Discovery::Static(endpoints) => Cow::Borrowed(endpoints.as_slice()),
-            Discovery::StrictDns(hosts) => Cow::Owned(self.dns.resolve(hosts).await),
+            Discovery::Static(assignment) => assignment.clone(),
+            Discovery::StrictDns(dns) | Discovery::LogicalDns(dns) => {
+                let logical = matches!(cluster.discovery, Discovery::LogicalDns(_));
+                state
+                    .dns
+                    .assignment(&self.resolver, &cluster.name, dns, logical)
+                    .await
+                    .map_err(|error| {
+                        tracing::debug!(cluster = %cluster.name, %error, "no DNS answer");
+                        ProxyError::NoHealthyUpstream(cluster.name.clone())
+                    })?
+            }
             Discovery::OriginalDst => {
                 // Without capture the original destination is the listener
                 // itself; dialling one of our own sockets would loop
                 // through us without end.
-                if is_own_socket(snapshot, original_dst, listener_addr) {
-                    return Err(ProxyError::OriginalDstLoop(original_dst));
+                if is_own_socket(snapshot, ctx.original_dst, ctx.listener) {
+                    return Err(ProxyError::OriginalDstLoop(ctx.original_dst));
                 }
-                Cow::Owned(vec![Endpoint {
-                    address: original_dst,
-                    weight: 1,
-                }])
+                return Ok(Picked::direct(ctx.original_dst, state));
             }
-        })
+        };
+        state.pick(cluster, &assignment, ctx.hash, ctx.avoid)
     }
 
     /// Admit one retry of a request to `cluster` (its `max_retries` circuit
-    /// breaker).
-    pub fn begin_retry(&self, _cluster: &Cluster) -> Result<RetryGuard, ProxyError> {
-        Ok(RetryGuard { _private: () })
+    /// breaker): `Err(Overflow)` naming `maxRetries` when that many retries
+    /// are already in flight. Hold the guard for the retry's life.
+    pub fn begin_retry(&self, cluster: &Cluster) -> Result<RetryGuard, ProxyError> {
+        let permit = self
+            .state(&cluster.name)
+            .resources
+            .admit(cluster, Limit::Retries)?;
+        Ok(RetryGuard { _permit: permit })
     }
 
-    /// The balancer of a cluster name, made on first use.
-    pub fn balancer(&self, cluster: &str) -> Arc<LoadBalancer> {
-        let mut balancers = self.lock();
-        if let Some(lb) = balancers.get(cluster) {
-            return lb.clone();
+    /// The state of a cluster name, made on first use.
+    pub fn state(&self, cluster: &str) -> Arc<ClusterState> {
+        let mut states = self.lock();
+        if let Some(state) = states.get(cluster) {
+            return state.clone();
         }
-        let lb = Arc::new(LoadBalancer::default());
-        balancers.insert(cluster.to_owned(), lb.clone());
-        lb
+        let state = Arc::new(ClusterState::default());
+        states.insert(cluster.to_owned(), state.clone());
+        state
     }
 
-    /// Forget balancers of clusters that the snapshot no longer has.
+    /// The current host set of `cluster` for its `assignment` (tests and the
+    /// admin page).
+    pub fn host_set(
+        &self,
+        cluster: &Cluster,
+        assignment: &Arc<LoadAssignment>,
+    ) -> Arc<hosts::HostSet> {
+        self.state(&cluster.name).host_set(cluster, assignment)
+    }
+
+    /// Forget the state of clusters that the snapshot no longer has
+    /// (breakers, outlier state, balancers, DNS answers).
     pub fn retain(&self, snapshot: &Snapshot) {
         self.lock()
             .retain(|name, _| snapshot.clusters.contains_key(name));
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LoadBalancer>>> {
-        self.balancers
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<ClusterState>>> {
+        self.states
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -186,162 +249,4 @@ pub fn is_own_socket(snapshot: &Snapshot, destination: SocketAddr, local: Socket
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-    use crate::model::{LbPolicy, LoadAssignment, WeightedCluster};
-
-    fn cluster(name: &str, discovery: Discovery) -> Cluster {
-        Cluster {
-            name: name.into(),
-            discovery,
-            lb_policy: LbPolicy::RoundRobin,
-            connect_timeout: Duration::from_secs(1),
-            http2: false,
-            upstream_bind: None,
-        }
-    }
-
-    fn addr(port: u16) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], port))
-    }
-
-    #[test]
-    fn weighted_choice_follows_weights() {
-        let target = ClusterTarget::Weighted(vec![
-            WeightedCluster {
-                name: "a".into(),
-                weight: 80,
-            },
-            WeightedCluster {
-                name: "b".into(),
-                weight: 20,
-            },
-            WeightedCluster {
-                name: "never".into(),
-                weight: 0,
-            },
-        ]);
-        let a = (0..10_000)
-            .filter(|_| choose_cluster(&target) == "a")
-            .count();
-        assert!((7_700..8_300).contains(&a), "{a}");
-        assert_eq!(choose_cluster(&ClusterTarget::Weighted(vec![])), "");
-    }
-
-    #[tokio::test]
-    async fn eds_endpoints_come_from_the_snapshot_and_state_survives_swaps() {
-        let manager = ClusterManager::new();
-        let eds = cluster(
-            "c",
-            Discovery::Eds {
-                service_name: "c".into(),
-            },
-        );
-        let mut snapshot = Snapshot::default();
-        snapshot.clusters.insert("c".into(), Arc::new(eds.clone()));
-        let listener = addr(15001);
-        let picked = manager
-            .pick(&snapshot, &eds, &PickContext::new(listener, listener))
-            .await;
-        assert!(matches!(picked, Err(ProxyError::NoHealthyUpstream(_))));
-
-        let assignment = LoadAssignment {
-            cluster_name: "c".into(),
-            endpoints: vec![
-                Endpoint {
-                    address: addr(1),
-                    weight: 1,
-                },
-                Endpoint {
-                    address: addr(2),
-                    weight: 1,
-                },
-            ],
-        };
-        snapshot.endpoints.insert("c".into(), Arc::new(assignment));
-        let first = manager
-            .pick(&snapshot, &eds, &PickContext::new(listener, listener))
-            .await
-            .unwrap();
-        // A new snapshot with the same content: round robin continues.
-        let swapped = snapshot.clone();
-        let second = manager
-            .pick(&swapped, &eds, &PickContext::new(listener, listener))
-            .await
-            .unwrap();
-        assert_ne!(first.address, second.address);
-    }
-
-    #[tokio::test]
-    async fn original_dst_refuses_to_loop() {
-        let manager = ClusterManager::new();
-        let passthrough = cluster("PassthroughCluster", Discovery::OriginalDst);
-        let snapshot = Snapshot::default();
-        let looped = manager
-            .pick(
-                &snapshot,
-                &passthrough,
-                &PickContext::new(addr(80), addr(80)),
-            )
-            .await;
-        assert!(matches!(looped, Err(ProxyError::OriginalDstLoop(_))));
-        let real = manager
-            .pick(
-                &snapshot,
-                &passthrough,
-                &PickContext::new(addr(9), addr(80)),
-            )
-            .await;
-        assert_eq!(real.unwrap().address, addr(9));
-    }
-
-    #[tokio::test]
-    async fn original_dst_refuses_only_our_own_listener_sockets() {
-        use crate::model::Listener;
-        let manager = ClusterManager::new();
-        let passthrough = cluster("PassthroughCluster", Discovery::OriginalDst);
-        let mut snapshot = Snapshot::default();
-        let listener = |name: &str, address: &str, bind_to_port: bool| Listener {
-            name: name.into(),
-            address: address.parse().unwrap(),
-            bind_to_port,
-            use_original_dst: false,
-            listener_filters: vec![],
-            traffic_direction: None,
-            filter_chains: vec![],
-            default_filter_chain: None,
-        };
-        for l in [
-            listener("virtualOutbound", "0.0.0.0:15001", true),
-            listener("admin-ish", "127.0.0.1:15080", true),
-            listener("0.0.0.0_9080", "0.0.0.0:9080", false),
-        ] {
-            snapshot.listeners.insert(l.name.clone(), Arc::new(l));
-        }
-        let local: SocketAddr = "127.0.0.1:15001".parse().unwrap();
-        let pick = |dst: &str| {
-            let dst: SocketAddr = dst.parse().unwrap();
-            let (manager, snapshot, passthrough) = (&manager, &snapshot, &passthrough);
-            async move {
-                manager
-                    .pick(snapshot, passthrough, &PickContext::new(dst, local))
-                    .await
-            }
-        };
-        for own in ["127.0.0.1:15001", "127.0.0.2:15001", "127.0.0.1:15080"] {
-            let looped = pick(own).await;
-            assert!(
-                matches!(looped, Err(ProxyError::OriginalDstLoop(_))),
-                "{own}"
-            );
-        }
-        // A remote port that a wildcard listener of ours happens to use, and
-        // a port only a bind_to_port=false listener dispatches for.
-        for remote in ["198.19.0.3:15001", "198.19.0.3:9080", "127.0.0.1:9080"] {
-            let picked = pick(remote).await.unwrap();
-            assert_eq!(picked.address.to_string(), remote);
-        }
-    }
-}
+mod tests;

@@ -14,13 +14,24 @@ pub static X_ENVOY_UPSTREAM_SERVICE_TIME: HeaderName =
     HeaderName::from_static("x-envoy-upstream-service-time");
 
 /// Headers that describe one hop, never the message (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 5] = [
+/// `Trailer` is not one: an HTTP/1.1 hop needs it to pass trailers on.
+const HOP_BY_HOP: [&str; 4] = [
     "keep-alive",
     "proxy-connection",
     "proxy-authenticate",
     "proxy-authorization",
-    "trailer",
 ];
+
+/// `x-envoy-attempt-count`.
+pub static X_ENVOY_ATTEMPT_COUNT: HeaderName = HeaderName::from_static("x-envoy-attempt-count");
+/// `x-envoy-expected-rq-timeout-ms`: how long the proxy waits for an
+/// attempt's answer.
+pub static X_ENVOY_EXPECTED_RQ_TIMEOUT_MS: HeaderName =
+    HeaderName::from_static("x-envoy-expected-rq-timeout-ms");
+/// `x-envoy-original-path`, the path before a rewrite.
+pub static X_ENVOY_ORIGINAL_PATH: HeaderName = HeaderName::from_static("x-envoy-original-path");
+/// `x-forwarded-host`.
+pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Remove hop-by-hop headers, including every header that `Connection`
 /// names. `te: trailers` survives: gRPC needs it end to end.
@@ -58,6 +69,11 @@ pub fn ensure_request_id(headers: &mut HeaderMap) {
     if headers.contains_key(&X_REQUEST_ID) {
         return;
     }
+    set_request_id(headers);
+}
+
+/// Set `x-request-id` to a new random UUID v4.
+pub fn set_request_id(headers: &mut HeaderMap) {
     let bits: u128 = rand::rng().random();
     // Version 4, variant 10xx, as RFC 9562 lays out.
     let bits = (bits & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);

@@ -1,6 +1,8 @@
-//! The HTTP router filter, one request at a time (HCM ─► **router** ─►
-//! cluster ─► upstream pool): route, pick an endpoint, rewrite, forward,
-//! and relay the response with its body streamed.
+//! One request through the HTTP connection manager, top to bottom (HCM ─►
+//! **request** ─► filters ─► router ─► attempts ─► cluster): the request
+//! head prepared, the route chosen, the HTTP filters run in order (fault,
+//! CORS, router), the route's action taken, the response shaped, and the
+//! access log written when the response is done.
 //!
 //! Config choice: the listener and its filter chain come from the snapshot
 //! loaded when the connection was accepted; each request loads the current
@@ -9,247 +11,420 @@
 //! connections at their next request (as in Envoy), while a request already
 //! in flight keeps the snapshot it started with.
 
+// A local reply is this path's ordinary other outcome, made at most once
+// per request; boxing it would only add an allocation.
+#![allow(clippy::result_large_err)]
+
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Instant;
 
-use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE, HOST};
+use http::header::{HeaderMap, HeaderValue, LOCATION, SERVER};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use tokio_util::sync::CancellationToken;
 
 use super::authority::authority;
+use super::body::{Replay, Tail, TailDone, TailEnd};
+use super::cors::{self, Cors};
+use super::exchange::Exchange;
+use super::fault;
+use super::forward::forward_request;
+use super::forwarded;
 use super::headers;
+use super::mutate;
+use super::path::{self, PathVerdict};
+use super::redirect::{self, RequestUrl};
+use super::reply::{self, LocalReply, ResponseBody};
 use super::router::{select_route, select_virtual_host};
-use crate::cluster::{choose_cluster, PickContext};
-use crate::data_plane::{DataPlane, Downstream};
+use super::upgrade;
+use super::upstream;
+use crate::access_log::{self, LogContext, StreamInfo};
 use crate::error::ProxyError;
 use crate::model::{
-    Forward, HttpConnectionManager, PathMatch, Route, RouteAction, RouteSource, Snapshot,
+    AbortStatus, HttpFilter, RouteAction, RouteConfig, RouteSource, ServerHeader, TlsRequirement,
 };
-use crate::upstream::pool::RequestBody;
 
-/// The body of every response we send downstream: the upstream's, streamed,
-/// or a small local reply.
-pub type ResponseBody = UnsyncBoxBody<Bytes, hyper::Error>;
-
-/// What a request handler needs from its connection.
-#[derive(Debug)]
-pub struct HttpConnection {
-    /// Shared data plane state (snapshot store, clusters, pools).
-    pub data_plane: Arc<DataPlane>,
-    /// The connection manager of the chain this connection was accepted on.
-    pub hcm: HttpConnectionManager,
-    /// Addresses of the downstream connection.
-    pub downstream: Downstream,
-}
+pub use super::exchange::HttpConnection;
+pub use super::path::rewrite_path;
 
 /// Serve one request; failures become Envoy-like local replies.
+/// `drain` is the connection's: upgraded connections it splices end
+/// (after a grace) when it fires.
 pub async fn handle(
     conn: Arc<HttpConnection>,
+    drain: CancellationToken,
     request: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     let (mut parts, body) = request.into_parts();
-    headers::ensure_request_id(&mut parts.headers);
-    let method = parts.method.clone();
-    let path = parts.uri.path().to_owned();
-    match route(&conn, parts, body).await {
-        Ok(response) => Ok(response),
-        Err(error) => {
-            tracing::debug!(%method, %path, %error, side = ?error.source_side(), "local reply");
-            Ok(local_reply(&error))
+    // As Envoy after the original_dst filter: the local address is where
+    // the client meant to connect.
+    let mut info = StreamInfo::new(conn.downstream.original_dst, conn.downstream.peer);
+    info.protocol = Some(protocol(parts.version));
+    info.server_name = conn
+        .downstream
+        .tls
+        .as_ref()
+        .and_then(|t| t.server_name.clone());
+    let options = conn.hcm.options.clone();
+    let client = forwarded::prepare(&mut parts.headers, &options, &conn.downstream);
+    info.downstream_remote = client.address;
+    let logged = (!conn.hcm.access_log.is_empty()).then(|| upstream::clone_head(&parts));
+    let mut exchange = Exchange {
+        conn: &conn,
+        info,
+        client,
+        grpc: reply::is_grpc(&parts.headers),
+        logged,
+        cors: None,
+        fault: None,
+        body_stats: None,
+        drain,
+    };
+    let request_id = options
+        .always_set_request_id_in_response
+        .then(|| parts.headers.get(&headers::X_REQUEST_ID).cloned())
+        .flatten();
+    let result = run(&mut exchange, parts, body).await;
+    let mut response = match result {
+        Ok(response) => response,
+        Err(reply) => local(&mut exchange, reply),
+    };
+    let headers = response.headers_mut();
+    if let Some(id) = request_id {
+        headers.insert(headers::X_REQUEST_ID.clone(), id);
+    }
+    match options.server_header {
+        ServerHeader::Overwrite => {
+            if let Ok(v) = HeaderValue::from_str(&options.server_name) {
+                headers.insert(SERVER, v);
+            }
         }
+        ServerHeader::AppendIfAbsent if !headers.contains_key(SERVER) => {
+            if let Ok(v) = HeaderValue::from_str(&options.server_name) {
+                headers.insert(SERVER, v);
+            }
+        }
+        _ => {}
+    }
+    Ok(finish(exchange, response))
+}
+
+fn protocol(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
     }
 }
 
-async fn route(
-    conn: &HttpConnection,
-    parts: Parts,
+/// A local reply as the client gets it, recorded for the access log.
+fn local(exchange: &mut Exchange<'_>, reply: LocalReply) -> Response<ResponseBody> {
+    exchange.info.flags.insert_code(reply.flag);
+    exchange.info.details = Some(reply.details.to_owned());
+    if let Some(reason) = &reply.reason {
+        exchange.info.termination_details = Some(reason.clone());
+        tracing::debug!(status = reply.status.as_u16(), flags = %exchange.info.flags, %reason, "local reply");
+    }
+    reply.into_response(exchange.grpc)
+}
+
+/// Wrap the response so that the access log is written when it is done.
+fn finish(exchange: Exchange<'_>, response: Response<ResponseBody>) -> Response<ResponseBody> {
+    let Exchange {
+        conn,
+        mut info,
+        logged,
+        cors,
+        fault,
+        body_stats,
+        ..
+    } = exchange;
+    let (mut parts, body) = response.into_parts();
+    if let Some(cors) = cors {
+        for (name, value) in cors {
+            if let Some(name) = name {
+                parts.headers.insert(name, value);
+            }
+        }
+    }
+    info.response_code = Some(parts.status.as_u16());
+    info.first_byte = Some(info.elapsed());
+    let job = (!conn.hcm.access_log.is_empty()).then(|| {
+        Box::new(LogJob {
+            conn: conn.clone(),
+            info,
+            request: logged,
+            response: parts.headers.clone(),
+            body: body_stats,
+            _fault: fault,
+        }) as Box<dyn TailDone>
+    });
+    let body = match job {
+        Some(job) => Tail::new(body, None, None, Some(job)).boxed_unsync(),
+        None => body,
+    };
+    Response::from_parts(parts, body)
+}
+
+/// The access log line of one request, written when its body is done.
+struct LogJob {
+    conn: Arc<HttpConnection>,
+    info: StreamInfo,
+    request: Option<Parts>,
+    response: HeaderMap,
+    body: Option<Replay>,
+    _fault: Option<fault::ActiveFault>,
+}
+
+impl TailDone for LogJob {
+    fn done(mut self: Box<Self>, bytes: u64, trailers: Option<&HeaderMap>, end: TailEnd<'_>) {
+        let info = &mut self.info;
+        info.bytes_sent = bytes;
+        info.ended = Some(info.elapsed());
+        if let Some(body) = &self.body {
+            info.bytes_received = body.received();
+            info.request_done = body.done_at().map(|at| at.duration_since(info.started));
+        }
+        match end {
+            TailEnd::Complete => {}
+            TailEnd::Cut(super::body::TailError::Timeout) => info.flags.insert_code("UT"),
+            TailEnd::Cut(super::body::TailError::Idle) => info.flags.insert_code("SI"),
+            TailEnd::Cut(super::body::TailError::Upstream(_)) => info.flags.insert_code("UR"),
+            TailEnd::Dropped => info.flags.insert_code("DC"),
+        }
+        access_log::log(
+            &self.conn.data_plane.access_logs,
+            &self.conn.hcm.access_log,
+            &self.info,
+            self.request.as_ref(),
+            Some(&self.response),
+            trailers,
+        );
+    }
+}
+
+/// Everything from the request head to the response head.
+async fn run(
+    x: &mut Exchange<'_>,
+    mut parts: Parts,
     body: Incoming,
-) -> Result<Response<ResponseBody>, ProxyError> {
-    if parts.method == Method::CONNECT {
-        // Tunnels are not configured (no `upgrade_configs`): Envoy says 404.
-        return Err(ProxyError::NoRoute);
+) -> Result<Response<ResponseBody>, LocalReply> {
+    let conn = x.conn;
+    let options = conn.hcm.options.clone();
+    if parts.version == Version::HTTP_10 && !options.accept_http_10 {
+        return Err(LocalReply::from_error(&ProxyError::Http10NotAccepted));
+    }
+    match path::normalize(&parts.uri, &options) {
+        PathVerdict::Serve(None) => {}
+        PathVerdict::Serve(Some(new)) => parts.uri = with_path(&parts.uri, &new)?,
+        PathVerdict::Reject => {
+            return Err(LocalReply::from_error(&ProxyError::InvalidPath(
+                "escaped slashes".into(),
+            )))
+        }
+        PathVerdict::Redirect(new) => {
+            let mut reply = LocalReply::plain(StatusCode::TEMPORARY_REDIRECT, "", "path_redirect");
+            if let Ok(v) = HeaderValue::from_str(&new) {
+                reply.headers.insert(LOCATION, v);
+            }
+            return Err(reply);
+        }
     }
     let snapshot = conn.data_plane.store.load();
-    let config = match &conn.hcm.routes {
-        RouteSource::Rds(name) => snapshot
-            .route_configs
-            .get(name)
-            .ok_or_else(|| ProxyError::RouteConfigNotFound(name.clone()))?,
+    let config: &RouteConfig = match &conn.hcm.routes {
+        RouteSource::Rds(name) => snapshot.route_configs.get(name).ok_or_else(|| {
+            LocalReply::from_error(&ProxyError::RouteConfigNotFound(name.clone()))
+        })?,
         RouteSource::Inline(config) => config,
     };
     let authority = authority(&parts)
-        .ok_or(ProxyError::MissingAuthority)?
+        .ok_or_else(|| LocalReply::from_error(&ProxyError::MissingAuthority))?
         .to_owned();
-    let vhost = select_virtual_host(config, &authority).ok_or(ProxyError::NoRoute)?;
-    let route = select_route(vhost, &parts).ok_or(ProxyError::NoRoute)?;
+    let vhost = select_virtual_host(config, &authority)
+        .ok_or_else(|| LocalReply::from_error(&ProxyError::NoVirtualHost(authority.clone())))?;
+    let upgrade = upgrade::requested(&parts);
+    if parts.method == Method::CONNECT && upgrade.as_deref() == Some("connect") {
+        return Err(LocalReply::from_error(&ProxyError::NoRouteMatch(
+            vhost.name.clone(),
+        )));
+    }
+    let route = select_route(vhost, &parts)
+        .ok_or_else(|| LocalReply::from_error(&ProxyError::NoRouteMatch(vhost.name.clone())))?;
+    x.info.route_name = Some(route.name.clone());
     tracing::trace!(vhost = %vhost.name, route = %route.name, "matched");
+    let rule = route
+        .rule
+        .clone()
+        .unwrap_or_else(|| format!("route {:?}", route.name));
+
+    for filter in &conn.hcm.http_filters {
+        match filter {
+            HttpFilter::Fault(own) => {
+                let config = route
+                    .filter_overrides
+                    .fault
+                    .as_ref()
+                    .or(vhost.filter_overrides.fault.as_ref())
+                    .unwrap_or(own);
+                let decided = fault::decide(config, &parts);
+                x.fault = decided.active;
+                if let Some(delay) = decided.delay {
+                    x.info.flags.insert_code("DI");
+                    tokio::time::sleep(delay).await;
+                }
+                if let Some(abort) = decided.abort {
+                    let (status, grpc_status) = match abort {
+                        AbortStatus::Http(s) => (s, None),
+                        AbortStatus::Grpc(g) => (200, Some(g)),
+                    };
+                    return Err(LocalReply::from_error(&ProxyError::FaultAbort {
+                        status,
+                        grpc_status,
+                        rule: rule.clone(),
+                    }));
+                }
+            }
+            HttpFilter::Cors => {
+                let policy = route
+                    .filter_overrides
+                    .cors
+                    .as_deref()
+                    .or(vhost.filter_overrides.cors.as_deref());
+                match cors::decode(policy, &parts) {
+                    Cors::Pass => {}
+                    Cors::Preflight(reply) => return Err(reply),
+                    Cors::Response(headers) => x.cors = Some(headers),
+                }
+            }
+            HttpFilter::Router => break,
+        }
+    }
+
+    // The router.
+    let tls_required = match vhost.require_tls {
+        TlsRequirement::None => false,
+        TlsRequirement::ExternalOnly => !x.client.internal,
+        TlsRequirement::All => true,
+    };
+    if tls_required && conn.downstream.tls.is_none() {
+        let location = redirect::location(
+            &crate::model::Redirect {
+                scheme: Some("https".into()),
+                host: None,
+                port: None,
+                path: None,
+                status: 301,
+                strip_query: false,
+            },
+            &route.matcher.path,
+            url(&parts, &authority, conn),
+        );
+        let mut reply = LocalReply::plain(StatusCode::MOVED_PERMANENTLY, "", "ssl_redirect");
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            reply.headers.insert(LOCATION, v);
+        }
+        return Err(reply);
+    }
+    let levels = |arm| {
+        mutate::levels(
+            config.most_specific_header_mutations_wins,
+            &config.headers,
+            &vhost.headers,
+            &route.headers,
+            arm,
+        )
+    };
     match &route.action {
         RouteAction::DirectResponse { status, body } => {
-            Ok(direct_response(*status, body.as_deref()))
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut reply =
+                LocalReply::plain(status, body.clone().unwrap_or_default(), "direct_response");
+            reply.reason = Some(match &route.mesh_reason {
+                Some(reason) => {
+                    reply.flag = "NR";
+                    format!("NR blocked: {reason}")
+                }
+                None => format!("direct response: {rule}"),
+            });
+            let mut response = local(x, reply);
+            mutate::apply_response(
+                &levels(None),
+                response.headers_mut(),
+                &log_ctx(x, &parts, None),
+            );
+            Ok(response)
+        }
+        RouteAction::Redirect(r) => {
+            let location =
+                redirect::location(r, &route.matcher.path, url(&parts, &authority, conn));
+            let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::MOVED_PERMANENTLY);
+            let mut reply = LocalReply::plain(status, "", "redirect");
+            reply.reason = Some(format!("redirect: {rule}"));
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                reply.headers.insert(LOCATION, v);
+            }
+            let mut response = local(x, reply);
+            mutate::apply_response(
+                &levels(None),
+                response.headers_mut(),
+                &log_ctx(x, &parts, None),
+            );
+            Ok(response)
         }
         RouteAction::Forward(forward) => {
-            proxy(conn, &snapshot, route, forward, &authority, parts, body).await
-        }
-    }
-}
-
-async fn proxy(
-    conn: &HttpConnection,
-    snapshot: &Snapshot,
-    route: &Route,
-    forward: &Forward,
-    authority: &str,
-    parts: Parts,
-    body: Incoming,
-) -> Result<Response<ResponseBody>, ProxyError> {
-    let cluster_name = choose_cluster(&forward.target);
-    let cluster = snapshot
-        .clusters
-        .get(cluster_name)
-        .ok_or_else(|| ProxyError::ClusterNotFound(cluster_name.to_owned()))?;
-    let data_plane = &conn.data_plane;
-    let downstream = &conn.downstream;
-    let endpoint = data_plane
-        .clusters
-        .pick(
-            snapshot,
-            cluster,
-            &PickContext::new(downstream.original_dst, downstream.local),
-        )
-        .await?;
-    let request = upstream_request(parts, body, route, forward, authority, cluster.http2)?;
-
-    // The route timeout covers connect and the wait for response headers;
-    // a streaming response body is not cut off by it (yet).
-    let started = Instant::now();
-    let send = data_plane.pool.send(&endpoint, cluster, request);
-    let response = match forward.timeout {
-        Some(limit) => tokio::time::timeout(limit, send)
+            forward_request(
+                x, &snapshot, config, vhost, route, forward, &rule, &authority, upgrade, parts,
+                body,
+            )
             .await
-            .map_err(|_| ProxyError::UpstreamTimeout)??,
-        None => send.await?,
-    };
-    // The endpoint counts as busy until its response headers are here.
-    drop(endpoint);
-
-    let (mut parts, body) = response.into_parts();
-    headers::remove_hop_by_hop(&mut parts.headers);
-    parts.headers.insert(
-        headers::X_ENVOY_UPSTREAM_SERVICE_TIME.clone(),
-        HeaderValue::from(started.elapsed().as_millis() as u64),
-    );
-    Ok(Response::from_parts(parts, body.boxed_unsync()))
-}
-
-/// The request as the upstream should see it: origin path rewritten, the
-/// authority (maybe rewritten) in the URI, version set to the cluster's
-/// protocol, hop-by-hop headers gone. The body is passed on unread.
-fn upstream_request(
-    mut parts: Parts,
-    body: Incoming,
-    route: &Route,
-    forward: &Forward,
-    authority: &str,
-    http2: bool,
-) -> Result<Request<RequestBody>, ProxyError> {
-    headers::remove_hop_by_hop(&mut parts.headers);
-    let authority = forward.host_rewrite.as_deref().unwrap_or(authority);
-    let path = rewrite_path(
-        &parts.uri,
-        &route.matcher.path,
-        forward.prefix_rewrite.as_deref(),
-    );
-    parts.uri = Uri::builder()
-        .scheme("http")
-        .authority(authority)
-        .path_and_query(path)
-        .build()
-        .map_err(|error| ProxyError::InvalidRewrite(error.to_string()))?;
-    if http2 {
-        // `:authority` carries it; a duplicate Host could disagree.
-        parts.version = Version::HTTP_2;
-        parts.headers.remove(HOST);
-    } else {
-        parts.version = Version::HTTP_11;
-        let host = HeaderValue::from_str(authority)
-            .map_err(|error| ProxyError::InvalidRewrite(error.to_string()))?;
-        parts.headers.insert(HOST, host);
-    }
-    Ok(Request::from_parts(parts, body.boxed_unsync()))
-}
-
-/// Path and query after `prefix_rewrite`, as Envoy does it: the matched
-/// part of the path is swapped, which is the prefix for prefix and
-/// path-separated-prefix routes and the whole path for exact and regex
-/// routes. The query string is always kept.
-pub fn rewrite_path(uri: &Uri, matched: &PathMatch, rewrite: Option<&str>) -> String {
-    let path = uri.path();
-    let new_path = match (rewrite, matched) {
-        (Some(rewrite), PathMatch::Prefix(prefix) | PathMatch::PathSeparatedPrefix(prefix)) => {
-            format!("{rewrite}{}", path.get(prefix.len()..).unwrap_or(""))
         }
-        (Some(rewrite), PathMatch::Exact(_) | PathMatch::Regex(_)) => rewrite.to_owned(),
-        (None, _) => path.to_owned(),
+    }
+}
+
+fn with_path(uri: &Uri, path_and_query: &str) -> Result<Uri, LocalReply> {
+    let mut builder = Uri::builder();
+    if let Some(scheme) = uri.scheme() {
+        builder = builder.scheme(scheme.clone());
+    }
+    if let Some(authority) = uri.authority() {
+        builder = builder.authority(authority.clone());
+    }
+    builder
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|e| LocalReply::from_error(&ProxyError::InvalidPath(e.to_string())))
+}
+
+fn url<'a>(parts: &'a Parts, authority: &'a str, conn: &HttpConnection) -> RequestUrl<'a> {
+    let scheme = if conn.downstream.tls.is_some() {
+        "https"
+    } else {
+        "http"
     };
-    match uri.query() {
-        Some(query) => format!("{new_path}?{query}"),
-        None => new_path,
+    RequestUrl {
+        scheme,
+        forwarded_proto: parts
+            .headers
+            .get(&forwarded::X_FORWARDED_PROTO)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(scheme),
+        authority,
+        uri: &parts.uri,
     }
 }
 
-fn direct_response(status: u16, body: Option<&str>) -> Response<ResponseBody> {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    text_response(status, body.unwrap_or("").to_owned())
-}
-
-/// The local reply for an error: its status code and Envoy's body.
-pub fn local_reply(error: &ProxyError) -> Response<ResponseBody> {
-    text_response(error.status(), error.body().to_owned())
-}
-
-fn text_response(status: StatusCode, body: String) -> Response<ResponseBody> {
-    let mut response = Response::new(
-        Full::new(Bytes::from(body))
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefix_rewrite_swaps_the_matched_prefix_and_keeps_the_query() {
-        let uri: Uri = "/api/v1/items?page=2".parse().unwrap();
-        let prefix = PathMatch::Prefix("/api/v1".into());
-        assert_eq!(rewrite_path(&uri, &prefix, Some("/v2")), "/v2/items?page=2");
-        assert_eq!(rewrite_path(&uri, &prefix, None), "/api/v1/items?page=2");
-        let exact = PathMatch::Exact("/api/v1/items".into());
-        assert_eq!(rewrite_path(&uri, &exact, Some("/all")), "/all?page=2");
-    }
-
-    #[test]
-    fn prefix_rewrite_of_path_separated_prefix_and_regex_routes() {
-        // Envoy swaps the separated prefix, and the whole path of a regex route.
-        let uri: Uri = "/api/items?page=2".parse().unwrap();
-        let separated = PathMatch::PathSeparatedPrefix("/api".into());
-        assert_eq!(
-            rewrite_path(&uri, &separated, Some("/v2")),
-            "/v2/items?page=2"
-        );
-        let re = crate::xds::convert::compile_whole_match("/api/.*").unwrap();
-        let regex = PathMatch::Regex(re);
-        assert_eq!(rewrite_path(&uri, &regex, Some("/all")), "/all?page=2");
+fn log_ctx<'a>(
+    x: &'a Exchange<'_>,
+    parts: &'a Parts,
+    response: Option<&'a HeaderMap>,
+) -> LogContext<'a> {
+    LogContext {
+        info: &x.info,
+        request: Some(parts),
+        response,
+        trailers: None,
     }
 }

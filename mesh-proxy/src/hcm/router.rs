@@ -1,15 +1,19 @@
 //! Route selection, the first step of the HTTP router filter (listener ─►
 //! HCM ─► **router** ─► cluster): pick the virtual host by authority and the
-//! first route whose match holds, exactly as Envoy does. Pure functions over
-//! the snapshot's [`RouteConfig`]; no I/O.
+//! first route whose match holds (path, headers, query parameters), exactly
+//! as Envoy does. Pure functions over the snapshot's [`RouteConfig`]; no
+//! I/O. The header and value matchers here serve the other filters too
+//! (fault `headers`, CORS origins, retriable headers).
 
 use std::borrow::Cow;
 
 use http::request::Parts;
+use http::HeaderMap;
 
 use super::authority::authority;
 use crate::model::{
-    HeaderMatchKind, HeaderMatcher, PathMatch, Route, RouteConfig, RouteMatch, VirtualHost,
+    HeaderMatchKind, HeaderMatcher, PathMatch, QueryParameterMatcher, Route, RouteConfig,
+    RouteMatch, VirtualHost,
 };
 
 /// The virtual host for `authority` (`host` or `host:port`, any case).
@@ -98,28 +102,81 @@ pub fn route_matches(matcher: &RouteMatch, request: &Parts) -> bool {
         }
         PathMatch::Regex(re) => re.is_match(path),
     };
-    path_ok && matcher.headers.iter().all(|h| header_matches(h, request))
+    path_ok
+        && matcher.headers.iter().all(|h| header_matches(h, request))
+        && (matcher.query_parameters.is_empty()
+            || query_matches(&matcher.query_parameters, request.uri.query()))
+}
+
+/// Whether every query parameter condition holds: the parameter is in the
+/// query (Envoy takes its first occurrence) and its decoded value matches.
+pub fn query_matches(matchers: &[QueryParameterMatcher], query: Option<&str>) -> bool {
+    let query = query.unwrap_or("");
+    matchers.iter().all(|m| {
+        let value = form_urlencoded::parse(query.as_bytes())
+            .find(|(name, _)| *name == m.name.as_str())
+            .map(|(_, value)| value);
+        match (&m.kind, value) {
+            (_, None) => false,
+            (HeaderMatchKind::Present(present), Some(_)) => *present,
+            (kind, Some(value)) => value_matches(kind, &value),
+        }
+    })
+}
+
+/// Whether `value` satisfies a value condition (`Present` holds for any
+/// value).
+pub fn value_matches(kind: &HeaderMatchKind, value: &str) -> bool {
+    match kind {
+        HeaderMatchKind::Exact(expected) => value == expected.as_str(),
+        HeaderMatchKind::Prefix(prefix) => value.starts_with(prefix.as_str()),
+        HeaderMatchKind::Suffix(suffix) => value.ends_with(suffix.as_str()),
+        HeaderMatchKind::Contains(part) => value.contains(part.as_str()),
+        HeaderMatchKind::Regex(re) => re.is_match(value),
+        HeaderMatchKind::Present(present) => *present,
+    }
+}
+
+/// A header condition on a header map alone (responses, or requests where
+/// pseudo-headers do not matter), with Envoy's rules for absent headers.
+pub fn header_map_matches(matcher: &HeaderMatcher, headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all(matcher.name.as_str()).iter();
+    let value = match values.next() {
+        None => None,
+        Some(first) => {
+            let mut joined = Cow::Borrowed(first.to_str().unwrap_or(""));
+            for more in values {
+                let joined = joined.to_mut();
+                joined.push(',');
+                joined.push_str(more.to_str().unwrap_or(""));
+            }
+            Some(joined)
+        }
+    };
+    value_condition(matcher, value)
 }
 
 /// Envoy's header match, including its rule for absent headers: an absent
 /// header fails every condition except `present: false`, and `invert` then
 /// only turns `present: true` into a match (never a value condition).
 pub fn header_matches(matcher: &HeaderMatcher, request: &Parts) -> bool {
-    let Some(value) = header_value(request, &matcher.name) else {
-        return match matcher.kind {
-            HeaderMatchKind::Present(present) => present == matcher.invert,
-            _ => false,
-        };
+    value_condition(matcher, header_value(request, &matcher.name))
+}
+
+/// A header condition applied to the header's value, if any. With
+/// `treat_missing_header_as_empty` an absent header is matched as `""`.
+fn value_condition(matcher: &HeaderMatcher, value: Option<Cow<'_, str>>) -> bool {
+    let value = match value {
+        Some(value) => value,
+        None if matcher.treat_missing_as_empty => Cow::Borrowed(""),
+        None => {
+            return match matcher.kind {
+                HeaderMatchKind::Present(present) => present == matcher.invert,
+                _ => false,
+            }
+        }
     };
-    let holds = match &matcher.kind {
-        HeaderMatchKind::Exact(expected) => value == expected.as_str(),
-        HeaderMatchKind::Prefix(prefix) => value.starts_with(prefix.as_str()),
-        HeaderMatchKind::Suffix(suffix) => value.ends_with(suffix.as_str()),
-        HeaderMatchKind::Contains(part) => value.contains(part.as_str()),
-        HeaderMatchKind::Regex(re) => re.is_match(&value),
-        HeaderMatchKind::Present(present) => *present,
-    };
-    holds != matcher.invert
+    value_matches(&matcher.kind, &value) != matcher.invert
 }
 
 /// A header's value as Envoy sees it: pseudo-headers from the request line,

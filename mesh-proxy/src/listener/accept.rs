@@ -1,10 +1,11 @@
 //! One bound listener: its accept loop and, per connection, the original
 //! destination, dispatch to the listener owning it, protocol detection, the
-//! filter chain choice and a plain `match` on the chain's network filter
-//! (ztunnel style).
+//! filter chain choice, the chain's TLS termination (if any) and a plain
+//! `match` on the chain's network filter (ztunnel style).
 
 use std::sync::Arc;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -12,10 +13,11 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::detect::{self, Detected};
-use super::{select, CaptureOptions};
+use super::select::ConnectionAddresses;
+use super::{select, tls, CaptureOptions};
 use crate::data_plane::{DataPlane, Downstream};
 use crate::hcm::{self, HttpConnection};
-use crate::model::{ListenerFilter, NetworkFilter};
+use crate::model::{ListenerFilter, NetworkFilter, Snapshot};
 use crate::tcp_proxy;
 
 /// A listener socket bound for one snapshot listener, by name.
@@ -121,7 +123,7 @@ async fn serve_connection(
     if listener.name != accepting.name {
         tracing::debug!(original_dst = %downstream.original_dst, to = %listener.name, "dispatched");
     }
-    let detected = if select::needs_detection(listener, downstream.original_dst.port()) {
+    let detected = if select::needs_detection(listener, downstream.original_dst) {
         let timeout = capture.detection_timeout;
         let detected = tokio::select! {
             detected = detect::detect(&stream, timeout) => detected,
@@ -135,15 +137,54 @@ async fn serve_connection(
     } else {
         Detected::raw()
     };
-    let Some(chain) = select::select_chain(listener, downstream.original_dst, &detected) else {
+    let addresses = ConnectionAddresses {
+        destination: downstream.original_dst,
+        source: downstream.peer,
+        local: downstream.local,
+    };
+    let Some(chain) = select::select_chain(listener, &addresses, &detected) else {
         tracing::debug!(listener = %listener.name, "no filter chain matches; closing");
         return;
     };
-    match &chain.filter {
+    let filter = chain.filter.clone();
+    let Some(server_tls) = chain.tls.clone() else {
+        run_filter(data_plane, snapshot, filter, stream, downstream, drain).await;
+        return;
+    };
+    let handshake = tokio::select! {
+        handshake = tls::accept(&server_tls, stream) => handshake,
+        () = drain.cancelled() => {
+            tracing::debug!("draining during the TLS handshake; closing");
+            return;
+        }
+    };
+    match handshake {
+        Ok((tls_stream, negotiated)) => {
+            tracing::debug!(sni = ?negotiated.server_name, alpn = ?negotiated.alpn, "TLS terminated");
+            downstream.tls = Some(negotiated);
+            run_filter(data_plane, snapshot, filter, tls_stream, downstream, drain).await;
+        }
+        Err(error) => tracing::debug!(%error, "TLS handshake failed; closing"),
+    }
+}
+
+/// Hand the connection (plaintext or decrypted) to the chain's network
+/// filter: a plain `match`, ztunnel style.
+async fn run_filter<S>(
+    data_plane: Arc<DataPlane>,
+    snapshot: Arc<Snapshot>,
+    filter: NetworkFilter,
+    stream: S,
+    downstream: Downstream,
+    drain: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match filter {
         NetworkFilter::Http(hcm) => {
             let conn = HttpConnection {
                 data_plane: data_plane.clone(),
-                hcm: hcm.clone(),
+                hcm,
                 downstream,
             };
             drop(snapshot);
@@ -151,7 +192,6 @@ async fn serve_connection(
         }
         NetworkFilter::Tcp(tcp_proxy) => {
             // The cluster comes from the same snapshot as the chain naming it.
-            let tcp_proxy = tcp_proxy.clone();
             tcp_proxy::relay(&data_plane, snapshot, &tcp_proxy, stream, downstream, drain).await;
         }
     }

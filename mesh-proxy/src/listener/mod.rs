@@ -24,6 +24,7 @@ mod accept;
 pub mod detect;
 pub mod original_dst;
 pub mod select;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -41,7 +42,7 @@ use crate::model::{Snapshot, SnapshotStore};
 
 pub use detect::Detected;
 pub use original_dst::OriginalDst;
-pub use select::{select_chain, select_filter_chain};
+pub use select::{select_chain, select_filter_chain, ConnectionAddresses};
 
 /// How often listeners that failed to bind are tried again, besides on
 /// every new snapshot.

@@ -13,14 +13,24 @@ use arc_swap::ArcSwap;
 use serde::Serialize;
 use tokio::sync::watch;
 
+mod access_log;
 mod cluster;
+mod downstream_tls;
+mod format;
 mod hcm;
 mod listener;
+mod matcher;
+mod policy;
 mod route;
 
+pub use access_log::*;
 pub use cluster::*;
+pub use downstream_tls::*;
+pub use format::*;
 pub use hcm::*;
 pub use listener::*;
+pub use matcher::*;
+pub use policy::*;
 pub use route::*;
 
 /// Everything the proxy currently serves, keyed by Envoy resource name.

@@ -1,6 +1,6 @@
 //! xDS stage, transport: the ADS client. Keeps one state-of-the-world gRPC
 //! stream open to pilot, hands each response to [`AdsState`] and sends what
-//! it answers. When pilot goes away it reconnects with bounded exponential
+//! it answers, and wakes it when a warming listener times out. When pilot goes away it reconnects with bounded exponential
 //! backoff; the last good snapshot keeps serving meanwhile.
 
 use std::sync::Arc;
@@ -127,7 +127,24 @@ async fn session(
     status.set_connected(true);
     tracing::info!(address = %endpoint.uri(), "xDS stream open");
     loop {
-        let response = match responses.message().await {
+        let warming = async {
+            match state.warming_deadline() {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        let message = tokio::select! {
+            message = responses.message() => message,
+            () = warming => {
+                for request in state.expire_warming() {
+                    if tx.send(request).await.is_err() {
+                        return XdsError::Closed;
+                    }
+                }
+                continue;
+            }
+        };
+        let response = match message {
             Ok(Some(r)) => r,
             Ok(None) => return XdsError::Closed,
             Err(status) => return XdsError::Stream(status),

@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use envoy_types::pb::envoy::config::core::v3::Node as EnvoyNode;
+use envoy_types::pb::envoy::config::core::v3::{Locality as EnvoyLocality, Node as EnvoyNode};
 use envoy_types::pb::google::protobuf::{value::Kind, Struct, Value};
-use mesh_api::node::{self, InterceptionMode, Node, NodeError, NodeMetadata, LABELS};
+use mesh_api::node::{self, InterceptionMode, Locality, Node, NodeError, NodeMetadata, LABELS};
 
 /// What the proxy's flags say about its workload (docs/architecture.md,
 /// "Processes and flags"), beside the node id.
@@ -28,6 +28,8 @@ pub struct WorkloadFlags {
     pub app_ip: Option<IpAddr>,
     /// `--gateway-ports`.
     pub gateway_ports: BTreeMap<u16, u16>,
+    /// `--locality`.
+    pub locality: Option<Locality>,
 }
 
 /// The node a node id and the flags describe, through the contract's own
@@ -61,7 +63,9 @@ pub fn from_flags(id: &str, flags: &WorkloadFlags) -> Result<Node, NodeError> {
         values,
         labels: flags.labels.clone(),
     };
-    Node::parse(id, &meta)
+    let mut node = Node::parse(id, &meta)?;
+    node.locality = flags.locality.clone();
+    Ok(node)
 }
 
 /// The `Node` for DiscoveryRequests: the id, and the metadata as a
@@ -88,6 +92,11 @@ pub fn to_envoy(node: &Node) -> EnvoyNode {
         id: node.id.clone(),
         user_agent_name: "mesh-proxy".to_owned(),
         metadata: Some(Struct { fields }),
+        locality: node.locality.as_ref().map(|l| EnvoyLocality {
+            region: l.region.clone(),
+            zone: l.zone.clone(),
+            sub_zone: l.sub_zone.clone(),
+        }),
         ..EnvoyNode::default()
     }
 }
@@ -113,6 +122,7 @@ mod tests {
             http_proxy_port: Some(15080),
             app_ip: Some("127.1.10.2".parse().unwrap()),
             gateway_ports: parse_port_map("80=8080").unwrap(),
+            locality: Some("us-east1/us-east1-b/rack7".parse().unwrap()),
         };
         let n = from_flags(
             "sidecar~127.0.10.2~g.default~default.svc.cluster.local",
@@ -136,5 +146,16 @@ mod tests {
         };
         assert_eq!(labels.fields.len(), 2);
         assert_eq!(node.id, n.id);
+        let locality = node.locality.expect("locality");
+        assert_eq!(
+            (
+                locality.region.as_str(),
+                locality.zone.as_str(),
+                locality.sub_zone.as_str()
+            ),
+            ("us-east1", "us-east1-b", "rack7")
+        );
+        let without = to_envoy(&from_flags(&n.id, &WorkloadFlags::default()).unwrap());
+        assert!(without.locality.is_none());
     }
 }

@@ -1,5 +1,5 @@
 //! xDS stage, reporting: what the ADS client accepted and rejected, shared
-//! with the admin server (`/ready`, `/config_dump`). Updated by the client
+//! with the admin server (`/ready`, `/config_dump`), warming listeners too. Updated by the client
 //! after each response; read by admin requests. The lock is never held
 //! across an `.await`.
 
@@ -34,6 +34,12 @@ pub struct StatusView {
     pub nacks: BTreeMap<String, Nack>,
     /// The most recent NACK of any type.
     pub last_nack: Option<Nack>,
+    /// Listeners LDS asked for that wait for their routes or endpoints
+    /// (their older version, if any, still serving).
+    pub warming_listeners: Vec<String>,
+    /// Every listener of an accepted LDS was warm at least once (Envoy's
+    /// end of initialisation).
+    pub warmed: bool,
 }
 
 /// Shared xDS status: written by the ADS client, read by admin.
@@ -59,12 +65,14 @@ impl XdsStatus {
         self.lock().clone()
     }
 
-    /// Listeners and clusters have each been applied at least once.
+    /// Listeners and clusters have each been applied at least once, and
+    /// the listeners have warmed (their routes and endpoints arrived).
     pub fn ready(&self) -> bool {
         let view = self.lock();
-        [ResourceType::Listener, ResourceType::Cluster]
-            .iter()
-            .all(|t| view.acked.contains_key(t.type_url()))
+        view.warmed
+            && [ResourceType::Listener, ResourceType::Cluster]
+                .iter()
+                .all(|t| view.acked.contains_key(t.type_url()))
     }
 
     /// The ACKed version of one type, if any.
@@ -80,6 +88,14 @@ impl XdsStatus {
         self.lock()
             .acked
             .insert(type_url.to_owned(), version.to_owned());
+    }
+
+    pub(crate) fn set_warming(&self, warming: Vec<String>) {
+        let mut view = self.lock();
+        if warming.is_empty() && view.acked.contains_key(ResourceType::Listener.type_url()) {
+            view.warmed = true;
+        }
+        view.warming_listeners = warming;
     }
 
     pub(crate) fn record_nack(&self, nack: Nack) {

@@ -210,11 +210,8 @@ pub fn http_listener(name: &str, address: SocketAddr, routes: RouteSource) -> Li
         filter_chains: vec![FilterChain {
             name: String::new(),
             matcher: FilterChainMatch::default(),
-            filter: NetworkFilter::Http(HttpConnectionManager {
-                stat_prefix: name.into(),
-                routes,
-                http_filters: vec![HttpFilter::Router],
-            }),
+            tls: None,
+            filter: NetworkFilter::Http(HttpConnectionManager::new(name, routes)),
         }],
         default_filter_chain: None,
     }
@@ -232,10 +229,8 @@ pub fn tcp_listener(name: &str, address: SocketAddr, destination: ClusterTarget)
         default_filter_chain: Some(FilterChain {
             name: String::new(),
             matcher: FilterChainMatch::default(),
-            filter: NetworkFilter::Tcp(TcpProxy {
-                stat_prefix: name.into(),
-                destination,
-            }),
+            tls: None,
+            filter: NetworkFilter::Tcp(TcpProxy::new(name, destination)),
         }),
     }
 }
@@ -245,6 +240,7 @@ pub fn vhost(name: &str, domains: &[&str], routes: Vec<Route>) -> VirtualHost {
         name: name.into(),
         domains: domains.iter().map(|d| d.to_string()).collect(),
         routes,
+        ..VirtualHost::default()
     }
 }
 
@@ -252,32 +248,24 @@ pub fn route_config(name: &str, virtual_hosts: Vec<VirtualHost>) -> RouteConfig 
     RouteConfig {
         name: name.into(),
         virtual_hosts,
+        ..RouteConfig::default()
     }
 }
 
 pub fn matcher(path: PathMatch) -> RouteMatch {
-    RouteMatch {
-        path,
-        case_sensitive: true,
-        headers: vec![],
-    }
+    RouteMatch::path(path)
 }
 
 pub fn forward(target: ClusterTarget) -> RouteAction {
-    RouteAction::Forward(Forward {
-        target,
-        prefix_rewrite: None,
-        host_rewrite: None,
-        timeout: None,
-    })
+    RouteAction::Forward(Forward::to(target))
 }
 
 pub fn to_cluster(name: &str, path: PathMatch) -> Route {
-    Route {
-        name: name.into(),
-        matcher: matcher(path),
-        action: forward(ClusterTarget::Cluster(name.into())),
-    }
+    Route::new(
+        name,
+        matcher(path),
+        forward(ClusterTarget::Cluster(name.into())),
+    )
 }
 
 pub fn prefix(p: &str) -> PathMatch {
@@ -286,20 +274,19 @@ pub fn prefix(p: &str) -> PathMatch {
 
 pub fn eds_cluster(name: &str) -> Cluster {
     Cluster {
-        name: name.into(),
-        discovery: Discovery::Eds {
-            service_name: name.into(),
-        },
-        lb_policy: LbPolicy::RoundRobin,
         connect_timeout: Duration::from_secs(1),
-        http2: false,
-        upstream_bind: None,
+        ..Cluster::new(
+            name,
+            Discovery::Eds {
+                service_name: name.into(),
+            },
+        )
     }
 }
 
 pub fn static_cluster(name: &str, addresses: &[SocketAddr]) -> Cluster {
     Cluster {
-        discovery: Discovery::Static(endpoints(addresses)),
+        discovery: Discovery::Static(Arc::new(LoadAssignment::new(name, endpoints(addresses)))),
         ..eds_cluster(name)
     }
 }
@@ -307,7 +294,7 @@ pub fn static_cluster(name: &str, addresses: &[SocketAddr]) -> Cluster {
 pub fn endpoints(addresses: &[SocketAddr]) -> Vec<Endpoint> {
     addresses
         .iter()
-        .map(|&address| Endpoint { address, weight: 1 })
+        .map(|&address| Endpoint::new(address, 1))
         .collect()
 }
 
@@ -318,10 +305,7 @@ pub fn add_eds(snapshot: &mut Snapshot, name: &str, addresses: &[SocketAddr]) {
         .insert(name.into(), Arc::new(eds_cluster(name)));
     snapshot.endpoints.insert(
         name.into(),
-        Arc::new(LoadAssignment {
-            cluster_name: name.into(),
-            endpoints: endpoints(addresses),
-        }),
+        Arc::new(LoadAssignment::new(name, endpoints(addresses))),
     );
 }
 

@@ -6,7 +6,7 @@ fn vhost(name: &str, domains: &[&str]) -> VirtualHost {
     VirtualHost {
         name: name.into(),
         domains: domains.iter().map(|d| d.to_string()).collect(),
-        routes: vec![],
+        ..VirtualHost::default()
     }
 }
 
@@ -14,6 +14,7 @@ fn config(vhosts: Vec<VirtualHost>) -> RouteConfig {
     RouteConfig {
         name: "test".into(),
         virtual_hosts: vhosts,
+        ..RouteConfig::default()
     }
 }
 
@@ -30,27 +31,20 @@ fn parts(uri: &str, headers: &[(&str, &str)]) -> Parts {
 }
 
 fn route(name: &str, path: PathMatch, headers: Vec<HeaderMatcher>) -> Route {
-    Route {
-        name: name.into(),
-        matcher: RouteMatch {
-            path,
-            case_sensitive: true,
+    Route::new(
+        name,
+        RouteMatch {
             headers,
+            ..RouteMatch::path(path)
         },
-        action: RouteAction::Forward(Forward {
-            target: ClusterTarget::Cluster(name.into()),
-            prefix_rewrite: None,
-            host_rewrite: None,
-            timeout: None,
-        }),
-    }
+        RouteAction::Forward(Forward::to(ClusterTarget::Cluster(name.into()))),
+    )
 }
 
 fn header(name: &str, kind: HeaderMatchKind, invert: bool) -> HeaderMatcher {
     HeaderMatcher {
-        name: name.into(),
-        kind,
         invert,
+        ..HeaderMatcher::new(name, kind)
     }
 }
 
@@ -227,4 +221,40 @@ fn all_header_conditions_must_hold_and_first_route_wins() {
         Some("v2")
     );
     assert_eq!(pick(&[("end-user", "jason")]).as_deref(), Some("v1"));
+}
+
+#[test]
+fn query_parameters_and_missing_headers_as_empty() {
+    use crate::model::QueryParameterMatcher;
+    let mut r = route("q", PathMatch::Prefix("/".into()), vec![]);
+    r.matcher.query_parameters = vec![
+        QueryParameterMatcher {
+            name: "debug".into(),
+            kind: HeaderMatchKind::Present(true),
+        },
+        QueryParameterMatcher {
+            name: "user".into(),
+            kind: HeaderMatchKind::Regex(compile_whole_match("(?i:JASON)").unwrap()),
+        },
+    ];
+    assert!(route_matches(
+        &r.matcher,
+        &parts("/x?debug&user=jason", &[])
+    ));
+    assert!(!route_matches(
+        &r.matcher,
+        &parts("/x?user=Jason%20&debug=1&user=bob", &[])
+    ));
+    assert!(route_matches(
+        &r.matcher,
+        &parts("/x?debug=1&user=Jason&user=bob", &[])
+    ));
+    assert!(!route_matches(&r.matcher, &parts("/x?user=jason", &[])));
+    assert!(!route_matches(&r.matcher, &parts("/x", &[])));
+
+    let mut empty = header("x-env", HeaderMatchKind::Exact(String::new()), false);
+    assert!(!header_matches(&empty, &parts("/", &[])));
+    empty.treat_missing_as_empty = true;
+    assert!(header_matches(&empty, &parts("/", &[])));
+    assert!(!header_matches(&empty, &parts("/", &[("x-env", "prod")])));
 }

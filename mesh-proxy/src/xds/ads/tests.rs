@@ -163,7 +163,7 @@ fn is_ack(r: &DiscoveryRequest, ty: ResourceType, version: &str) -> bool {
 }
 
 #[test]
-fn first_requests_are_wildcard_cds_and_lds_with_the_node() {
+fn first_requests_are_wildcard_cds_and_lds_and_only_the_first_has_the_node() {
     let mut h = Harness::new();
     let reqs = h.state.start_stream();
     let types: Vec<&str> = reqs.iter().map(|r| r.type_url.as_str()).collect();
@@ -171,10 +171,24 @@ fn first_requests_are_wildcard_cds_and_lds_with_the_node() {
     assert!(reqs
         .iter()
         .all(|r| r.resource_names.is_empty() && r.version_info.is_empty()));
-    assert!(reqs.iter().all(|r| r
-        .node
-        .as_ref()
-        .is_some_and(|n| n.id.starts_with("sidecar~"))));
+    let has_node = |r: &DiscoveryRequest| {
+        r.node
+            .as_ref()
+            .is_some_and(|n| n.id.starts_with("sidecar~"))
+    };
+    assert!(has_node(&reqs[0]));
+    assert!(reqs[1].node.is_none(), "the node goes once per stream");
+    let acks = h.push(CDS, "c1", vec![eds_cluster("a")]);
+    assert!(acks.iter().all(|r| r.node.is_none()), "{acks:?}");
+    // A new stream sends it again, on its first request only.
+    let reqs = h.state.start_stream();
+    assert!(has_node(&reqs[0]));
+    assert!(reqs[1..].iter().all(|r| r.node.is_none()));
+    let reqs = h.state.handle(DiscoveryResponse {
+        type_url: "type.googleapis.com/unknown".into(),
+        ..Default::default()
+    });
+    assert!(reqs[0].node.is_none());
 }
 
 #[test]
@@ -247,10 +261,24 @@ fn lds_then_rds_then_ready() {
     assert!(is_ack(&reqs[0], LDS, "l1"));
     assert_eq!(reqs[1].type_url, RDS.type_url());
     assert_eq!(reqs[1].resource_names, ["http_proxy"]);
-    assert!(h.status.ready());
+    assert!(
+        !h.status.ready(),
+        "the listener warms until its routes arrive"
+    );
+    assert!(h.store.load().listeners.is_empty(), "not served before RDS");
+    assert_eq!(h.status.view().warming_listeners, ["l"]);
     let reqs = h.push(RDS, "r1", vec![route_config("http_proxy", "a")]);
     assert!(is_ack(&reqs[0], RDS, "r1"));
     assert!(h.store.load().route_configs.contains_key("http_proxy"));
+    assert!(
+        h.store.load().listeners.is_empty(),
+        "and until the endpoints of the clusters they route to"
+    );
+    assert!(!h.status.ready());
+    h.push(EDS, "e1", vec![cla("a", 1)]);
+    assert!(h.store.load().listeners.contains_key("l"));
+    assert!(h.status.view().warming_listeners.is_empty());
+    assert!(h.status.ready());
 }
 
 #[test]
@@ -258,7 +286,11 @@ fn nack_keeps_the_snapshot_and_the_previous_version() {
     let mut h = Harness::new();
     h.state.start_stream();
     h.push(CDS, "c1", vec![eds_cluster("a")]);
-    h.push(LDS, "l1", vec![rds_listener("l", "r")]);
+    h.push(
+        LDS,
+        "l1",
+        vec![rds_listener("l", "r"), rds_listener("l2", "other")],
+    );
     h.push(RDS, "r1", vec![route_config("r", "a")]);
     let before = h.store.load();
 
@@ -381,4 +413,140 @@ fn random_bytes_never_panic() {
         // either way answered, never a panic.
         assert_eq!(reqs[0].type_url, ty.type_url());
     }
+}
+
+#[test]
+fn the_last_eds_name_going_sends_an_empty_list_and_means_none() {
+    let mut h = Harness::new();
+    h.state.start_stream();
+    let reqs = h.push(CDS, "c1", vec![eds_cluster("a")]);
+    assert_eq!(reqs[1].resource_names, ["a"]);
+    h.push(EDS, "e1", vec![cla("a", 1)]);
+    // No EDS cluster left: unsubscribe by sending the list without it.
+    let reqs = h.push(CDS, "c2", vec![]);
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[1].type_url, EDS.type_url());
+    assert!(reqs[1].resource_names.is_empty());
+    assert!(h.store.load().endpoints.is_empty());
+    // A pilot that took the empty list for a wildcard: its resources are
+    // ACKed but not kept.
+    let reqs = h.push(EDS, "e2", vec![cla("a", 1), cla("b", 2)]);
+    assert!(is_ack(&reqs[0], EDS, "e2"));
+    assert!(
+        reqs[0].resource_names.is_empty(),
+        "still subscribed to none"
+    );
+    assert!(h.store.load().endpoints.is_empty());
+    // Nor are names never asked for while others are.
+    h.push(CDS, "c3", vec![eds_cluster("a")]);
+    h.push(EDS, "e3", vec![cla("a", 1), cla("b", 2)]);
+    let kept: Vec<String> = h.store.load().endpoints.keys().cloned().collect();
+    assert_eq!(kept, ["a"]);
+    // A new stream with no names asks for no EDS at all (an empty first
+    // request would be a wildcard).
+    h.push(CDS, "c4", vec![]);
+    let reqs = h.state.start_stream();
+    assert!(reqs.iter().all(|r| r.type_url != EDS.type_url()));
+}
+
+#[test]
+fn a_changed_listener_warming_leaves_its_older_version_serving() {
+    let mut h = Harness::new();
+    h.state.start_stream();
+    h.push(CDS, "c1", vec![eds_cluster("a")]);
+    h.push(EDS, "e1", vec![cla("a", 1)]);
+    h.push(LDS, "l1", vec![rds_listener("l", "r1")]);
+    h.push(RDS, "r1", vec![route_config("r1", "a")]);
+    assert!(h.status.ready());
+    let serving = h.store.load().listeners["l"].clone();
+
+    // The new version names a route config that has not arrived.
+    let reqs = h.push(LDS, "l2", vec![rds_listener("l", "r2")]);
+    assert_eq!(reqs[1].resource_names, ["r1", "r2"], "old and new routes");
+    let snapshot = h.store.load();
+    assert!(Arc::ptr_eq(&snapshot.listeners["l"], &serving));
+    assert!(
+        snapshot.route_configs.contains_key("r1"),
+        "the old one's routes stay"
+    );
+    assert_eq!(h.status.view().warming_listeners, ["l"]);
+    assert!(
+        h.status.ready(),
+        "a warming update does not unready the proxy"
+    );
+
+    let reqs = h.push(RDS, "r2", vec![route_config("r2", "a")]);
+    assert!(is_ack(&reqs[0], RDS, "r2"));
+    assert_eq!(
+        reqs[1].resource_names,
+        ["r2"],
+        "the old routes unsubscribed"
+    );
+    let snapshot = h.store.load();
+    assert!(
+        !Arc::ptr_eq(&snapshot.listeners["l"], &serving),
+        "new version serves"
+    );
+    assert!(
+        !snapshot.route_configs.contains_key("r1"),
+        "old routes let go"
+    );
+    assert!(h.status.view().warming_listeners.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_listener_whose_routes_never_come_serves_after_the_warming_timeout() {
+    let mut h = Harness::new();
+    h.state.start_stream();
+    h.push(CDS, "c1", vec![]);
+    h.push(LDS, "l1", vec![rds_listener("l", "never")]);
+    let deadline = h.state.warming_deadline().expect("warming");
+    assert_eq!(
+        deadline,
+        tokio::time::Instant::now() + super::WARMING_TIMEOUT
+    );
+    // A re-sent, unchanged listener keeps its clock.
+    tokio::time::advance(std::time::Duration::from_secs(10)).await;
+    h.push(LDS, "l2", vec![rds_listener("l", "never")]);
+    assert_eq!(h.state.warming_deadline(), Some(deadline));
+    assert!(h.state.expire_warming().is_empty());
+    assert!(h.store.load().listeners.is_empty(), "not yet");
+    tokio::time::advance(std::time::Duration::from_secs(5)).await;
+    h.state.expire_warming();
+    assert!(h.store.load().listeners.contains_key("l"));
+    assert!(h.state.warming_deadline().is_none());
+    assert!(h.status.ready());
+    // It stays served through later pushes.
+    h.push(LDS, "l3", vec![rds_listener("l", "never")]);
+    assert!(h.store.load().listeners.contains_key("l"));
+}
+
+#[test]
+fn a_cluster_sent_again_unchanged_keeps_its_model_and_a_changed_one_is_new() {
+    let mut h = Harness::new();
+    h.push(CDS, "1", vec![eds_cluster("a"), eds_cluster("b")]);
+    let before = h.store.load();
+    let mut changed = XdsCluster {
+        name: "b".into(),
+        cluster_discovery_type: Some(ClusterDiscoveryType::Type(DiscoveryType::Eds as i32)),
+        ..Default::default()
+    };
+    changed.connect_timeout = Some(envoy_types::pb::google::protobuf::Duration {
+        seconds: 3,
+        nanos: 0,
+    });
+    h.push(CDS, "2", vec![eds_cluster("a"), pack_any(changed)]);
+    let after = h.store.load();
+    assert!(
+        Arc::ptr_eq(&before.clusters["a"], &after.clusters["a"]),
+        "unchanged: the same model, its pools stay"
+    );
+    assert!(
+        !Arc::ptr_eq(&before.clusters["b"], &after.clusters["b"]),
+        "changed: a new model"
+    );
+    assert_eq!(
+        after.clusters["b"].connect_timeout,
+        std::time::Duration::from_secs(3)
+    );
 }

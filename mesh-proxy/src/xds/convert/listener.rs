@@ -1,8 +1,16 @@
-//! xDS conversion of LDS resources: `Listener`, its filter chains and the
-//! choice of their terminal network filter, converted in `hcm.rs` (HTTP
-//! connection manager) or `tcp_proxy.rs`.
+//! xDS conversion of LDS resources: `Listener`, its filter chains (their
+//! match, their TLS transport socket in `downstream_tls.rs`) and the choice
+//! of their terminal network filter, converted in `hcm.rs` (HTTP connection
+//! manager) or `tcp_proxy.rs`.
 
-use envoy_types::pb::envoy::config::core::v3::TrafficDirection as XdsDirection;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use envoy_types::pb::envoy::config::core::v3::{
+    CidrRange as XdsCidrRange, TrafficDirection as XdsDirection,
+};
+use envoy_types::pb::envoy::config::listener::v3::filter_chain_match::ConnectionSourceType as XdsSourceType;
 use envoy_types::pb::envoy::config::listener::v3::{
     filter, listener_filter, Filter as XdsFilter, FilterChain as XdsFilterChain,
     FilterChainMatch as XdsFilterChainMatch, Listener as XdsListener,
@@ -11,10 +19,11 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy as XdsTcpProxy;
 use prost::Name;
 
+use super::downstream_tls::transport_socket;
 use super::{bool_or, socket_addr, type_name, unpack};
 use crate::model::{
-    FilterChain, FilterChainMatch, HttpConnectionManager, Listener, ListenerFilter, NetworkFilter,
-    TcpProxy, TrafficDirection,
+    CidrRange, FilterChain, FilterChainMatch, HttpConnectionManager, Listener, ListenerFilter,
+    NetworkFilter, SourceType, TcpProxy, TrafficDirection,
 };
 use crate::xds::error::ConvertError;
 
@@ -101,6 +110,7 @@ impl TryFrom<&XdsListener> for Listener {
         if filter_chains.is_empty() && default_filter_chain.is_none() {
             return Err(ConvertError::Missing("filter_chains"));
         }
+        refuse_overlaps(&filter_chains)?;
         let deprecated_bind = l
             .deprecated_v1
             .as_ref()
@@ -119,16 +129,17 @@ impl TryFrom<&XdsListener> for Listener {
 }
 
 fn chain(listener: &str, fc: &XdsFilterChain) -> Result<FilterChain, ConvertError> {
-    if let Some(ts) = &fc.transport_socket {
-        // Terminating TLS arrives with the mTLS issue; accepting it now would
-        // serve plaintext where pilot asked for TLS.
-        if ts.name != "envoy.transport_sockets.raw_buffer" {
-            return Err(ConvertError::unsupported(format!(
-                "transport_socket {}",
-                ts.name
-            )));
-        }
+    #[allow(deprecated)]
+    if fc.use_proxy_proto.as_ref().is_some_and(|v| v.value) {
+        return Err(ConvertError::unsupported("use_proxy_proto"));
     }
+    let tls = fc
+        .transport_socket
+        .as_ref()
+        .map(|ts| transport_socket(ts, fc.transport_socket_connect_timeout.as_ref()))
+        .transpose()?
+        .flatten()
+        .map(Arc::new);
     let matcher = fc
         .filter_chain_match
         .as_ref()
@@ -149,6 +160,7 @@ fn chain(listener: &str, fc: &XdsFilterChain) -> Result<FilterChain, ConvertErro
     Ok(FilterChain {
         name: fc.name.clone(),
         matcher,
+        tls,
         filter,
     })
 }
@@ -166,22 +178,10 @@ fn unsupported_filter(listener: &str, fc: &XdsFilterChain, f: &XdsFilter) -> Con
 }
 
 fn chain_match(m: &XdsFilterChainMatch) -> Result<FilterChainMatch, ConvertError> {
-    let catch_all = |ranges: &[envoy_types::pb::envoy::config::core::v3::CidrRange]| {
-        ranges
-            .iter()
-            .all(|r| r.prefix_len.as_ref().is_none_or(|l| l.value == 0))
-    };
-    if !catch_all(&m.prefix_ranges) {
-        return Err(ConvertError::unsupported("prefix_ranges"));
-    }
-    if !catch_all(&m.source_prefix_ranges) || !catch_all(&m.direct_source_prefix_ranges) {
-        return Err(ConvertError::unsupported("source_prefix_ranges"));
-    }
-    if !m.source_ports.is_empty() {
-        return Err(ConvertError::unsupported("source_ports"));
-    }
-    if m.source_type != 0 {
-        return Err(ConvertError::unsupported("source_type"));
+    #[allow(deprecated)]
+    let suffix = m.address_suffix.is_empty() && m.suffix_len.is_none();
+    if !suffix {
+        return Err(ConvertError::unsupported("address_suffix"));
     }
     let destination_port = m
         .destination_port
@@ -192,12 +192,158 @@ fn chain_match(m: &XdsFilterChainMatch) -> Result<FilterChainMatch, ConvertError
             })
         })
         .transpose()?;
+    let source_type = match XdsSourceType::try_from(m.source_type) {
+        Ok(XdsSourceType::Any) => SourceType::Any,
+        Ok(XdsSourceType::SameIpOrLoopback) => SourceType::SameIpOrLoopback,
+        Ok(XdsSourceType::External) => SourceType::External,
+        Err(_) => {
+            return Err(ConvertError::invalid(
+                "source_type",
+                format!("unknown value {}", m.source_type),
+            ))
+        }
+    };
+    let source_ports = m
+        .source_ports
+        .iter()
+        .map(|p| {
+            u16::try_from(*p)
+                .map_err(|_| ConvertError::invalid("source_ports", format!("{p} out of range")))
+        })
+        .collect::<Result<_, _>>()?;
     Ok(FilterChainMatch {
         destination_port,
+        prefix_ranges: cidr_ranges(&m.prefix_ranges, "prefix_ranges")?,
         server_names: m.server_names.clone(),
         transport_protocol: Some(m.transport_protocol.clone()).filter(|t| !t.is_empty()),
         application_protocols: m.application_protocols.clone(),
+        direct_source_prefix_ranges: cidr_ranges(
+            &m.direct_source_prefix_ranges,
+            "direct_source_prefix_ranges",
+        )?,
+        source_type,
+        source_prefix_ranges: cidr_ranges(&m.source_prefix_ranges, "source_prefix_ranges")?,
+        source_ports,
     })
+}
+
+/// One combination of match values a chain accepts (a field with several
+/// values, or none, contributes one of them).
+type MatchKey = (
+    Option<u16>,
+    Option<CidrRange>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<CidrRange>,
+    SourceType,
+    Option<CidrRange>,
+    Option<u16>,
+);
+
+/// Combinations beyond which a chain is not checked for overlaps (the
+/// product of its list fields); pilot's chains have a handful.
+const MAX_MATCH_KEYS: usize = 4096;
+
+/// Envoy refuses a listener where two chains accept the same combination
+/// of match values ("multiple filter chains with the same matching rules"):
+/// which one serves would be arbitrary. So does the proxy.
+fn refuse_overlaps(chains: &[FilterChain]) -> Result<(), ConvertError> {
+    let mut seen: HashMap<MatchKey, usize> = HashMap::new();
+    for (i, chain) in chains.iter().enumerate() {
+        let m = &chain.matcher;
+        let options = |n: usize| n.max(1);
+        let size = options(m.prefix_ranges.len())
+            * options(m.server_names.len())
+            * options(m.application_protocols.len())
+            * options(m.direct_source_prefix_ranges.len())
+            * options(m.source_prefix_ranges.len())
+            * options(m.source_ports.len());
+        if size > MAX_MATCH_KEYS {
+            continue;
+        }
+        let or_none = |v: Vec<Option<CidrRange>>| if v.is_empty() { vec![None] } else { v };
+        let ranges = |r: &[CidrRange]| or_none(r.iter().copied().map(Some).collect());
+        let strings = |v: &[String], lower: bool| -> Vec<Option<String>> {
+            if v.is_empty() {
+                return vec![None];
+            }
+            v.iter()
+                .map(|s| {
+                    Some(if lower {
+                        s.to_ascii_lowercase()
+                    } else {
+                        s.clone()
+                    })
+                })
+                .collect()
+        };
+        let ports: Vec<Option<u16>> = if m.source_ports.is_empty() {
+            vec![None]
+        } else {
+            m.source_ports.iter().copied().map(Some).collect()
+        };
+        for prefix in ranges(&m.prefix_ranges) {
+            for name in strings(&m.server_names, true) {
+                for alpn in strings(&m.application_protocols, false) {
+                    for direct in ranges(&m.direct_source_prefix_ranges) {
+                        for source in ranges(&m.source_prefix_ranges) {
+                            for port in &ports {
+                                let key = (
+                                    m.destination_port,
+                                    prefix,
+                                    name.clone(),
+                                    m.transport_protocol.clone(),
+                                    alpn.clone(),
+                                    direct,
+                                    m.source_type,
+                                    source,
+                                    *port,
+                                );
+                                if let Some(first) = seen.insert(key, i) {
+                                    if first != i {
+                                        return Err(ConvertError::invalid(
+                                            "filter_chains",
+                                            format!(
+                                                "chains #{first} {:?} and #{i} {:?} have the same matching rules",
+                                                chains[first].name, chain.name
+                                            ),
+                                        ));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `CidrRange`s: an IP address and a prefix length that fits it.
+fn cidr_ranges(ranges: &[XdsCidrRange], field: &str) -> Result<Vec<CidrRange>, ConvertError> {
+    ranges
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let ip: IpAddr = r.address_prefix.parse().map_err(|_| {
+                ConvertError::invalid(
+                    "address_prefix",
+                    format!("{:?} is not an IP address", r.address_prefix),
+                )
+                .at(format!("{field}[{i}]"))
+            })?;
+            let len = r.prefix_len.as_ref().map_or(0, |l| l.value);
+            u8::try_from(len)
+                .ok()
+                .and_then(|len| CidrRange::new(ip, len))
+                .ok_or_else(|| {
+                    ConvertError::invalid("prefix_len", format!("{len} too long for {ip}"))
+                        .at(format!("{field}[{i}]"))
+                })
+        })
+        .collect()
 }
 
 fn network_filter(

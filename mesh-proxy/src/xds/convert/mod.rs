@@ -10,13 +10,20 @@
 //! ```
 //!
 //! Only what the proxy implements converts. Anything else (an unknown
-//! network filter, a redirect, TLS) is rejected with a reason rather than
+//! network filter, a redirect, SDS secrets) is rejected with a reason rather than
 //! silently ignored, so pilot learns about it through the NACK.
 
+mod access_log;
 mod cluster;
+mod downstream_tls;
+mod format;
 mod hcm;
+mod headers;
+mod http_filters;
 mod listener;
+mod matchers;
 mod route;
+mod route_action;
 mod tcp_proxy;
 
 #[cfg(test)]
@@ -25,13 +32,19 @@ mod tests;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use envoy_types::pb::envoy::config::core::v3::RuntimeFractionalPercent;
 use envoy_types::pb::envoy::config::core::v3::{address, socket_address, Address};
+use envoy_types::pb::envoy::r#type::v3::{fractional_percent::DenominatorType, FractionalPercent};
 use envoy_types::pb::google::protobuf::{Any, BoolValue, Duration as PbDuration};
 
-use crate::model::{ClusterTarget, NetworkFilter, RouteAction, RouteConfig, RouteSource, Snapshot};
+use crate::model::{
+    ClusterTarget, Forward, Fraction, NetworkFilter, RouteAction, RouteConfig, RouteSource,
+    Snapshot,
+};
 use crate::xds::error::ConvertError;
 
-pub use route::compile_whole_match;
+pub use access_log::DEFAULT_FORMAT;
+pub use matchers::compile_whole_match;
 
 /// Decodes `any` as a `T`, accepting any type URL prefix as Envoy does.
 pub fn unpack<T>(any: &Any) -> Result<T, ConvertError>
@@ -64,6 +77,51 @@ pub(crate) fn duration(d: &PbDuration) -> Result<Duration, ConvertError> {
         return Err(ConvertError::invalid("duration", "nanos out of range"));
     }
     Ok(Duration::new(secs, nanos))
+}
+
+/// A `FractionalPercent`; unset is 0 %, as Envoy reads an absent message.
+pub(crate) fn fraction(f: Option<&FractionalPercent>) -> Result<Fraction, ConvertError> {
+    let Some(f) = f else {
+        return Ok(Fraction {
+            numerator: 0,
+            denominator: 100,
+        });
+    };
+    let denominator = match DenominatorType::try_from(f.denominator) {
+        Ok(DenominatorType::Hundred) => 100,
+        Ok(DenominatorType::TenThousand) => 10_000,
+        Ok(DenominatorType::Million) => 1_000_000,
+        Err(_) => {
+            return Err(ConvertError::invalid(
+                "denominator",
+                f.denominator.to_string(),
+            ))
+        }
+    };
+    // Envoy caps a numerator above the denominator at 100 %.
+    Ok(Fraction {
+        numerator: f.numerator.min(denominator),
+        denominator,
+    })
+}
+
+/// A `RuntimeFractionalPercent`: its `default_value`, since the proxy has
+/// no runtime layer to look `runtime_key` up in (as an Envoy without
+/// runtime overrides; unset is 100 %, Envoy's documented default).
+pub(crate) fn runtime_fraction(f: &RuntimeFractionalPercent) -> Result<Fraction, ConvertError> {
+    match &f.default_value {
+        Some(v) => fraction(Some(v)),
+        None => Ok(Fraction::ALL),
+    }
+}
+
+/// Refuses the first of `fields` that is set: each is something the proxy
+/// would otherwise accept and then silently not do.
+pub(crate) fn refuse_set(fields: &[(bool, &'static str)]) -> Result<(), ConvertError> {
+    match fields.iter().find(|(set, _)| *set) {
+        Some((_, what)) => Err(ConvertError::unsupported(*what)),
+        None => Ok(()),
+    }
 }
 
 /// A `BoolValue` with its documented default.
@@ -156,20 +214,31 @@ pub fn dangling_clusters(snapshot: &Snapshot) -> Vec<(&'static str, String, Conv
 }
 
 /// Every cluster a route configuration forwards to, with the route's place.
-fn route_config_clusters(rc: &RouteConfig) -> impl Iterator<Item = (String, String)> + '_ {
+pub(crate) fn route_config_clusters(
+    rc: &RouteConfig,
+) -> impl Iterator<Item = (String, String)> + '_ {
     rc.virtual_hosts.iter().flat_map(|vh| {
         vh.routes.iter().flat_map(move |r| {
             let at = format!("virtual host {:?} route {:?}", vh.name, r.name);
             let clusters: Vec<String> = match &r.action {
-                RouteAction::Forward(f) => target_clusters(&f.target).map(str::to_owned).collect(),
-                RouteAction::DirectResponse { .. } => Vec::new(),
+                RouteAction::Forward(f) => forward_clusters(f),
+                RouteAction::DirectResponse { .. } | RouteAction::Redirect(_) => Vec::new(),
             };
             clusters.into_iter().map(move |c| (c, at.clone()))
         })
     })
 }
 
-fn target_clusters(target: &ClusterTarget) -> Box<dyn Iterator<Item = &str> + '_> {
+/// The clusters a route forwards to: its target and its mirrors.
+fn forward_clusters(f: &Forward) -> Vec<String> {
+    target_clusters(&f.target)
+        .chain(f.mirrors.iter().map(|m| m.cluster.as_str()))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The cluster names of a target: one, or every arm of a weighted choice.
+pub(crate) fn target_clusters(target: &ClusterTarget) -> Box<dyn Iterator<Item = &str> + '_> {
     match target {
         ClusterTarget::Cluster(c) => Box::new(std::iter::once(c.as_str())),
         ClusterTarget::Weighted(ws) => Box::new(ws.iter().map(|w| w.name.as_str())),

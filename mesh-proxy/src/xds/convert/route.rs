@@ -1,44 +1,29 @@
 //! xDS conversion of RDS resources (and route configs inlined in an HCM):
-//! `RouteConfiguration`, virtual hosts, routes, their matches and actions.
+//! `RouteConfiguration`, virtual hosts, routes and their matches. Route
+//! actions are converted in `route_action.rs`.
 
-use std::time::Duration;
-
-use envoy_types::pb::envoy::config::core::v3::{data_source, DataSource};
+use envoy_types::pb::envoy::config::core::v3::{data_source, DataSource, Metadata};
 use envoy_types::pb::envoy::config::route::v3::{
-    header_matcher::HeaderMatchSpecifier, route::Action, route_action, route_match::PathSpecifier,
-    HeaderMatcher as XdsHeaderMatcher, Route as XdsRoute, RouteAction as XdsRouteAction,
-    RouteConfiguration, RouteMatch as XdsRouteMatch, VirtualHost as XdsVirtualHost,
+    query_parameter_matcher::QueryParameterMatchSpecifier, route::Action,
+    route_match::PathSpecifier, virtual_host::TlsRequirementType,
+    QueryParameterMatcher as XdsQueryMatcher, Route as XdsRoute, RouteConfiguration,
+    RouteMatch as XdsRouteMatch, VirtualHost as XdsVirtualHost,
 };
-use envoy_types::pb::envoy::r#type::matcher::v3::{string_matcher::MatchPattern, StringMatcher};
-use regex::Regex;
+use envoy_types::pb::google::protobuf::{value::Kind, UInt32Value, UInt64Value};
+use mesh_api::names::{
+    describe_config_path, CONFIG_FIELD, ISTIO_METADATA, MESH_METADATA, REASON_FIELD,
+};
 
-use super::{bool_or, duration};
+use super::headers::mutations;
+use super::http_filters::filter_overrides;
+use super::matchers::{compile_whole_match, header_matchers, string_match};
+use super::route_action::{redirect, retry_policy};
+use super::{bool_or, refuse_set};
 use crate::model::{
-    ClusterTarget, Forward, HeaderMatchKind, HeaderMatcher, PathMatch, Route, RouteAction,
-    RouteConfig, RouteMatch, VirtualHost, WeightedCluster,
+    HeaderMatchKind, PathMatch, QueryParameterMatcher, Route, RouteAction, RouteConfig, RouteMatch,
+    TlsRequirement, VirtualHost,
 };
 use crate::xds::error::ConvertError;
-
-/// Envoy's route timeout when a route sets none.
-const DEFAULT_ROUTE_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Compiles an Envoy `safe_regex` (RE2 syntax, matching the WHOLE input) for
-/// the `regex` crate, whose matches are otherwise unanchored.
-pub fn compile_whole_match(re: &str) -> Result<Regex, ConvertError> {
-    Regex::new(&format!("^(?:{re})$")).map_err(|source| ConvertError::Regex {
-        regex: re.to_owned(),
-        source: Box::new(source),
-    })
-}
-
-/// Refuses the first of `fields` that is set: each is something the proxy
-/// would otherwise accept and then silently not do.
-fn refuse_set(fields: &[(bool, &'static str)]) -> Result<(), ConvertError> {
-    match fields.iter().find(|(set, _)| *set) {
-        Some((_, what)) => Err(ConvertError::unsupported(*what)),
-        None => Ok(()),
-    }
-}
 
 impl TryFrom<&RouteConfiguration> for RouteConfig {
     type Error = ConvertError;
@@ -52,26 +37,32 @@ impl TryFrom<&RouteConfiguration> for RouteConfig {
                 "internal_only_headers",
             ),
             (
-                !rc.request_headers_to_add.is_empty(),
-                "request_headers_to_add",
-            ),
-            (
-                !rc.request_headers_to_remove.is_empty(),
-                "request_headers_to_remove",
-            ),
-            (
-                !rc.response_headers_to_add.is_empty(),
-                "response_headers_to_add",
-            ),
-            (
-                !rc.response_headers_to_remove.is_empty(),
-                "response_headers_to_remove",
-            ),
-            (
                 !rc.request_mirror_policies.is_empty(),
                 "request_mirror_policies",
             ),
+            (
+                !rc.cluster_specifier_plugins.is_empty(),
+                "cluster_specifier_plugins",
+            ),
+            (
+                !rc.typed_per_filter_config.is_empty(),
+                "typed_per_filter_config",
+            ),
+            (
+                rc.ignore_port_in_host_matching,
+                "ignore_port_in_host_matching",
+            ),
+            (
+                rc.ignore_path_parameters_in_path_matching,
+                "ignore_path_parameters_in_path_matching",
+            ),
         ])?;
+        let headers = mutations(
+            &rc.request_headers_to_add,
+            &rc.request_headers_to_remove,
+            &rc.response_headers_to_add,
+            &rc.response_headers_to_remove,
+        )?;
         let virtual_hosts = rc
             .virtual_hosts
             .iter()
@@ -84,34 +75,25 @@ impl TryFrom<&RouteConfiguration> for RouteConfig {
         Ok(RouteConfig {
             name: rc.name.clone(),
             virtual_hosts,
+            headers,
+            most_specific_header_mutations_wins: rc.most_specific_header_mutations_wins,
         })
     }
+}
+
+/// A buffer limit from the new `request_body_buffer_limit` or the
+/// deprecated `per_request_buffer_limit_bytes`.
+fn buffer_limit(new: Option<&UInt64Value>, old: Option<&UInt32Value>) -> Option<u64> {
+    new.map(|v| v.value).or(old.map(|v| u64::from(v.value)))
 }
 
 impl TryFrom<&XdsVirtualHost> for VirtualHost {
     type Error = ConvertError;
 
+    #[allow(deprecated)]
     fn try_from(vh: &XdsVirtualHost) -> Result<Self, ConvertError> {
         refuse_set(&[
             (vh.matcher.is_some(), "matcher"),
-            (vh.require_tls != 0, "require_tls"),
-            (
-                !vh.request_headers_to_add.is_empty(),
-                "request_headers_to_add",
-            ),
-            (
-                !vh.request_headers_to_remove.is_empty(),
-                "request_headers_to_remove",
-            ),
-            (
-                !vh.response_headers_to_add.is_empty(),
-                "response_headers_to_add",
-            ),
-            (
-                !vh.response_headers_to_remove.is_empty(),
-                "response_headers_to_remove",
-            ),
-            (vh.retry_policy.is_some(), "retry_policy"),
             (
                 vh.retry_policy_typed_config.is_some(),
                 "retry_policy_typed_config",
@@ -121,10 +103,29 @@ impl TryFrom<&XdsVirtualHost> for VirtualHost {
                 !vh.request_mirror_policies.is_empty(),
                 "request_mirror_policies",
             ),
+            (!vh.virtual_clusters.is_empty(), "virtual_clusters"),
+            (!vh.rate_limits.is_empty(), "rate_limits"),
+            (vh.cors.is_some(), "cors (use typed_per_filter_config)"),
+            (
+                vh.include_is_timeout_retry_header,
+                "include_is_timeout_retry_header",
+            ),
+            (!vh.route_specifiers.is_empty(), "route_specifiers"),
         ])?;
         if vh.domains.is_empty() {
             return Err(ConvertError::Missing("domains"));
         }
+        let require_tls = match TlsRequirementType::try_from(vh.require_tls) {
+            Ok(TlsRequirementType::None) => TlsRequirement::None,
+            Ok(TlsRequirementType::ExternalOnly) => TlsRequirement::ExternalOnly,
+            Ok(TlsRequirementType::All) => TlsRequirement::All,
+            Err(_) => {
+                return Err(ConvertError::invalid(
+                    "require_tls",
+                    vh.require_tls.to_string(),
+                ))
+            }
+        };
         let routes = vh
             .routes
             .iter()
@@ -135,37 +136,49 @@ impl TryFrom<&XdsVirtualHost> for VirtualHost {
             name: vh.name.clone(),
             domains: vh.domains.clone(),
             routes,
+            require_tls,
+            headers: mutations(
+                &vh.request_headers_to_add,
+                &vh.request_headers_to_remove,
+                &vh.response_headers_to_add,
+                &vh.response_headers_to_remove,
+            )?,
+            retry_policy: vh
+                .retry_policy
+                .as_ref()
+                .map(|p| retry_policy(p).map_err(|e| e.at("retry_policy")))
+                .transpose()?,
+            include_request_attempt_count: vh.include_request_attempt_count,
+            include_attempt_count_in_response: vh.include_attempt_count_in_response,
+            filter_overrides: filter_overrides(&vh.typed_per_filter_config)?,
+            buffer_limit: buffer_limit(
+                vh.request_body_buffer_limit.as_ref(),
+                vh.per_request_buffer_limit_bytes.as_ref(),
+            ),
         })
+    }
+}
+
+/// A string field of `metadata.filter_metadata[filter]`.
+fn metadata_string(metadata: Option<&Metadata>, filter: &str, field: &str) -> Option<String> {
+    let value = metadata?.filter_metadata.get(filter)?.fields.get(field)?;
+    match &value.kind {
+        Some(Kind::StringValue(s)) if !s.is_empty() => Some(s.clone()),
+        _ => None,
     }
 }
 
 impl TryFrom<&XdsRoute> for Route {
     type Error = ConvertError;
 
+    #[allow(deprecated)]
     fn try_from(r: &XdsRoute) -> Result<Self, ConvertError> {
-        refuse_set(&[
-            (
-                !r.request_headers_to_add.is_empty(),
-                "request_headers_to_add",
-            ),
-            (
-                !r.request_headers_to_remove.is_empty(),
-                "request_headers_to_remove",
-            ),
-            (
-                !r.response_headers_to_add.is_empty(),
-                "response_headers_to_add",
-            ),
-            (
-                !r.response_headers_to_remove.is_empty(),
-                "response_headers_to_remove",
-            ),
-        ])?;
+        refuse_set(&[(!r.route_specifiers.is_empty(), "route_specifiers")])?;
         let m = r.r#match.as_ref().ok_or(ConvertError::Missing("match"))?;
         let matcher = RouteMatch::try_from(m).map_err(|e| e.at("match"))?;
         let action = match &r.action {
             Some(Action::Route(ra)) => {
-                RouteAction::Forward(Forward::try_from(ra).map_err(|e| e.at("route"))?)
+                RouteAction::Forward(super::route_action::forward(ra).map_err(|e| e.at("route"))?)
             }
             Some(Action::DirectResponse(d)) => RouteAction::DirectResponse {
                 status: u16::try_from(d.status)
@@ -181,14 +194,31 @@ impl TryFrom<&XdsRoute> for Route {
                     .transpose()
                     .map_err(|e| e.at("direct_response.body"))?,
             },
-            Some(Action::Redirect(_)) => return Err(ConvertError::unsupported("redirect")),
+            Some(Action::Redirect(rd)) => {
+                RouteAction::Redirect(redirect(rd, &matcher).map_err(|e| e.at("redirect"))?)
+            }
             Some(_) => return Err(ConvertError::unsupported("route action")),
             None => return Err(ConvertError::Missing("action")),
         };
+        let rule = metadata_string(r.metadata.as_ref(), ISTIO_METADATA, CONFIG_FIELD)
+            .map(|path| describe_config_path(&path).unwrap_or(path));
         Ok(Route {
             name: r.name.clone(),
             matcher,
             action,
+            headers: mutations(
+                &r.request_headers_to_add,
+                &r.request_headers_to_remove,
+                &r.response_headers_to_add,
+                &r.response_headers_to_remove,
+            )?,
+            filter_overrides: filter_overrides(&r.typed_per_filter_config)?,
+            rule,
+            mesh_reason: metadata_string(r.metadata.as_ref(), MESH_METADATA, REASON_FIELD),
+            buffer_limit: buffer_limit(
+                r.request_body_buffer_limit.as_ref(),
+                r.per_request_buffer_limit_bytes.as_ref(),
+            ),
         })
     }
 }
@@ -206,9 +236,12 @@ impl TryFrom<&XdsRouteMatch> for RouteMatch {
     type Error = ConvertError;
 
     fn try_from(m: &XdsRouteMatch) -> Result<Self, ConvertError> {
+        let full_share = m
+            .runtime_fraction
+            .as_ref()
+            .is_none_or(|f| super::runtime_fraction(f).is_ok_and(|f| f.numerator >= f.denominator));
         refuse_set(&[
-            (m.runtime_fraction.is_some(), "runtime_fraction"),
-            (!m.query_parameters.is_empty(), "query_parameters"),
+            (!full_share, "runtime_fraction below 100%"),
             (!m.cookies.is_empty(), "cookies"),
             (m.grpc.is_some(), "grpc"),
             (m.tls_context.is_some(), "tls_context"),
@@ -227,183 +260,38 @@ impl TryFrom<&XdsRouteMatch> for RouteMatch {
             Some(_) => return Err(ConvertError::unsupported("path specifier")),
             None => return Err(ConvertError::Missing("path specifier")),
         };
-        let headers = m
-            .headers
+        let query_parameters = m
+            .query_parameters
             .iter()
             .enumerate()
-            .map(|(i, h)| HeaderMatcher::try_from(h).map_err(|e| e.at(format!("headers[{i}]"))))
+            .map(|(i, q)| query_matcher(q).map_err(|e| e.at(format!("query_parameters[{i}]"))))
             .collect::<Result<_, _>>()?;
         Ok(RouteMatch {
             path,
             case_sensitive: bool_or(m.case_sensitive.as_ref(), true),
-            headers,
+            headers: header_matchers(&m.headers, "headers")?,
+            query_parameters,
         })
     }
 }
 
-// Envoy still accepts the deprecated `*_match` forms, and so do we.
-#[allow(deprecated)]
-impl TryFrom<&XdsHeaderMatcher> for HeaderMatcher {
-    type Error = ConvertError;
-
-    fn try_from(h: &XdsHeaderMatcher) -> Result<Self, ConvertError> {
-        if h.name.is_empty() {
-            return Err(ConvertError::Missing("name"));
-        }
-        if h.treat_missing_header_as_empty {
-            return Err(ConvertError::unsupported("treat_missing_header_as_empty"));
-        }
-        let kind = match &h.header_match_specifier {
-            Some(HeaderMatchSpecifier::StringMatch(sm)) => {
-                string_match(sm).map_err(|e| e.at("string_match"))?
-            }
-            Some(HeaderMatchSpecifier::ExactMatch(v)) => HeaderMatchKind::Exact(v.clone()),
-            Some(HeaderMatchSpecifier::PrefixMatch(v)) => HeaderMatchKind::Prefix(v.clone()),
-            Some(HeaderMatchSpecifier::SuffixMatch(v)) => HeaderMatchKind::Suffix(v.clone()),
-            Some(HeaderMatchSpecifier::ContainsMatch(v)) => HeaderMatchKind::Contains(v.clone()),
-            Some(HeaderMatchSpecifier::SafeRegexMatch(re)) => HeaderMatchKind::Regex(
-                compile_whole_match(&re.regex).map_err(|e| e.at("safe_regex_match"))?,
-            ),
-            Some(HeaderMatchSpecifier::PresentMatch(p)) => HeaderMatchKind::Present(*p),
-            Some(HeaderMatchSpecifier::RangeMatch(_)) => {
-                return Err(ConvertError::unsupported("range_match"))
-            }
-            // Envoy: no specifier means "the header is present".
-            None => HeaderMatchKind::Present(true),
-        };
-        Ok(HeaderMatcher {
-            name: h.name.to_ascii_lowercase(),
-            kind,
-            invert: h.invert_match,
-        })
+fn query_matcher(q: &XdsQueryMatcher) -> Result<QueryParameterMatcher, ConvertError> {
+    if q.name.is_empty() {
+        return Err(ConvertError::Missing("name"));
     }
-}
-
-/// A `StringMatcher`; `ignore_case` turns literal matches into a
-/// case-insensitive regex, since the model's literals are case sensitive.
-fn string_match(sm: &StringMatcher) -> Result<HeaderMatchKind, ConvertError> {
-    let pattern = sm
-        .match_pattern
-        .as_ref()
-        .ok_or(ConvertError::Missing("match_pattern"))?;
-    if let MatchPattern::SafeRegex(re) = pattern {
-        return compile_whole_match(&re.regex)
-            .map(HeaderMatchKind::Regex)
-            .map_err(|e| e.at("safe_regex"));
-    }
-    let literal = |s: &String, kind: fn(String) -> HeaderMatchKind, re: fn(&str) -> String| {
-        if sm.ignore_case {
-            compile_whole_match(&format!("(?i:{})", re(&regex::escape(s))))
-                .map(HeaderMatchKind::Regex)
-        } else {
-            Ok(kind(s.clone()))
+    let kind = match &q.query_parameter_match_specifier {
+        Some(QueryParameterMatchSpecifier::StringMatch(sm)) => {
+            string_match(sm).map_err(|e| e.at("string_match"))?
         }
+        Some(QueryParameterMatchSpecifier::PresentMatch(true)) => HeaderMatchKind::Present(true),
+        Some(QueryParameterMatchSpecifier::PresentMatch(false)) => {
+            return Err(ConvertError::invalid("present_match", "must be true"))
+        }
+        // Envoy: no specifier means "the parameter is present".
+        None => HeaderMatchKind::Present(true),
     };
-    match pattern {
-        MatchPattern::Exact(s) => literal(s, HeaderMatchKind::Exact, |e| e.to_owned()),
-        MatchPattern::Prefix(s) => literal(s, HeaderMatchKind::Prefix, |e| format!("{e}.*")),
-        MatchPattern::Suffix(s) => literal(s, HeaderMatchKind::Suffix, |e| format!(".*{e}")),
-        MatchPattern::Contains(s) => literal(s, HeaderMatchKind::Contains, |e| format!(".*{e}.*")),
-        MatchPattern::SafeRegex(_) | MatchPattern::Custom(_) => {
-            Err(ConvertError::unsupported("custom string matcher"))
-        }
-    }
-}
-
-impl TryFrom<&XdsRouteAction> for Forward {
-    type Error = ConvertError;
-
-    fn try_from(ra: &XdsRouteAction) -> Result<Self, ConvertError> {
-        refuse_set(&[
-            (ra.retry_policy.is_some(), "retry_policy"),
-            (
-                ra.retry_policy_typed_config.is_some(),
-                "retry_policy_typed_config",
-            ),
-            (ra.hedge_policy.is_some(), "hedge_policy"),
-            (
-                !ra.request_mirror_policies.is_empty(),
-                "request_mirror_policies",
-            ),
-            (!ra.upgrade_configs.is_empty(), "upgrade_configs"),
-            (ra.metadata_match.is_some(), "metadata_match"),
-            (ra.append_x_forwarded_host, "append_x_forwarded_host"),
-            (
-                ra.cluster_not_found_response_code != 0,
-                "cluster_not_found_response_code",
-            ),
-        ])?;
-        let target = match &ra.cluster_specifier {
-            Some(route_action::ClusterSpecifier::Cluster(c)) if !c.is_empty() => {
-                ClusterTarget::Cluster(c.clone())
-            }
-            Some(route_action::ClusterSpecifier::WeightedClusters(w)) => {
-                let mut arms = Vec::with_capacity(w.clusters.len());
-                for (i, c) in w.clusters.iter().enumerate() {
-                    let at = || format!("weighted_clusters.clusters[{i}]");
-                    if c.name.is_empty() {
-                        let e = ConvertError::Missing("name (cluster_header is unsupported)");
-                        return Err(e.at(at()));
-                    }
-                    refuse_set(&[
-                        (
-                            !c.request_headers_to_add.is_empty(),
-                            "request_headers_to_add",
-                        ),
-                        (
-                            !c.request_headers_to_remove.is_empty(),
-                            "request_headers_to_remove",
-                        ),
-                        (
-                            !c.response_headers_to_add.is_empty(),
-                            "response_headers_to_add",
-                        ),
-                        (
-                            !c.response_headers_to_remove.is_empty(),
-                            "response_headers_to_remove",
-                        ),
-                        (c.host_rewrite_specifier.is_some(), "host_rewrite"),
-                        (c.metadata_match.is_some(), "metadata_match"),
-                    ])
-                    .map_err(|e| e.at(at()))?;
-                    arms.push(WeightedCluster {
-                        name: c.name.clone(),
-                        weight: c.weight.as_ref().map_or(0, |w| w.value),
-                    });
-                }
-                if arms.iter().map(|a| u64::from(a.weight)).sum::<u64>() == 0 {
-                    return Err(ConvertError::invalid(
-                        "weighted_clusters",
-                        "total weight is 0",
-                    ));
-                }
-                ClusterTarget::Weighted(arms)
-            }
-            Some(route_action::ClusterSpecifier::Cluster(_)) | None => {
-                return Err(ConvertError::Missing("cluster"))
-            }
-            Some(_) => return Err(ConvertError::unsupported("cluster specifier")),
-        };
-        let host_rewrite = match &ra.host_rewrite_specifier {
-            Some(route_action::HostRewriteSpecifier::HostRewriteLiteral(h)) => Some(h.clone()),
-            Some(_) => return Err(ConvertError::unsupported("host rewrite (only literal)")),
-            None => None,
-        };
-        if ra.regex_rewrite.is_some() || !ra.path_rewrite.is_empty() {
-            return Err(ConvertError::unsupported(
-                "path rewrite (only prefix_rewrite)",
-            ));
-        }
-        // Envoy: unset means 15s, zero means no limit.
-        let timeout = match &ra.timeout {
-            None => Some(DEFAULT_ROUTE_TIMEOUT),
-            Some(t) => Some(duration(t).map_err(|e| e.at("timeout"))?).filter(|d| !d.is_zero()),
-        };
-        Ok(Forward {
-            target,
-            prefix_rewrite: Some(ra.prefix_rewrite.clone()).filter(|p| !p.is_empty()),
-            host_rewrite,
-            timeout,
-        })
-    }
+    Ok(QueryParameterMatcher {
+        name: q.name.clone(),
+        kind,
+    })
 }

@@ -1,4 +1,5 @@
 //! CDS and EDS conversion: discovery types, LB, timeouts, HTTP/2, endpoints.
+//! Policies, breakers, outlier detection and TLS are in `cluster_policy`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -105,19 +106,16 @@ fn static_strict_dns_and_original_dst() {
         )],
     ));
     let got = convert(&c).unwrap();
-    let Discovery::Static(eps) = &got.discovery else {
+    let Discovery::Static(assignment) = &got.discovery else {
         panic!()
     };
     assert_eq!(
-        eps,
-        &[Endpoint {
-            address: "127.1.10.2:9080".parse().unwrap(),
-            weight: 1
-        }]
+        assignment.endpoints,
+        [Endpoint::new("127.1.10.2:9080".parse().unwrap(), 1)]
     );
 
     let black_hole = convert(&cluster("BlackHoleCluster", DiscoveryType::Static)).unwrap();
-    assert!(matches!(&black_hole.discovery, Discovery::Static(e) if e.is_empty()));
+    assert!(matches!(&black_hole.discovery, Discovery::Static(a) if a.endpoints.is_empty()));
 
     let mut c = cluster("outbound|443||api.example.com", DiscoveryType::StrictDns);
     c.load_assignment = Some(cla(
@@ -134,9 +132,17 @@ fn static_strict_dns_and_original_dst() {
     ));
     c.lb_policy = XdsLb::Random as i32;
     let got = convert(&c).unwrap();
-    assert!(
-        matches!(&got.discovery, Discovery::StrictDns(h) if h == &[("api.example.com".to_owned(), 443)])
+    let Discovery::StrictDns(dns) = &got.discovery else {
+        panic!("{:?}", got.discovery)
+    };
+    assert_eq!(dns.hosts.len(), 1);
+    assert_eq!(
+        (dns.hosts[0].host.as_str(), dns.hosts[0].port),
+        ("api.example.com", 443)
     );
+    assert_eq!(dns.refresh_rate, Duration::from_secs(5));
+    assert_eq!(dns.timeout, Duration::from_secs(5));
+    assert_eq!(dns.family, crate::model::DnsLookupFamily::Auto);
     assert_eq!(got.lb_policy, LbPolicy::Random);
 
     let mut c = cluster("PassthroughCluster", DiscoveryType::OriginalDst);
@@ -150,18 +156,18 @@ fn static_strict_dns_and_original_dst() {
 #[test]
 fn unsupported_cluster_features_are_rejected() {
     let mut c = cluster("c", DiscoveryType::Eds);
-    c.lb_policy = XdsLb::RingHash as i32;
+    c.lb_policy = XdsLb::ClusterProvided as i32;
     assert!(convert(&c)
         .unwrap_err()
-        .contains("unsupported lb_policy RING_HASH"));
+        .contains("unsupported lb_policy CLUSTER_PROVIDED"));
     let mut c = cluster("c", DiscoveryType::Eds);
     c.transport_socket = Some(TransportSocket {
-        name: "envoy.transport_sockets.tls".into(),
+        name: "envoy.transport_sockets.alts".into(),
         config_type: None,
     });
     assert!(convert(&c)
         .unwrap_err()
-        .contains("transport_socket envoy.transport_sockets.tls"));
+        .contains("transport_socket envoy.transport_sockets.alts"));
     let mut c = cluster("c", DiscoveryType::Eds);
     c.cluster_discovery_type = Some(ClusterDiscoveryType::Type(42));
     assert!(convert(&c).unwrap_err().contains("invalid type"));
@@ -227,13 +233,24 @@ fn load_assignment_endpoints() {
     );
     let got = LoadAssignment::try_from(&la).unwrap();
     assert_eq!(got.cluster_name, "outbound|9080|v1|messenger");
+    // Unhealthy endpoints are kept (they count in their priority's total)
+    // but marked; priority 1 is kept for failover.
+    let seen: Vec<(String, u32, bool, u32)> = got
+        .endpoints
+        .iter()
+        .map(|e| (e.address.to_string(), e.weight, e.healthy, e.priority))
+        .collect();
     assert_eq!(
-        got.endpoints,
-        [Endpoint {
-            address: "127.1.10.2:9080".parse().unwrap(),
-            weight: 3
-        }]
+        seen,
+        [
+            ("127.1.10.2:9080".to_owned(), 3, true, 0),
+            ("127.1.10.3:9080".to_owned(), 1, false, 0),
+            ("127.1.10.4:9080".to_owned(), 1, false, 0),
+            ("127.1.10.9:9080".to_owned(), 1, true, 1),
+        ]
     );
+    assert_eq!(got.overprovisioning_factor, 140);
+    assert_eq!(got.localities.len(), 2);
 
     let bad = cla(
         "c",

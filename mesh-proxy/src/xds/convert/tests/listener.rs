@@ -190,13 +190,13 @@ fn http_filters() {
         convert(&listener("l", 80, vec![chain("c", vec![hcm_filter(h)])]))
     };
     let fault = |optional| HttpFilter {
-        name: "envoy.filters.http.fault".into(),
+        name: "envoy.filters.http.rbac".into(),
         is_optional: optional,
         ..Default::default()
     };
     let err = with(vec![fault(false), router_filter()]).unwrap_err();
     assert!(
-        err.contains("http_filters[0]: unsupported HTTP filter envoy.filters.http.fault"),
+        err.contains("http_filters[0]: unsupported HTTP filter envoy.filters.http.rbac"),
         "{err}"
     );
     with(vec![fault(true), router_filter()]).unwrap();

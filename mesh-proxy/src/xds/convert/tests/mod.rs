@@ -1,8 +1,14 @@
 //! Unit tests of the conversions, one file per resource kind, with the
 //! proto builders they share.
 
+mod chain_match;
 mod cluster;
+mod cluster_policy;
+mod cluster_tls;
+mod downstream_tls;
+mod hcm;
 mod listener;
+mod policy;
 mod route;
 mod snapshot;
 

@@ -5,18 +5,11 @@ use std::sync::Arc;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::http_connection_manager::RouteSpecifier;
 
 use super::*;
-use crate::model::{Cluster, Discovery, LbPolicy, Listener, RouteConfig, Snapshot};
+use crate::model::{Cluster, Discovery, Listener, RouteConfig, Snapshot};
 use crate::xds::convert::dangling_clusters;
 
 fn model_cluster(name: &str) -> Arc<Cluster> {
-    Arc::new(Cluster {
-        name: name.into(),
-        discovery: Discovery::OriginalDst,
-        lb_policy: LbPolicy::RoundRobin,
-        connect_timeout: std::time::Duration::from_secs(1),
-        http2: false,
-        upstream_bind: None,
-    })
+    Arc::new(Cluster::new(name, Discovery::OriginalDst))
 }
 
 #[test]
