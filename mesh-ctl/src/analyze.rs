@@ -1,39 +1,48 @@
 //! `meshctl analyze`: mesh-api's loading and validation, offline, over a
-//! set of files checked together (so references between them resolve).
+//! set of files checked together (so references between them resolve),
+//! with the warnings Istio users know from `istioctl analyze`: deprecated
+//! fields (and what replaces them), VirtualServices shadowed by an older
+//! one for the same host (IST0109), ...
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::bail;
+use mesh_api::ConfigError;
 
 use crate::config;
 
 /// Checks `paths` (files, or directories of YAML files) and prints every
-/// problem as `FILE:LINE: Kind/ns/name: path: message`. Exit code 1 when
-/// there is any.
+/// error and warning as `FILE:LINE: Kind/ns/name: path: message`, sorted by
+/// file and line, then a summary on stderr. Exit code 1 when there is any
+/// error; warnings alone leave it 0.
 pub fn run(paths: &[PathBuf], recursive: bool) -> anyhow::Result<ExitCode> {
     let files = config::yaml_files(paths, recursive)?;
     if files.is_empty() {
         bail!("no YAML files found in the given paths");
     }
     let result = config::load_and_validate(&files);
-    if result.errors.is_empty() {
-        println!(
-            "no issues found ({} object(s) in {} file(s))",
-            result.objects.len(),
-            files.len()
-        );
-        return Ok(ExitCode::SUCCESS);
+    let warnings = mesh_api::warnings(&result.objects);
+    let mut findings: Vec<&ConfigError> = result.errors.iter().chain(&warnings).collect();
+    findings.sort();
+    for finding in &findings {
+        println!("{finding}");
     }
-    for err in &result.errors {
-        println!("{err}");
+    let (errors, warned) = (result.errors.len(), warnings.len());
+    let files = files.len();
+    match (errors, warned) {
+        (0, 0) => println!(
+            "no issues found ({} object(s) in {files} file(s))",
+            result.objects.len()
+        ),
+        (0, _) => eprintln!("no errors, {warned} warning(s) in {files} file(s)"),
+        _ => eprintln!("{errors} error(s) and {warned} warning(s) in {files} file(s)"),
     }
-    eprintln!(
-        "{} issue(s) found in {} file(s)",
-        result.errors.len(),
-        files.len()
-    );
-    Ok(ExitCode::FAILURE)
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 #[cfg(test)]
@@ -81,6 +90,21 @@ mod tests {
         assert!(line.starts_with(&file.display().to_string()), "{line}");
         assert!(line.contains("Gateway/default/gw"), "{line}");
         assert!(line.contains("selectr"), "{line}");
+    }
+
+    #[test]
+    fn warnings_alone_do_not_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("old.yaml");
+        std::fs::write(
+            &file,
+            "apiVersion: networking.istio.io/v1alpha3\nkind: DestinationRule\nmetadata: {name: r}\nspec:\n  host: r\n  trafficPolicy: {loadBalancer: {simple: LEAST_CONN}}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            run(std::slice::from_ref(&file), false).unwrap(),
+            ExitCode::SUCCESS
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! `meshctl analyze` as a user runs it, over mesh-api's fixtures: every
 //! invalid case exits non-zero and prints the field path (and the line where
-//! the fixture expects one); Istio YAML written for Istio passes.
+//! the fixture expects one); Istio YAML written for Istio passes, Istio's
+//! own samples of 1.0 and of today included; warnings (deprecated fields,
+//! shadowed VirtualServices) are printed and leave the exit code 0.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -147,5 +149,144 @@ spec:
     assert!(
         out.lines().any(|l| l.starts_with(&expected)),
         "no {expected:?} in:\n{out}"
+    );
+}
+
+/// The 1-based number of the first line of `file` that contains `text`.
+fn line_of(file: &Path, text: &str) -> usize {
+    let content = std::fs::read_to_string(file).expect("read fixture");
+    content
+        .lines()
+        .position(|l| l.contains(text))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("{text:?} not in {}", file.display()))
+}
+
+#[test]
+fn deprecated_fields_are_warned_about_and_accepted() {
+    let dir = fixtures("valid");
+    let (code, out) = analyze(std::slice::from_ref(&dir));
+    assert_eq!(code, 0, "warnings must not fail analyze:\n{out}");
+    let file = dir.join("deprecated-forms.yaml");
+    let expected = [
+        (
+            "appendHeaders:",
+            "VirtualService/legacy/ratings: spec.http[0].appendHeaders: deprecated, use spec.http[0].headers.request.add",
+        ),
+        (
+            "mirrorPercent:",
+            "VirtualService/legacy/ratings: spec.http[0].mirrorPercent: deprecated, use spec.http[0].mirrorPercentage",
+        ),
+        (
+            "simple: LEAST_CONN",
+            "DestinationRule/legacy/ratings: spec.trafficPolicy.loadBalancer.simple: deprecated, use LEAST_REQUEST",
+        ),
+    ];
+    for (text, warning) in expected {
+        let line = format!("{}:{}: {warning}", file.display(), line_of(&file, text));
+        assert!(
+            out.lines().any(|l| l == line),
+            "no line {line:?} in:\n{out}"
+        );
+    }
+    assert!(
+        out.contains("no errors,") && out.contains("warning(s)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn istio_samples_of_1_0_and_today_are_accepted() {
+    for release in ["1.0.0", "master"] {
+        let dir = fixtures("istio-samples").join(release);
+        let rules = dir.join("destination-rule-all.yaml");
+        for route in [
+            "bookinfo-gateway.yaml",
+            "virtual-service-all-v1.yaml",
+            "virtual-service-reviews-80-20.yaml",
+            "virtual-service-ratings-test-delay.yaml",
+        ] {
+            let (code, out) = analyze(&[rules.clone(), dir.join(route)]);
+            assert_eq!(code, 0, "{release}/{route}:\n{out}");
+        }
+    }
+    // Istio 1.0's delay fault used the integer percent.
+    let dir = fixtures("istio-samples/1.0.0");
+    let (_, out) = analyze(&[
+        dir.join("destination-rule-all.yaml"),
+        dir.join("virtual-service-ratings-test-delay.yaml"),
+    ]);
+    assert!(
+        out.contains(
+            "spec.http[0].fault.delay.percent: deprecated, use spec.http[0].fault.delay.percentage"
+        ),
+        "{out}"
+    );
+    // The mTLS rules are refused, saying why.
+    let (code, out) =
+        analyze(&[fixtures("istio-samples/master").join("destination-rule-all-mtls.yaml")]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "ISTIO_MUTUAL is not enforced by this mesh yet (mTLS arrives with the security issue)"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn two_mesh_virtual_services_for_one_host_are_named_in_a_warning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vs = |name: &str, created: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: {name}\n  creationTimestamp: \"{created}\"\nspec:\n  hosts: [reviews]\n  http:\n  - route:\n    - destination: {{host: reviews}}\n"
+        )
+    };
+    let older = dir.path().join("a-older.yaml");
+    let newer = dir.path().join("b-newer.yaml");
+    std::fs::write(&older, vs("reviews-v1", "2024-01-01T00:00:00Z")).expect("write");
+    std::fs::write(&newer, vs("reviews-canary", "2024-06-01T00:00:00Z")).expect("write");
+    let (code, out) = analyze(&[older.clone(), newer.clone()]);
+    assert_eq!(code, 0, "a warning only:\n{out}");
+    let warning = out
+        .lines()
+        .find(|l| l.contains("IST0109"))
+        .unwrap_or_else(|| panic!("no IST0109 warning in:\n{out}"));
+    assert!(
+        warning.starts_with(&format!(
+            "{}:7: VirtualService/default/reviews-canary: spec.hosts[0]: VirtualService/default/reviews-v1 ({}:4) also routes host reviews.default.svc.cluster.local",
+            newer.display(),
+            older.display()
+        )),
+        "{warning}"
+    );
+}
+
+#[test]
+fn errors_fail_even_beside_warnings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("mixed.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: networking.istio.io/v1alpha3\nkind: DestinationRule\nmetadata: {name: r}\nspec:\n  host: r\n  trafficPolicy:\n    loadBalancer: {simple: LEAST_CONN}\n    outlierDetection: {interval: 0s}\n",
+    )
+    .expect("write");
+    let (code, out) = analyze(std::slice::from_ref(&file));
+    assert_eq!(code, 1, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    let at = |text: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(text))
+            .unwrap_or_else(|| panic!("no {text:?} in:\n{out}"))
+    };
+    // Sorted by line: the warning (line 7) before the error (line 8).
+    assert!(
+        at("loadBalancer.simple: deprecated") < at("outlierDetection.interval:"),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 error(s) and 1 warning(s) in 1 file(s)"),
+        "{out}"
     );
 }

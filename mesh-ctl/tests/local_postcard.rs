@@ -313,11 +313,12 @@ async fn postcard_through_the_local_mesh() {
         "rejected apply changed the config"
     );
 
-    // 5. An invalid file written straight into the config dir: pilot
-    // reports it and keeps serving the last good config.
+    // 5. An invalid file written straight into the config dir (weights
+    // that leave every destination without traffic): pilot reports it and
+    // keeps serving the last good config.
     fs::write(
         config_dir.join("broken.yaml"),
-        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: broken\nspec:\n  hosts: [messenger]\n  http:\n  - route:\n    - destination: {host: messenger, subset: v1}\n      weight: 30\n    - destination: {host: messenger, subset: v2}\n      weight: 30\n",
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: broken\nspec:\n  hosts: [messenger]\n  http:\n  - route:\n    - destination: {host: messenger, subset: v1}\n      weight: 0\n    - destination: {host: messenger, subset: v2}\n      weight: 0\n",
     )
     .expect("write broken file");
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -6,7 +6,8 @@
 //!  process::Supervisor   spawn (own process group, log file, run tag), watch, stop (nix signals)
 //!  lock::RunLock         flock(2) on a run's state directory
 //!  net                   bridge, network namespaces, veths (198.18.N.0/24, VIPs 198.19.N.0/24)
-//!  LocalMesh (mesh/)     pilot + pods (mesh/pod.rs): init (capture), sidecar as UID 1337, app; readiness via probe
+//!  LocalMesh (mesh/)     pilot + pods (mesh/pod.rs): init (capture), sidecar as UID 1337, app; readiness via probe;
+//!                        gateways (mesh/gateway.rs: ingress, egress); PostgreSQL outside the mesh (mesh/database.rs)
 //!  registry              hosts files, ServiceEntry/WorkloadEntry config, Envoy bootstraps
 //!  stale                 leftovers of killed runs, by name prefix and process tag
 //! ```
@@ -28,7 +29,10 @@ mod workload;
 pub use cmd::is_root;
 pub use error::LocalError;
 pub use lock::RunLock;
-pub use mesh::{LocalMesh, Options, DEBUG_PORT, INGRESS_HTTP_PORT, PROXY_UID, XDS_PORT};
+pub use mesh::{
+    postgres_missing, LocalMesh, Options, DEBUG_PORT, EGRESS_GATEWAY, INGRESS_GATEWAY,
+    INGRESS_HTTP_PORT, INGRESS_PORTS, POSTGRES_PORT, PROXY_UID, XDS_PORT,
+};
 pub use process::{Spawn, Supervisor, RUN_ENV};
 pub use stale::{cleanup_run, cleanup_stale};
 pub use workload::{is_dns_label, Port, Sidecar, Workload};

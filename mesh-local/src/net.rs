@@ -233,10 +233,14 @@ impl Net {
             }
         }
         for veth in self.veths.drain(..) {
-            // Deleting the namespace deleted its end and so the pair.
+            // Deleting the namespace deletes its end and so the pair, but
+            // the kernel does that in the background: a link that vanishes
+            // between the check and the delete is gone, as wanted.
             if link_exists(&veth) {
                 if let Err(e) = ip(&["link", "del", &veth]) {
-                    errors.push(e);
+                    if link_exists(&veth) {
+                        errors.push(e);
+                    }
                 }
             }
         }

@@ -145,6 +145,13 @@ impl Supervisor {
             }
         }
         let log = open_log(spec.log)?;
+        if let Some(uid) = spec.uid {
+            // The process may reopen its own stdout (`/dev/stdout`, where
+            // proxies write access logs), as it can in a container: the
+            // file is then its user's.
+            std::os::unix::fs::chown(spec.log, Some(uid), Some(uid))
+                .map_err(LocalError::io(spec.log))?;
+        }
         let err_log = log.try_clone().map_err(LocalError::io(spec.log))?;
         let mut cmd = Command::new(program);
         cmd.args(args).env_clear();

@@ -33,6 +33,19 @@ impl Service {
     }
 }
 
+/// What a pod is in the mesh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// An app, with or without a sidecar.
+    App,
+    /// The ingress gateway: reached from outside, not part of any Service
+    /// here.
+    IngressGateway,
+    /// The egress gateway: a Service (`istio-egressgateway.istio-system`)
+    /// that sidecars route to, as Istio installs it.
+    EgressGateway,
+}
+
 /// A running pod.
 #[derive(Debug, Clone)]
 pub struct Pod {
@@ -42,8 +55,8 @@ pub struct Pod {
     pub ip: Ipv4Addr,
     /// Its network namespace.
     pub netns: String,
-    /// True for the ingress gateway (not part of any Service here).
-    pub ingress: bool,
+    /// App or gateway.
+    pub role: Role,
 }
 
 /// Pods and services of one run.
@@ -124,7 +137,7 @@ impl Registry {
         for pod in self
             .pods
             .values()
-            .filter(|p| !p.ingress && p.workload.with_service)
+            .filter(|p| p.role != Role::IngressGateway && p.workload.with_service)
         {
             let w = &pod.workload;
             docs.push(json!({
@@ -215,7 +228,7 @@ mod tests {
                 .port("http", 9080, "HTTP"),
             ip: ip.into(),
             netns: format!("e2e1x1-{name}"),
-            ingress: false,
+            role: Role::App,
         }
     }
 
@@ -295,12 +308,59 @@ mod tests {
                 workload: w,
                 ip: [198, 18, 7, 20].into(),
                 netns: "e2e1x1-outsider".into(),
-                ingress: false,
+                role: Role::App,
             },
         );
         let yaml = reg.mesh_yaml();
         assert!(!yaml.contains("outsider"), "{yaml}");
         assert!(!reg.hosts_file(&reg.pods["greeter-v1"]).contains("outsider"));
+    }
+
+    #[test]
+    fn the_egress_gateway_is_a_service_and_the_ingress_is_not() {
+        let mut reg = registry();
+        for (name, role, label, ip) in [
+            (
+                "istio-egressgateway",
+                Role::EgressGateway,
+                "egressgateway",
+                21,
+            ),
+            (
+                "istio-ingressgateway",
+                Role::IngressGateway,
+                "ingressgateway",
+                22,
+            ),
+        ] {
+            let w = Workload::new(name, name, &["mesh-proxy"])
+                .namespace("istio-system")
+                .label("istio", label)
+                .port("tcp", 7777, "TCP");
+            if role == Role::EgressGateway {
+                reg.add_to_service(&w, [198, 19, 7, 30].into());
+            }
+            let pod = Pod {
+                workload: w,
+                ip: [198, 18, 7, ip].into(),
+                netns: format!("e2e1x1-{name}"),
+                role,
+            };
+            reg.pods.insert(name.into(), pod);
+        }
+        let yaml = reg.mesh_yaml();
+        assert!(
+            yaml.contains("istio-egressgateway.istio-system.svc.cluster.local"),
+            "{yaml}"
+        );
+        assert!(yaml.contains("address: 198.18.7.21"), "{yaml}");
+        assert!(yaml.contains("istio: egressgateway"), "{yaml}");
+        assert!(!yaml.contains("ingressgateway"), "{yaml}");
+        let hosts = reg.hosts_file(&reg.pods["greeter-v1"]);
+        assert!(
+            hosts.contains("198.19.7.30\tistio-egressgateway.istio-system "),
+            "{hosts}"
+        );
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub struct Workload {
     /// False for a pod that backs no Service: nothing in the mesh's
     /// registry points at it (an "unknown destination").
     pub with_service: bool,
+    /// Run the app as this UID (a Kubernetes `runAsUser`), e.g. a database
+    /// that refuses to run as root; root when `None`.
+    pub run_as: Option<u32>,
 }
 
 impl Workload {
@@ -76,7 +79,14 @@ impl Workload {
             image: String::new(),
             sidecar: Sidecar::MeshProxy,
             with_service: true,
+            run_as: None,
         }
+    }
+
+    /// Runs the app as `uid`.
+    pub fn run_as(mut self, uid: u32) -> Workload {
+        self.run_as = Some(uid);
+        self
     }
 
     /// Makes it a pod without a Service (and, locally, without a

@@ -13,7 +13,8 @@
 //!
 //! A run lives in its run directory (`/tmp/mesh-local/PREFIX/` unless the
 //! caller gives one): `config/` (pilot's watched directory),
-//! `logs/POD.CONTAINER.log`, `envoy/` bootstraps. Teardown (also on drop,
+//! `logs/POD.CONTAINER.log`, `envoy/` bootstraps, `files/` (what every pod
+//! may read: certificates), `db/` (databases' data). Teardown (also on drop,
 //! so after a panic too) stops every process, deletes the namespaces,
 //! veths, bridge, `/etc/netns/*` entries and (when it made it) the run
 //! directory; [`crate::cleanup_stale`] removes what a killed run left.
@@ -22,14 +23,18 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod database;
+mod gateway;
 mod pod;
 
-pub use pod::{INGRESS_HTTP_PORT, PROXY_UID};
+pub use database::{postgres_missing, POSTGRES_PORT};
+pub use gateway::{EGRESS_GATEWAY, INGRESS_GATEWAY, INGRESS_HTTP_PORT, INGRESS_PORTS};
+pub use pod::PROXY_UID;
 
 use crate::cmd::{self, Cmd, Finished};
 use crate::net::{self, Net};
 use crate::process::{tail, Supervisor};
-use crate::registry::{self, Registry};
+use crate::registry::{self, Registry, Role};
 use crate::{stale, LocalError, ETC_NETNS, RUN_ROOT};
 
 /// Pilot's xDS port on the bridge address.
@@ -38,8 +43,9 @@ pub const XDS_PORT: u16 = mesh_api::names::XDS_PORT;
 /// Pilot's debug port on the bridge address.
 pub const DEBUG_PORT: u16 = 8080;
 
-/// Time limit of [`LocalMesh::exec`].
-const EXEC_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time limit of [`LocalMesh::exec`]: a guard against a hung command; the
+/// e2e suite's loads of a few thousand requests stay well below it.
+const EXEC_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How processes get between SIGTERM and SIGKILL.
 pub(crate) const GRACE: Duration = Duration::from_secs(3);
@@ -122,7 +128,7 @@ impl LocalMesh {
         let run_dir = options
             .run_dir
             .unwrap_or_else(|| Path::new(RUN_ROOT).join(&prefix));
-        for dir in ["config", "logs", "envoy"] {
+        for dir in ["config", "logs", "envoy", "files", "db"] {
             let dir = run_dir.join(dir);
             std::fs::create_dir_all(&dir).map_err(LocalError::io(dir))?;
         }
@@ -212,8 +218,31 @@ impl LocalMesh {
         self.registry
             .pods
             .values()
-            .find(|p| p.ingress)
+            .find(|p| p.role == Role::IngressGateway)
             .map(|p| format!("http://{}:{}", p.ip, INGRESS_HTTP_PORT))
+    }
+
+    /// Puts `contents` into the run's shared files (`RUN_DIR/files/NAME`,
+    /// readable by every pod's app and proxy, UID 1337 included: pods share
+    /// the machine's file system) and returns its path, as Gateway TLS
+    /// settings (`serverCertificate`, `privateKey`) and apps name it.
+    pub fn put_file(&self, name: &str, contents: &[u8]) -> Result<PathBuf, LocalError> {
+        let plain = !name.is_empty()
+            && !name.starts_with('.')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !plain {
+            return Err(LocalError::Invalid(format!(
+                "shared file name {name:?}: letters, digits, `.`, `_`, `-` only"
+            )));
+        }
+        let path = self.run_dir.join("files").join(name);
+        std::fs::write(&path, contents).map_err(LocalError::io(&path))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+            .map_err(LocalError::io(&path))?;
+        Ok(path)
     }
 
     pub(crate) fn pod(&self, pod: &str) -> Result<&registry::Pod, LocalError> {
@@ -288,6 +317,18 @@ impl LocalMesh {
             }
         }
         Ok(out)
+    }
+
+    /// What `pod`'s proxy printed so far: its log lines and, on stdout, its
+    /// access log (one line per request or connection).
+    pub fn proxy_log(&self, pod: &str) -> Result<String, LocalError> {
+        self.pod(pod)?;
+        let path = self.log_path(pod, "proxy");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(LocalError::io(path)(e)),
+        }
     }
 
     /// The supervisor of every process of the run: a caller may start more

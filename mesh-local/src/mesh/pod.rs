@@ -1,7 +1,8 @@
 //! Starting a local pod, in the order a kubelet does: network (namespace,
 //! veth, address, hosts file), the init step (`mesh-proxy init`, capture),
 //! the sidecar as UID 1337, then the app; each step waits for readiness.
-//! Pilot starts with the first pod that needs it.
+//! Pilot starts with the first pod that needs it. Gateways (`gateway.rs`)
+//! and databases (`database.rs`) are pods made with the same steps.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -13,41 +14,32 @@ use super::{LocalMesh, XDS_PORT};
 use crate::cmd::{self, Cmd};
 use crate::probe;
 use crate::process::{append_log, Spawn};
-use crate::registry::{self, Pod};
+use crate::registry::{self, Pod, Role};
 use crate::workload::{Sidecar, Workload};
 use crate::LocalError;
 
 /// The proxy's UID and GID, as Istio's sidecar.
 pub const PROXY_UID: u32 = 1337;
-/// Port the ingress gateway binds for Gateway port 80.
-pub const INGRESS_HTTP_PORT: u16 = 8080;
 /// How long a process may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl LocalMesh {
     /// Starts a pod (app plus sidecar) and its Service, and returns once the
     /// app accepts connections and the sidecar is ready.
-    pub fn deploy(&mut self, workload: &Workload) -> Result<(), LocalError> {
-        self.deploy_pod(workload, false)
+    pub fn deploy(&mut self, w: &Workload) -> Result<(), LocalError> {
+        let pod = self.add_pod(w, Role::App)?;
+        if w.sidecar != Sidecar::None {
+            self.ensure_pilot()?;
+            self.run_init(&pod)?;
+            self.start_sidecar(&pod)?;
+        }
+        self.start_app(&pod)
     }
 
-    /// Starts the ingress gateway (`istio-ingressgateway` in `istio-system`,
-    /// labels `istio: ingressgateway`) as a pod of its own, its port 80 on
-    /// [`INGRESS_HTTP_PORT`] of the pod address ([`LocalMesh::ingress_url`]).
-    pub fn deploy_ingress(&mut self) -> Result<(), LocalError> {
-        let gw = Workload::new(
-            "istio-ingressgateway",
-            "istio-ingressgateway",
-            &["mesh-proxy"],
-        )
-        .namespace("istio-system")
-        .label("istio", "ingressgateway")
-        .service_account("istio-ingressgateway-service-account");
-        self.deploy_pod(&gw, true)
-    }
-
-    /// Deploys a pod; `ingress` makes it the gateway (no init, no app).
-    fn deploy_pod(&mut self, w: &Workload, ingress: bool) -> Result<(), LocalError> {
+    /// The pod's network (namespace, veth, address), its Service (apps
+    /// and the egress gateway) and the hosts files and registry config
+    /// that name it; nothing runs in it yet.
+    pub(crate) fn add_pod(&mut self, w: &Workload, role: Role) -> Result<Pod, LocalError> {
         w.validate()?;
         if self.registry.pods.contains_key(&w.name) {
             return Err(LocalError::Invalid(format!(
@@ -59,7 +51,7 @@ impl LocalMesh {
             .map_err(|_| LocalError::Invalid("too many pods".into()))?;
         let netns = self.net.add_pod(&w.name, index)?;
         let ip = self.net.pod_ip(index);
-        if !ingress && w.with_service {
+        if role != Role::IngressGateway && w.with_service {
             let vip = u8::try_from(self.registry.services.len() + 1)
                 .map(|i| self.net.vip(i))
                 .map_err(|_| LocalError::Invalid("too many services".into()))?;
@@ -69,24 +61,14 @@ impl LocalMesh {
             workload: w.clone(),
             ip,
             netns,
-            ingress,
+            role,
         };
         self.registry.pods.insert(w.name.clone(), pod.clone());
         self.write_hosts_files()?;
         if self.write_registry {
             self.write_config("00-local-registry.yaml", &self.registry.mesh_yaml())?;
         }
-
-        if ingress {
-            self.ensure_pilot()?;
-            return self.start_gateway(&pod);
-        }
-        if w.sidecar != Sidecar::None {
-            self.ensure_pilot()?;
-            self.run_init(&pod)?;
-            self.start_sidecar(&pod)?;
-        }
-        self.start_app(&pod)
+        Ok(pod)
     }
 
     fn existing_bin(&self, name: &str) -> Result<String, LocalError> {
@@ -216,14 +198,8 @@ impl LocalMesh {
         Ok(copy)
     }
 
-    fn start_gateway(&mut self, pod: &Pod) -> Result<(), LocalError> {
-        let ports = format!("80={INGRESS_HTTP_PORT}");
-        let argv = self.proxy_argv(pod, ProxyType::Router, &["--gateway-ports", &ports])?;
-        self.spawn_proxy(pod, &argv)
-    }
-
     /// mesh-proxy's flags (docs/architecture.md) for this pod.
-    fn proxy_argv(
+    pub(crate) fn proxy_argv(
         &self,
         pod: &Pod,
         kind: ProxyType,
@@ -250,7 +226,7 @@ impl LocalMesh {
     }
 
     /// Runs the proxy as UID 1337 and waits for its admin `/ready`.
-    fn spawn_proxy(&mut self, pod: &Pod, argv: &[String]) -> Result<(), LocalError> {
+    pub(crate) fn spawn_proxy(&mut self, pod: &Pod, argv: &[String]) -> Result<(), LocalError> {
         let name = &pod.workload.name;
         let label = format!("{name}/proxy");
         let log = self.log_path(name, "proxy");
@@ -272,7 +248,7 @@ impl LocalMesh {
         })
     }
 
-    fn start_app(&mut self, pod: &Pod) -> Result<(), LocalError> {
+    pub(crate) fn start_app(&mut self, pod: &Pod) -> Result<(), LocalError> {
         let w = &pod.workload;
         let mut argv = w.command.clone();
         if let Some(first) = argv.first_mut() {
@@ -284,7 +260,7 @@ impl LocalMesh {
             name: &label,
             argv: &argv,
             netns: Some(&pod.netns),
-            uid: None,
+            uid: w.run_as,
             env: &w.env,
             log: &log,
         })?;
@@ -327,7 +303,7 @@ fn is_elf(path: &std::path::Path) -> bool {
 }
 
 /// Polls `ready` every 100 ms until it says yes, fails, or READY_TIMEOUT passes.
-fn wait_for(
+pub(crate) fn wait_for(
     what: &str,
     mut ready: impl FnMut() -> Result<bool, LocalError>,
 ) -> Result<(), LocalError> {
