@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use mesh_local::{LocalError, LocalMesh, Options};
 use mesh_test_support::bins;
 
-use crate::cluster::{Cluster, ExecOutput, HttpResponse, Workload};
+use crate::cluster::{Cluster, ExecOutput, HttpResponse, Port, Workload};
+use crate::http::{parse_fetch_output, Request};
 use crate::E2eError;
 
 /// First characters of every name the e2e suite's local runs make.
@@ -20,7 +21,9 @@ pub const SUITE_TAG: &str = "e2e";
 #[derive(Debug)]
 pub struct LocalCluster {
     mesh: LocalMesh,
-    applied: Vec<(PathBuf, String)>,
+    /// Files written by `apply`, one per object (`kubectl apply`
+    /// semantics: applying an object again replaces it).
+    applied: Vec<PathBuf>,
 }
 
 impl LocalCluster {
@@ -100,21 +103,41 @@ impl Cluster for LocalCluster {
         Ok(self.mesh.deploy_ingress()?)
     }
 
+    fn deploy_egress(&mut self, ports: &[Port]) -> Result<(), E2eError> {
+        Ok(self.mesh.deploy_egress(ports)?)
+    }
+
+    fn deploy_postgres(&mut self, name: &str, namespace: &str) -> Result<(), E2eError> {
+        Ok(self.mesh.deploy_postgres(name, namespace)?)
+    }
+
+    fn put_file(&mut self, name: &str, contents: &str) -> Result<String, E2eError> {
+        let path = self.mesh.put_file(name, contents.as_bytes())?;
+        Ok(path.to_string_lossy().into_owned())
+    }
+
     fn apply(&mut self, yaml: &str) -> Result<(), E2eError> {
-        let name = format!("applied-{:03}.yaml", self.applied.len() + 1);
-        let path = self.mesh.write_config(&name, yaml)?;
-        self.applied.push((path, yaml.to_string()));
+        for (key, doc) in objects(yaml)? {
+            let path = self
+                .mesh
+                .write_config(&format!("applied-{key}.yaml"), &doc)?;
+            if !self.applied.contains(&path) {
+                self.applied.push(path);
+            }
+        }
         Ok(())
     }
 
     fn delete(&mut self, yaml: &str) -> Result<(), E2eError> {
-        let Some(i) = self.applied.iter().position(|(_, y)| y == yaml) else {
-            return Err(E2eError::Invalid(
-                "the local driver deletes only YAML applied earlier, given verbatim".into(),
-            ));
-        };
-        let (path, _) = self.applied.remove(i);
-        std::fs::remove_file(&path).map_err(E2eError::io(path))
+        for (key, _) in objects(yaml)? {
+            let path = self.mesh.config_dir().join(format!("applied-{key}.yaml"));
+            let Some(i) = self.applied.iter().position(|p| *p == path) else {
+                return Err(E2eError::Invalid(format!("{key} was not applied")));
+            };
+            self.applied.remove(i);
+            std::fs::remove_file(&path).map_err(E2eError::io(path))?;
+        }
+        Ok(())
     }
 
     fn set_mesh_config(&mut self, yaml: &str) -> Result<(), E2eError> {
@@ -138,14 +161,28 @@ impl Cluster for LocalCluster {
             .ok_or_else(|| E2eError::Invalid("no ingress deployed".into()))
     }
 
+    fn ingress_address(&self, port: u16) -> Result<String, E2eError> {
+        self.mesh
+            .ingress_addr(port)
+            .map(|a| a.to_string())
+            .ok_or_else(|| {
+                E2eError::Invalid(format!(
+                    "no ingress deployed, or it does not serve port {port} (it maps {:?})",
+                    mesh_local::INGRESS_PORTS
+                ))
+            })
+    }
+
     fn exec(&self, pod: &str, argv: &[&str]) -> Result<ExecOutput, E2eError> {
         Ok(self.mesh.exec(pod, argv)?)
     }
 
-    fn http_get(&self, pod: &str, url: &str) -> Result<HttpResponse, E2eError> {
+    fn request(&self, pod: &str, req: &Request) -> Result<HttpResponse, E2eError> {
         // The tool resolves names through the pod's hosts file, as its app does.
         let tool = self.tool_path()?;
-        let argv = [tool.as_str(), "fetch", url];
+        let args = req.tool_args();
+        let mut argv: Vec<&str> = vec![tool.as_str()];
+        argv.extend(args.iter().map(String::as_str));
         let out = self.exec(pod, &argv)?;
         if !out.success() {
             return Err(LocalError::Command {
@@ -162,20 +199,70 @@ impl Cluster for LocalCluster {
         Ok(self.mesh.logs(pod)?)
     }
 
+    fn proxy_log(&self, pod: &str) -> Result<String, E2eError> {
+        Ok(self.mesh.proxy_log(pod)?)
+    }
+
     fn teardown(&mut self) -> Result<(), E2eError> {
         Ok(self.mesh.teardown()?)
     }
 }
 
-/// Parses `mesh-e2e-tool fetch` output: `HTTP <status>`, a blank line, the body.
-pub fn parse_fetch_output(stdout: &str) -> Result<HttpResponse, E2eError> {
-    let (head, body) = stdout.split_once("\n\n").unwrap_or((stdout, ""));
-    let status = head
-        .strip_prefix("HTTP ")
-        .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| E2eError::Invalid(format!("unexpected fetch output: {stdout:?}")))?;
-    Ok(HttpResponse {
-        status,
-        body: body.to_string(),
-    })
+/// The documents of `yaml`, each with a file-name key `kind-namespace-name`
+/// (namespace `default` when absent, as `kubectl apply` does).
+fn objects(yaml: &str) -> Result<Vec<(String, String)>, E2eError> {
+    let mut out = Vec::new();
+    for doc in yaml.split("\n---") {
+        let doc = doc.trim_start_matches("---").trim();
+        if doc
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
+            continue;
+        }
+        let value: serde_yaml::Value = serde_yaml::from_str(doc)
+            .map_err(|e| E2eError::Invalid(format!("applied YAML: {e}")))?;
+        let field = |v: &serde_yaml::Value| v.as_str().map(str::to_ascii_lowercase);
+        let kind = field(&value["kind"]);
+        let name = field(&value["metadata"]["name"]);
+        let ns = field(&value["metadata"]["namespace"]).unwrap_or_else(|| "default".into());
+        let (Some(kind), Some(name)) = (kind, name) else {
+            return Err(E2eError::Invalid(format!(
+                "applied YAML needs kind and metadata.name: {doc}"
+            )));
+        };
+        let key: String = format!("{kind}-{ns}-{name}")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        out.push((key, format!("{doc}\n")));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::objects;
+
+    #[test]
+    fn each_object_gets_one_key_so_applying_again_replaces_it() {
+        let yaml = "# a comment\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: reviews\nspec: {}\n---\nkind: DestinationRule\nmetadata:\n  name: reviews\n  namespace: shop\nspec: {}\n";
+        let objs = objects(yaml).unwrap();
+        let keys: Vec<&str> = objs.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "virtualservice-default-reviews",
+                "destinationrule-shop-reviews"
+            ]
+        );
+        assert!(objs[0].1.contains("name: reviews"));
+        assert!(objects("kind: VirtualService\nspec: {}\n").is_err());
+    }
 }

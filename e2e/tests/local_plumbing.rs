@@ -260,3 +260,113 @@ fn cleanup_stale_removes_a_killed_runs_leftovers_and_nothing_else() {
     assert!(!mesh_local::net::link_exists(&format!("{dead}br")));
     assert!(!etc.exists() && !run.exists(), "{removed:?}");
 }
+
+#[test]
+fn gateways_shared_files_and_a_database_outside_the_mesh() {
+    if !runnable() {
+        return;
+    }
+    if let Some(why) = mesh_local::postgres_missing() {
+        skip("local plumbing (postgres)", &why);
+        return;
+    }
+    let mut c = LocalCluster::new().unwrap_or_else(|e| panic!("cluster: {e}"));
+    let fail = |what: &str, e: mesh_e2e::E2eError| -> ! { panic!("{what}: {e}") };
+    c.deploy_ingress().unwrap_or_else(|e| fail("ingress", e));
+    let egress_port = mesh_e2e::Port {
+        name: "tcp-db".into(),
+        number: 7777,
+        protocol: "TCP".into(),
+    };
+    c.deploy_egress(&[egress_port])
+        .unwrap_or_else(|e| fail("egress", e));
+    c.deploy_postgres("orders-db", "external")
+        .unwrap_or_else(|e| fail("postgres", e));
+    let client = server("client-v1", "client", "x");
+    c.deploy(&client).unwrap_or_else(|e| fail("client", e));
+    let traces = Traces::of(
+        &c,
+        &[
+            "istio-ingressgateway",
+            "istio-egressgateway",
+            "orders-db",
+            "client-v1",
+        ],
+    );
+
+    // The ingress serves Gateway ports 80 and 443 on their mapped ports.
+    let ingress = c.mesh().pod_ip("istio-ingressgateway").expect("ingress IP");
+    assert_eq!(c.ingress_address(443).ok(), Some(format!("{ingress}:8443")));
+    assert_eq!(c.ingress_url().ok(), Some(format!("http://{ingress}:8080")));
+    assert!(c.ingress_address(9999).is_err());
+
+    // The egress gateway is a Service like any other: a VIP in every
+    // pod's hosts file, a ServiceEntry and a WorkloadEntry for pilot.
+    let vip = c
+        .mesh()
+        .service_vip("istio-egressgateway", "istio-system")
+        .expect("egress VIP");
+    let out = c.exec(
+        "client-v1",
+        &[TOOL, "resolve", "istio-egressgateway.istio-system"],
+    );
+    assert_eq!(
+        out.map(|o| o.stdout.trim().to_string()).ok(),
+        Some(vip.to_string())
+    );
+    let registry = std::fs::read_to_string(c.run_dir().join("config/00-local-registry.yaml"))
+        .expect("registry config");
+    assert!(
+        registry.contains("istio-egressgateway.istio-system.svc.cluster.local"),
+        "{registry}"
+    );
+    assert!(registry.contains("istio: egressgateway"), "{registry}");
+    assert!(
+        !registry.contains("orders-db"),
+        "the database is outside the mesh: {registry}"
+    );
+
+    // A shared file is readable by the proxy's UID inside a pod.
+    let path = c
+        .put_file("server.pem", "-----BEGIN CERTIFICATE-----\n")
+        .unwrap_or_else(|e| fail("put_file", e));
+    let out = c.exec(
+        "client-v1",
+        &[
+            "setpriv",
+            "--reuid=1337",
+            "--regid=1337",
+            "--clear-groups",
+            "cat",
+            &path,
+        ],
+    );
+    assert_eq!(
+        out.map(|o| o.stdout).ok().as_deref(),
+        Some("-----BEGIN CERTIFICATE-----\n")
+    );
+    assert!(c.put_file("../escape", "x").is_err());
+
+    // PostgreSQL answers a real client from another pod, and logs the peer.
+    let db = c.pod_address("orders-db").expect("db address");
+    let out = c
+        .exec(
+            "client-v1",
+            &["psql", "-h", &db, "-U", "postgres", "-tAc", "select 40 + 2"],
+        )
+        .unwrap_or_else(|e| fail("psql", e));
+    assert_eq!(out.stdout.trim(), "42", "{out:?}");
+    let client_ip = c.pod_address("client-v1").expect("client address");
+    let logs = c.logs("orders-db").unwrap_or_default();
+    assert!(
+        logs.contains(&format!("connection received: host={client_ip}")),
+        "{logs}"
+    );
+    assert!(
+        c.proxy_log("client-v1").unwrap_or_default().is_empty(),
+        "no sidecar, no proxy log"
+    );
+
+    c.teardown().unwrap_or_else(|e| fail("teardown", e));
+    traces.assert_gone();
+}

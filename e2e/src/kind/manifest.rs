@@ -7,6 +7,11 @@ use serde_json::{json, Value};
 use crate::cluster::{Sidecar, Workload};
 use mesh_local::registry::to_yaml_stream;
 
+/// Where the shared files appear in every pod (and gateway).
+pub const FILES_DIR: &str = "/etc/mesh-e2e/files";
+/// The Secret holding them, in each namespace that has pods.
+pub const FILES_SECRET: &str = "mesh-e2e-files";
+
 /// The namespace, labelled `istio-injection=enabled` so pods get a sidecar.
 pub fn namespace(name: &str) -> String {
     to_yaml_stream(&[json!({
@@ -61,6 +66,7 @@ pub fn workload(w: &Workload) -> String {
                     "metadata": {"labels": pod_labels, "annotations": annotations},
                     "spec": {
                         "serviceAccountName": w.service_account,
+                        "volumes": [files_volume()],
                         "containers": [{
                             "name": "app",
                             "image": w.image,
@@ -68,6 +74,8 @@ pub fn workload(w: &Workload) -> String {
                             "command": command,
                             "args": args,
                             "env": env,
+                            "volumeMounts": [files_mount()],
+                            "securityContext": security_context(w),
                             "ports": w.ports.iter().map(|p| json!({
                                 "name": p.name, "containerPort": p.number,
                             })).collect::<Vec<_>>(),
@@ -81,6 +89,23 @@ pub fn workload(w: &Workload) -> String {
         docs.remove(1);
     }
     to_yaml_stream(&docs)
+}
+
+/// The shared files' volume: optional, so pods start before any file exists.
+pub fn files_volume() -> Value {
+    json!({"name": FILES_SECRET, "secret": {"secretName": FILES_SECRET, "optional": true}})
+}
+
+/// Where the shared files appear.
+pub fn files_mount() -> Value {
+    json!({"name": FILES_SECRET, "mountPath": FILES_DIR, "readOnly": true})
+}
+
+fn security_context(w: &Workload) -> Value {
+    match w.run_as {
+        Some(uid) => json!({"runAsUser": uid}),
+        None => json!({}),
+    }
 }
 
 #[cfg(test)]

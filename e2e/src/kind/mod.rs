@@ -7,6 +7,7 @@
 //! them [`KindCluster::unavailable`] says what is missing and scenarios
 //! skip, never claiming a pass they did not run.
 
+mod edge;
 mod manifest;
 
 use std::collections::BTreeMap;
@@ -14,20 +15,18 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cluster::{Cluster, ExecOutput, HttpResponse, Sidecar, Workload};
+use crate::cluster::{Cluster, ExecOutput, HttpResponse, Port, Sidecar, Workload};
+use crate::http::Request;
 use crate::local::SUITE_TAG;
 use crate::E2eError;
 use mesh_local::cmd::{self, Cmd};
 use mesh_local::net::{new_prefix, prefix_pid};
-use mesh_local::LocalError;
 
 /// Where kind runs keep their config and logs.
 const RUN_ROOT: &str = "/tmp/mesh-e2e";
 
-/// The NodePort the ingress gateway is exposed on (mapped to the host).
-const INGRESS_NODE_PORT: u16 = 30080;
 /// Time limit for cluster creation and rollouts.
-const SLOW: Duration = Duration::from_secs(300);
+pub(crate) const SLOW: Duration = Duration::from_secs(300);
 
 /// An image built from a Dockerfile and loaded into the cluster.
 #[derive(Debug, Clone)]
@@ -80,8 +79,11 @@ pub struct KindCluster {
     name: String,
     run_dir: PathBuf,
     kubeconfig: PathBuf,
-    ingress_port: u16,
+    /// Gateway server port → (NodePort, host port on 127.0.0.1).
+    ingress_ports: BTreeMap<u16, (u16, u16)>,
     pods: BTreeMap<String, String>,
+    /// Shared files by name ([`Cluster::put_file`]).
+    files: BTreeMap<String, String>,
     torn_down: bool,
 }
 
@@ -113,20 +115,30 @@ impl KindCluster {
         let name = new_prefix(SUITE_TAG);
         let run_dir = Path::new(RUN_ROOT).join(&name);
         std::fs::create_dir_all(&run_dir).map_err(E2eError::io(&run_dir))?;
-        let ingress_port = free_port()?;
+        let ingress_ports = edge::ingress_port_map(free_port)?;
         // From here on, drop deletes whatever was made.
         let cluster = KindCluster {
             kubeconfig: run_dir.join("kubeconfig"),
             name,
             run_dir,
-            ingress_port,
+            ingress_ports,
             pods: BTreeMap::new(),
+            files: BTreeMap::new(),
             torn_down: false,
         };
         let kind_cfg = cluster.run_dir.join("kind.yaml");
+        let mappings: String = cluster
+            .ingress_ports
+            .values()
+            .map(|(node, host)| {
+                format!(
+                    "  - {{containerPort: {node}, hostPort: {host}, listenAddress: 127.0.0.1}}\n"
+                )
+            })
+            .collect();
         let text = format!(
             "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n  \
-             extraPortMappings:\n  - {{containerPort: {INGRESS_NODE_PORT}, hostPort: {ingress_port}, listenAddress: 127.0.0.1}}\n"
+             extraPortMappings:\n{mappings}"
         );
         std::fs::write(&kind_cfg, text).map_err(E2eError::io(&kind_cfg))?;
         Cmd::new("kind")
@@ -221,6 +233,8 @@ impl Cluster for KindCluster {
             .args(["apply", "-f", "-"])
             .stdin(yaml)
             .run()?;
+        // The shared files, before the pod (which mounts them) starts.
+        self.apply_files_secret(&w.namespace)?;
         self.kubectl()
             .args(["rollout", "status", "-n", &w.namespace])
             .arg(format!("deployment/{}", w.name))
@@ -232,21 +246,28 @@ impl Cluster for KindCluster {
     }
 
     fn deploy_ingress(&mut self) -> Result<(), E2eError> {
-        // The installer made the gateway; expose it on the mapped NodePort.
-        let patch = format!(
-            r#"{{"spec":{{"type":"NodePort","ports":[{{"name":"http2","port":80,"targetPort":8080,"nodePort":{INGRESS_NODE_PORT}}}]}}}}"#
-        );
-        self.kubectl()
-            .args([
-                "-n",
-                "istio-system",
-                "patch",
-                "service",
-                "istio-ingressgateway",
-            ])
-            .args(["--type", "merge", "-p", &patch])
-            .run()?;
+        // The installer made the gateway; expose its ports on the mapped NodePorts.
+        self.expose_ingress()?;
+        self.pods
+            .insert("istio-ingressgateway".into(), "istio-system".into());
         Ok(())
+    }
+
+    fn deploy_egress(&mut self, ports: &[Port]) -> Result<(), E2eError> {
+        self.use_egress(ports)?;
+        self.pods
+            .insert("istio-egressgateway".into(), "istio-system".into());
+        Ok(())
+    }
+
+    fn deploy_postgres(&mut self, name: &str, namespace: &str) -> Result<(), E2eError> {
+        self.deploy(&KindCluster::postgres_workload(name, namespace))
+    }
+
+    fn put_file(&mut self, name: &str, contents: &str) -> Result<String, E2eError> {
+        self.files.insert(name.to_string(), contents.to_string());
+        self.sync_files()?;
+        Ok(format!("{}/{name}", edge::FILES_DIR))
     }
 
     fn apply(&mut self, yaml: &str) -> Result<(), E2eError> {
@@ -288,7 +309,12 @@ impl Cluster for KindCluster {
         let ip = self
             .kubectl()
             .args(["get", "pods", "-n", ns, "-l"])
-            .arg(format!("e2e-pod={pod}"))
+            // Gateways come from the installer, labelled `app: NAME` as in Istio.
+            .arg(if pod.starts_with("istio-") {
+                format!("app={pod}")
+            } else {
+                format!("e2e-pod={pod}")
+            })
             .args(["-o", "jsonpath={.items[*].status.podIP}"])
             .run()?;
         match ip.split_whitespace().next() {
@@ -303,7 +329,17 @@ impl Cluster for KindCluster {
     }
 
     fn ingress_url(&self) -> Result<String, E2eError> {
-        Ok(format!("http://127.0.0.1:{}", self.ingress_port))
+        Ok(format!("http://{}", self.ingress_address(80)?))
+    }
+
+    fn ingress_address(&self, port: u16) -> Result<String, E2eError> {
+        match self.ingress_ports.get(&port) {
+            Some((_, host)) => Ok(format!("127.0.0.1:{host}")),
+            None => Err(E2eError::Unsupported {
+                driver: "kind",
+                what: format!("ingress port {port} (mapped: 80, 443, 15443, 31400)"),
+            }),
+        }
     }
 
     fn exec(&self, pod: &str, argv: &[&str]) -> Result<ExecOutput, E2eError> {
@@ -319,26 +355,14 @@ impl Cluster for KindCluster {
                 "--",
             ])
             .args(argv.iter().copied())
+            // Loads of a few thousand requests run here too.
+            .timeout(Duration::from_secs(300))
             .output()
             .map_err(E2eError::from)
     }
 
-    fn http_get(&self, pod: &str, url: &str) -> Result<HttpResponse, E2eError> {
-        // The app images carry curl; the status goes on a last line of its own.
-        let out = self.exec(pod, &["curl", "-sS", "-w", "\n%{http_code}", url])?;
-        let (body, status) = out.stdout.rsplit_once('\n').unwrap_or(("", &out.stdout));
-        match status.trim().parse() {
-            Ok(status) if out.success() => Ok(HttpResponse {
-                status,
-                body: body.to_string(),
-            }),
-            _ => Err(LocalError::Command {
-                command: format!("(in {pod}) curl {url}"),
-                status: format!("{:?}", out.code),
-                stderr: out.stderr.trim().to_string(),
-            }
-            .into()),
-        }
+    fn request(&self, pod: &str, req: &Request) -> Result<HttpResponse, E2eError> {
+        self.curl(pod, req)
     }
 
     fn logs(&self, pod: &str) -> Result<String, E2eError> {
@@ -346,6 +370,22 @@ impl Cluster for KindCluster {
         self.kubectl()
             .args(["logs", "-n", ns, &format!("deployment/{pod}")])
             .args(["--all-containers", "--prefix"])
+            .run()
+            .map_err(E2eError::from)
+    }
+
+    fn proxy_log(&self, pod: &str) -> Result<String, E2eError> {
+        let ns = self.namespace_of(pod)?;
+        // The injected sidecar's container (Istio's name).
+        self.kubectl()
+            .args([
+                "logs",
+                "-n",
+                ns,
+                &format!("deployment/{pod}"),
+                "-c",
+                "istio-proxy",
+            ])
             .run()
             .map_err(E2eError::from)
     }

@@ -10,12 +10,12 @@ use crate::E2eError;
 /// The bookinfo sample's image on kind (built from samples/bookinfo/Dockerfile).
 pub const BOOKINFO_IMAGE: &str = "bookinfo:e2e";
 
-const DESTINATION_RULES: &str =
+pub(super) const DESTINATION_RULES: &str =
     include_str!("../../../samples/bookinfo/mesh/destination-rules.yaml");
 const ALL_V1: &str = include_str!("../../../samples/bookinfo/mesh/routes/all-v1.yaml");
 const REVIEWS_V3: &str = include_str!("../../../samples/bookinfo/mesh/routes/reviews-v3.yaml");
 
-const PODS: [&str; 7] = [
+pub(super) const PODS: [&str; 7] = [
     "productpage-v1",
     "details-v1",
     "reviews-v1",
@@ -25,7 +25,7 @@ const PODS: [&str; 7] = [
     "client",
 ];
 
-fn app(name: &str, service: &str) -> Workload {
+pub(super) fn app(name: &str, service: &str) -> Workload {
     Workload::new(&format!("{name}-v1"), service, &[service])
         .label("version", "v1")
         .service_account(&format!("bookinfo-{service}"))
@@ -34,7 +34,7 @@ fn app(name: &str, service: &str) -> Workload {
         .image(BOOKINFO_IMAGE)
 }
 
-fn reviews(version: &str) -> Workload {
+pub(super) fn reviews(version: &str) -> Workload {
     Workload::new(&format!("reviews-{version}"), "reviews", &["reviews"])
         .label("version", version)
         .service_account("bookinfo-reviews")
@@ -54,6 +54,13 @@ fn reviews_route(subset: &str) -> String {
 
 /// Deploys bookinfo (reviews v1, v2, v3) and checks the page per route.
 pub fn bookinfo(cluster: &mut dyn Cluster) -> Result<(), E2eError> {
+    deploy_bookinfo(cluster)?;
+    check(cluster).map_err(|e| with_logs(cluster, &PODS, e))
+}
+
+/// All of bookinfo (reviews v1, v2, v3), a client pod, and the sample's
+/// DestinationRules (subsets by version).
+pub(super) fn deploy_bookinfo(cluster: &mut dyn Cluster) -> Result<(), E2eError> {
     for (name, service) in [
         ("details", "details"),
         ("ratings", "ratings"),
@@ -65,8 +72,7 @@ pub fn bookinfo(cluster: &mut dyn Cluster) -> Result<(), E2eError> {
         cluster.deploy(&reviews(v))?;
     }
     cluster.deploy(&client(cluster, Sidecar::MeshProxy))?;
-    cluster.apply(DESTINATION_RULES)?;
-    check(cluster).map_err(|e| with_logs(cluster, &PODS, e))
+    cluster.apply(DESTINATION_RULES)
 }
 
 fn check(cluster: &mut dyn Cluster) -> Result<(), E2eError> {
@@ -90,7 +96,7 @@ fn check(cluster: &mut dyn Cluster) -> Result<(), E2eError> {
 
 /// Ok when the page is whole (details and reviews rendered) and shows
 /// exactly `version`'s markers; else what is wrong with it.
-fn page_of(r: &crate::HttpResponse, version: &str) -> Result<(), String> {
+pub(super) fn page_of(r: &crate::HttpResponse, version: &str) -> Result<(), String> {
     let page = &r.body;
     let mut wrong = Vec::new();
     if r.status != 200 {
@@ -144,6 +150,7 @@ mod tests {
     fn page(body: &str) -> crate::HttpResponse {
         crate::HttpResponse {
             status: 200,
+            headers: Vec::new(),
             body: format!("Book Details William Shakespeare Book Reviews An extremely entertaining play by Shakespeare {body}"),
         }
     }
