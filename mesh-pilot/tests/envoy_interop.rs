@@ -1,7 +1,10 @@
 //! Envoy interop: a real Envoy 1.40, bootstrapped to pilot's ADS as the
 //! greeter's sidecar, must ACK every resource pilot sends (no
 //! `update_rejected`) and route greeter → messenger exactly as a mesh-proxy
-//! sidecar does, through the same config changes.
+//! sidecar does, through the same config changes, including the traffic
+//! features of a VirtualService (retries, timeout, fault, mirror, header
+//! mutations) and a DestinationRule (consistent hash, circuit breakers,
+//! outlier detection).
 //!
 //! Layout (all loopback; workload IPs 127.0.40.x, their apps on 127.1.40.x):
 //!
@@ -48,6 +51,82 @@ spec:
   labels: {app: greeter, version: v1}
   serviceAccount: greeter
 "#;
+
+/// The messenger's traffic policies as a user writes them: every field
+/// pilot translates for the circuit breaker, outlier detection and
+/// consistent hash, on the sample's subsets.
+const MESSENGER_POLICY: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: messenger
+  namespace: default
+spec:
+  host: messenger
+  trafficPolicy:
+    loadBalancer:
+      consistentHash:
+        httpHeaderName: x-user
+    connectionPool:
+      tcp: {maxConnections: 100, connectTimeout: 2s, tcpKeepalive: {time: 60s, interval: 10s}}
+      http: {http1MaxPendingRequests: 100, http2MaxRequests: 100, maxRequestsPerConnection: 10, maxRetries: 3, idleTimeout: 30s}
+    outlierDetection:
+      consecutive5xxErrors: 5
+      interval: 1s
+      baseEjectionTime: 30s
+      maxEjectionPercent: 50
+  subsets:
+  - name: v1
+    labels: {version: v1}
+    trafficPolicy:
+      loadBalancer: {simple: LEAST_REQUEST}
+  - name: v2
+    labels: {version: v2}
+"#;
+
+/// A messenger route with the VirtualService traffic features; `fault`
+/// aborts every request when set, so both sidecars visibly apply it.
+fn messenger_route(fault: bool) -> String {
+    let fault = if fault {
+        "    fault:\n      abort: {httpStatus: 503, percentage: {value: 100}}\n"
+    } else {
+        "    fault:\n      delay: {fixedDelay: 1ms, percentage: {value: 0.1}}\n"
+    };
+    format!(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: messenger
+  namespace: default
+spec:
+  hosts:
+  - messenger
+  http:
+  - name: tester
+    match:
+    - headers:
+        end-user: {{exact: tester}}
+    route:
+    - destination: {{host: messenger, subset: v2}}
+  - name: default
+{fault}    timeout: 10s
+    retries: {{attempts: 3, perTryTimeout: 3s, retryOn: "5xx,reset,connect-failure,retriable-status-codes,503"}}
+    mirror: {{host: messenger, subset: v2}}
+    mirrorPercentage: {{value: 50}}
+    headers:
+      request:
+        set: {{x-interop: "1"}}
+      response:
+        remove: [x-internal]
+    route:
+    - destination: {{host: messenger, subset: v1}}
+      headers:
+        request:
+          add: {{x-subset: v1}}
+"#
+    )
+}
 
 /// The greeter's Envoy sidecar: its node, in NONE mode with an HTTP proxy port.
 const ENVOY_NODE: &str = "  id: sidecar~127.0.40.1~greeter-v1.default~default.svc.cluster.local
@@ -278,6 +357,27 @@ async fn envoy_sidecar_acks_everything_and_routes_like_mesh_proxy() {
             "{url}: v2 share {share:.3}, want about 0.20"
         );
     }
+
+    // The traffic features: with a 100% abort both sidecars' greeters show
+    // a card without a message; without it, v1 again with retries, timeout,
+    // mirror, header mutations, consistent hash, breakers and outlier
+    // detection all in place.
+    std::fs::write(config.join("destination-rules.yaml"), MESSENGER_POLICY).expect("apply");
+    std::fs::write(config.join("route.yaml"), messenger_route(true)).expect("apply");
+    for url in [envoy_url, mesh_url] {
+        eventually(
+            &format!("{url} to show a card without a message (abort)"),
+            Duration::from_secs(20),
+            || async {
+                let card = get(&client, url).await?;
+                card.contains("messenger is unavailable").then_some(())
+            },
+        )
+        .await;
+    }
+    std::fs::write(config.join("route.yaml"), messenger_route(false)).expect("apply");
+    wait_for_version(&client, envoy_url, "v1").await;
+    wait_for_version(&client, mesh_url, "v1").await;
 
     // Envoy accepted everything pilot sent: updates happened, none rejected.
     let success = envoy_stats(&client, "update_success").await;
