@@ -34,16 +34,37 @@ pub struct DataPlane {
     pub pool: UpstreamPool,
     /// Access log writers, one per destination.
     pub access_logs: Sinks,
+    /// Downstream connections open on all listeners together, each holding
+    /// a permit (`--max-downstream-connections`, Envoy's overload manager
+    /// `global_downstream_max_connections`); a connection over the limit is
+    /// closed at accept.
+    pub downstream_connections: Arc<tokio::sync::Semaphore>,
+    /// How many the limit allows.
+    pub max_downstream_connections: usize,
+    /// Connections closed at accept because the limit was reached.
+    pub downstream_overflow: std::sync::atomic::AtomicU64,
 }
+
+/// Default of `--max-downstream-connections`.
+pub const DEFAULT_MAX_DOWNSTREAM_CONNECTIONS: usize = 65_536;
 
 impl DataPlane {
     /// Data plane state over `store`, with no load balancer or pool state yet.
     pub fn new(store: Arc<SnapshotStore>) -> Self {
+        Self::with_connection_limit(store, DEFAULT_MAX_DOWNSTREAM_CONNECTIONS)
+    }
+
+    /// [`DataPlane::new`] with at most `max` downstream connections.
+    pub fn with_connection_limit(store: Arc<SnapshotStore>, max: usize) -> Self {
+        let max = max.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         Self {
             store,
             clusters: ClusterManager::new(),
             pool: UpstreamPool::new(),
             access_logs: Sinks::new(),
+            downstream_connections: Arc::new(tokio::sync::Semaphore::new(max)),
+            max_downstream_connections: max,
+            downstream_overflow: std::sync::atomic::AtomicU64::new(0),
         }
     }
 

@@ -26,9 +26,15 @@ pub enum ErrorSource {
 /// Why a request could not be proxied.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
-    /// The request has neither an absolute URI nor a `Host` header.
-    #[error("request has no authority (no absolute URI and no Host header)")]
+    /// The request has neither an absolute URI nor a `Host` header, or
+    /// its authority is not a valid `host[:port]`.
+    #[error("request has no valid authority (absolute URI or Host header)")]
     MissingAuthority,
+    /// The client's request was malformed past its head (broken chunked
+    /// framing, a body shorter than its Content-Length, an h2 stream
+    /// error): the client's fault, answered 400.
+    #[error("downstream protocol error: {0}")]
+    DownstreamProtocol(String),
     /// The route configuration named by the listener does not exist.
     #[error("route configuration {0:?} not found")]
     RouteConfigNotFound(String),
@@ -87,6 +93,9 @@ pub enum ProxyError {
     StreamIdleTimeout {
         /// What set the limit.
         rule: String,
+        /// Whether the client's request had been read whole: then the
+        /// wait was the upstream's (504), else the client's (408).
+        request_complete: bool,
     },
     /// The whole request was not received within `request_timeout`.
     #[error("request timeout: {rule}")]
@@ -99,6 +108,8 @@ pub enum ProxyError {
     MaxStreamDuration {
         /// What set the limit.
         rule: String,
+        /// Whether the client's request had been read whole (504, else 408).
+        request_complete: bool,
     },
     /// The fault filter aborted the request.
     #[error("fault abort: {rule}")]
@@ -159,7 +170,7 @@ impl ProxyError {
     /// Which side the failure belongs to.
     pub fn source_side(&self) -> ErrorSource {
         match self {
-            Self::MissingAuthority => ErrorSource::Downstream,
+            Self::MissingAuthority | Self::DownstreamProtocol(_) => ErrorSource::Downstream,
             Self::RouteConfigNotFound(_)
             | Self::NoVirtualHost(_)
             | Self::NoRouteMatch(_)
@@ -203,13 +214,25 @@ impl ProxyError {
     /// The status code of the local reply, as Envoy answers.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MissingAuthority | Self::InvalidPath(_) => StatusCode::BAD_REQUEST,
+            Self::MissingAuthority | Self::DownstreamProtocol(_) | Self::InvalidPath(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::RouteConfigNotFound(_) | Self::NoVirtualHost(_) | Self::NoRouteMatch(_) => {
                 StatusCode::NOT_FOUND
             }
             Self::UpstreamTimeout { .. } | Self::UpstreamPerTryTimeout { .. } => {
                 StatusCode::GATEWAY_TIMEOUT
             }
+            // Envoy's `maybeRequestTimeoutCode`: once the request is whole,
+            // the wait is the upstream's.
+            Self::StreamIdleTimeout {
+                request_complete: true,
+                ..
+            }
+            | Self::MaxStreamDuration {
+                request_complete: true,
+                ..
+            } => StatusCode::GATEWAY_TIMEOUT,
             Self::StreamIdleTimeout { .. }
             | Self::RequestTimeout { .. }
             | Self::MaxStreamDuration { .. } => StatusCode::REQUEST_TIMEOUT,
@@ -235,7 +258,7 @@ impl ProxyError {
     /// a failure Envoy has no flag for.
     pub fn flag(&self) -> &'static str {
         match self {
-            Self::MissingAuthority | Self::InvalidPath(_) => "DPE",
+            Self::MissingAuthority | Self::DownstreamProtocol(_) | Self::InvalidPath(_) => "DPE",
             Self::RouteConfigNotFound(_) | Self::NoVirtualHost(_) | Self::NoRouteMatch(_) => "NR",
             Self::ClusterNotFound(_) => "NC",
             Self::NoHealthyUpstream(_)
@@ -258,6 +281,7 @@ impl ProxyError {
     pub fn details(&self) -> &'static str {
         match self {
             Self::MissingAuthority => "missing_host_header",
+            Self::DownstreamProtocol(_) => "http1.codec_error",
             Self::RouteConfigNotFound(_) | Self::NoVirtualHost(_) | Self::NoRouteMatch(_) => {
                 "route_not_found"
             }
@@ -306,6 +330,7 @@ impl ProxyError {
     pub fn body(&self) -> &'static str {
         match self {
             Self::MissingAuthority => "missing host header",
+            Self::DownstreamProtocol(_) => "Bad Request",
             Self::RouteConfigNotFound(_) | Self::NoVirtualHost(_) | Self::NoRouteMatch(_) => "",
             Self::FaultAbort { .. } => "fault filter abort",
             Self::StreamIdleTimeout { .. } => "stream timeout",

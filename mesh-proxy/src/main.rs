@@ -78,6 +78,10 @@ struct Args {
     /// detect its protocol (`100ms`, `1s`; docs/capture.md).
     #[arg(long, default_value = "100ms", value_parser = parse_duration)]
     protocol_detection_timeout: Duration,
+    /// Downstream connections open at once on all listeners; more are
+    /// closed at accept (Envoy's `global_downstream_max_connections`).
+    #[arg(long, default_value_t = mesh_proxy::data_plane::DEFAULT_MAX_DOWNSTREAM_CONNECTIONS)]
+    max_downstream_connections: usize,
 }
 
 /// `250ms`, `2s` or a bare number of milliseconds.
@@ -167,6 +171,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let capture = CaptureOptions {
         detection_timeout: args.protocol_detection_timeout,
+        max_downstream_connections: args.max_downstream_connections,
         ..CaptureOptions::default()
     };
     tasks.spawn(mesh_proxy::listener::run_with(

@@ -237,6 +237,7 @@ async fn a_capture_for_a_warming_listener_takes_the_default_chain() {
     let capture = CaptureOptions {
         original_dst: OriginalDst::Fixed("198.19.0.3:9080".parse().expect("addr")),
         detection_timeout: Duration::from_millis(200),
+        ..Default::default()
     };
     let run = tokio::spawn(mesh_proxy::listener::run_with(
         h.store.clone(),

@@ -106,6 +106,57 @@ impl Replay {
     pub fn done_at(&self) -> Option<Instant> {
         self.lock().done_at
     }
+
+    /// Whether reading the client's body failed (broken framing, a reset).
+    pub fn failed(&self) -> bool {
+        self.lock().failed
+    }
+
+    /// Read the body's first frame into the buffer if it comes within
+    /// `within`, before any upstream is contacted, so that a body that is
+    /// malformed from its first byte is refused without touching the
+    /// upstream. The frame is kept for the first reader even past the
+    /// buffer limit.
+    pub async fn prefetch(&self, within: std::time::Duration) {
+        let poll = std::future::poll_fn(|cx| {
+            let mut shared = self.lock();
+            if shared.done || shared.failed || !shared.chunks.is_empty() || shared.base > 0 {
+                return Poll::Ready(());
+            }
+            match Pin::new(&mut shared.source).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    match frame.into_data() {
+                        Ok(data) => {
+                            shared.size += data.len() as u64;
+                            if shared.size > shared.limit {
+                                shared.overflowed = true;
+                            }
+                            shared.chunks.push(data);
+                        }
+                        Err(frame) => {
+                            if let Ok(trailers) = frame.into_trailers() {
+                                shared.trailers = Some(trailers);
+                                shared.done = true;
+                                shared.done_at = Some(Instant::now());
+                            }
+                        }
+                    }
+                    Poll::Ready(())
+                }
+                Poll::Ready(Some(Err(_))) => {
+                    shared.failed = true;
+                    Poll::Ready(())
+                }
+                Poll::Ready(None) => {
+                    shared.done = true;
+                    shared.done_at = Some(Instant::now());
+                    Poll::Ready(())
+                }
+                Poll::Pending => Poll::Pending,
+            }
+        });
+        let _ = tokio::time::timeout(within, poll).await;
+    }
 }
 
 /// One reading of a [`Replay`].

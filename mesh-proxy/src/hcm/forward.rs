@@ -50,6 +50,12 @@ async fn request_incomplete(
     limit
 }
 
+/// How long the router waits for the first frame of an HTTP/1 request
+/// body before contacting the upstream ([`Replay::prefetch`]): long enough
+/// for a body sent with its head, short enough not to delay a client that
+/// sends its body later.
+const PREFETCH_WAIT: Duration = Duration::from_millis(10);
+
 /// Choose one arm of a weighted target by weight; its index.
 fn choose_arm(target: &ClusterTarget) -> Option<usize> {
     use rand::Rng;
@@ -267,6 +273,16 @@ pub async fn forward_request(
     };
     let replay = Replay::new(body, limit);
     x.body_stats = Some(replay.clone());
+    // A body that is broken from its first byte (bad chunked framing) is
+    // the client's error: refuse it before any upstream sees the request.
+    if parts.version != Version::HTTP_2 && replay.done_at().is_none() {
+        replay.prefetch(PREFETCH_WAIT).await;
+    }
+    if replay.failed() {
+        return Err(LocalReply::from_error(&ProxyError::DownstreamProtocol(
+            "malformed request body".into(),
+        )));
+    }
     let pick = PickContext {
         original_dst: conn.downstream.original_dst,
         listener: conn.downstream.local,
@@ -304,14 +320,32 @@ pub async fn forward_request(
     let send = upstream::send(attempts, &parts, &replay, &mut x.info);
     let waited = async {
         match idle.filter(|_| deadline.is_none()) {
-            // Waiting for the answer counts as idle time too.
-            Some(idle) => match tokio::time::timeout(idle, send).await {
-                Ok(sent) => sent,
-                Err(_) => Err(ProxyError::StreamIdleTimeout {
-                    rule: format!("{rule} idleTimeout={}", upstream::fmt_duration(idle)),
+            // Waiting for the answer counts as idle time, but request body
+            // bytes still arriving are activity (a slow upload is not idle).
+            Some(idle) => {
+                tokio::pin!(send);
+                let mut seen = replay.received();
+                loop {
+                    match tokio::time::timeout(idle, send.as_mut()).await {
+                        Ok(sent) => break sent,
+                        Err(_) => {
+                            let now = replay.received();
+                            if now != seen {
+                                seen = now;
+                                continue;
+                            }
+                            break Err(ProxyError::StreamIdleTimeout {
+                                rule: format!(
+                                    "{rule} idleTimeout={}",
+                                    upstream::fmt_duration(idle)
+                                ),
+                                request_complete: replay.done_at().is_some(),
+                            }
+                            .into());
+                        }
+                    }
                 }
-                .into()),
-            },
+            }
             None => send.await,
         }
     };
@@ -333,8 +367,13 @@ pub async fn forward_request(
                             "{rule} maxStreamDuration={}",
                             upstream::fmt_duration(s - started)
                         ),
+                        request_complete: replay.done_at().is_some(),
                     };
                 }
+            }
+            if replay.failed() && !matches!(error, ProxyError::RequestTimeout { .. }) {
+                // The upstream failed because the client's body broke.
+                error = ProxyError::DownstreamProtocol("malformed request body".into());
             }
             let mut reply = LocalReply::from_error(&error);
             if let Some(exhausted) = failed.exhausted {
@@ -381,6 +420,10 @@ pub async fn forward_request(
     }
     let h2_client = x.info.protocol == Some("HTTP/2");
     let (mut head, upstream_body) = response.into_parts();
+    // The client keeps the protocol it speaks: an HTTP/1.0 upstream's
+    // answer goes out as HTTP/1.1 (hyper would otherwise answer 1.0 and
+    // close the client's keep-alive connection).
+    head.version = Version::HTTP_11;
     let switching = head.status == StatusCode::SWITCHING_PROTOCOLS;
     let trailer = head.headers.get(http::header::TRAILER).cloned();
     headers::remove_hop_by_hop(&mut head.headers);

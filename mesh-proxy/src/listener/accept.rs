@@ -52,6 +52,29 @@ impl BoundListener {
                     continue;
                 }
             };
+            let Ok(permit) = self
+                .data_plane
+                .downstream_connections
+                .clone()
+                .try_acquire_owned()
+            else {
+                // Envoy's global_downstream_max_connections: refuse at accept.
+                let before = self
+                    .data_plane
+                    .downstream_overflow
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if before.is_power_of_two() || before == 0 {
+                    tracing::warn!(
+                        listener = %self.name,
+                        %peer,
+                        limit = self.data_plane.max_downstream_connections,
+                        refused = before + 1,
+                        "downstream connection limit reached; closing new connections"
+                    );
+                }
+                drop(stream);
+                continue;
+            };
             // Small writes (HTTP/2 frames, gRPC messages) go out at once
             // instead of waiting ~40 ms for the peer's delayed ACK, as on
             // the upstream side (`upstream/mod.rs`).
@@ -72,15 +95,19 @@ impl BoundListener {
                 tls: None,
             };
             let span = tracing::debug_span!("connection", listener = %self.name, %peer);
+            let serve = serve_connection(
+                self.data_plane.clone(),
+                self.capture,
+                self.name.clone(),
+                stream,
+                downstream,
+                self.generation.borrow().clone(),
+            );
             self.connections.spawn(
-                serve_connection(
-                    self.data_plane.clone(),
-                    self.capture,
-                    self.name.clone(),
-                    stream,
-                    downstream,
-                    self.generation.borrow().clone(),
-                )
+                async move {
+                    serve.await;
+                    drop(permit);
+                }
                 .instrument(span),
             );
         }

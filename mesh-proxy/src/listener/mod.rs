@@ -61,6 +61,9 @@ pub struct CaptureOptions {
     /// How long protocol detection waits for the client's first bytes
     /// (`--protocol-detection-timeout`).
     pub detection_timeout: Duration,
+    /// Downstream connections open at once on all listeners
+    /// (`--max-downstream-connections`).
+    pub max_downstream_connections: usize,
 }
 
 impl Default for CaptureOptions {
@@ -68,6 +71,7 @@ impl Default for CaptureOptions {
         Self {
             original_dst: OriginalDst::SocketOption,
             detection_timeout: detect::DEFAULT_TIMEOUT,
+            max_downstream_connections: crate::data_plane::DEFAULT_MAX_DOWNSTREAM_CONNECTIONS,
         }
     }
 }
@@ -104,7 +108,10 @@ pub async fn run_with(
     shutdown: CancellationToken,
     capture: CaptureOptions,
 ) -> anyhow::Result<()> {
-    let data_plane = Arc::new(DataPlane::new(store.clone()));
+    let data_plane = Arc::new(DataPlane::with_connection_limit(
+        store.clone(),
+        capture.max_downstream_connections,
+    ));
     let mut changes = store.subscribe();
     let mut active: HashMap<String, Active> = HashMap::new();
     let connections = TaskTracker::new();

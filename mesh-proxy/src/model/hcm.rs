@@ -118,7 +118,9 @@ pub struct HcmOptions {
     pub http2_keepalive: Option<(Option<Duration>, Duration)>,
     /// HTTP/2 extended CONNECT (RFC 8441) from clients.
     pub http2_allow_connect: bool,
-    /// HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`.
+    /// HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS` (default 100, Envoy's
+    /// recommendation for untrusted clients; Envoy's own default is 2^31-1).
+    /// `None`: hyper's limit.
     pub http2_max_concurrent_streams: Option<u32>,
     /// HTTP/2 initial stream window.
     pub http2_initial_stream_window_size: Option<u32>,
@@ -128,6 +130,10 @@ pub struct HcmOptions {
     /// `None` is Envoy's historic default (loopback and private ranges).
     pub internal_cidrs: Option<Vec<(std::net::IpAddr, u8)>>,
 }
+
+/// Concurrent HTTP/2 streams per downstream connection when the HCM sets
+/// none.
+pub const DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS: u32 = 100;
 
 impl Default for HcmOptions {
     fn default() -> Self {
@@ -158,7 +164,7 @@ impl Default for HcmOptions {
             request_headers_timeout: None,
             http2_keepalive: None,
             http2_allow_connect: false,
-            http2_max_concurrent_streams: None,
+            http2_max_concurrent_streams: Some(DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS),
             http2_initial_stream_window_size: None,
             http2_initial_connection_window_size: None,
             internal_cidrs: None,

@@ -64,6 +64,7 @@ impl Proxy {
         let capture = mesh_proxy::listener::CaptureOptions {
             original_dst: mesh_proxy::listener::OriginalDst::Fixed(original_dst),
             detection_timeout,
+            ..Default::default()
         };
         let task = tokio::spawn(mesh_proxy::listener::run_with(
             store.clone(),

@@ -409,7 +409,9 @@ fn http2_options(h2: &Http2ProtocolOptions, o: &mut HcmOptions) -> Result<(), Co
         (h2.stream_reset_rate.is_some(), "stream_reset_rate"),
     ])?;
     o.http2_allow_connect = h2.allow_connect;
-    o.http2_max_concurrent_streams = h2.max_concurrent_streams.as_ref().map(|v| v.value);
+    if let Some(streams) = &h2.max_concurrent_streams {
+        o.http2_max_concurrent_streams = Some(streams.value);
+    }
     o.http2_initial_stream_window_size = h2.initial_stream_window_size.as_ref().map(|v| v.value);
     o.http2_initial_connection_window_size =
         h2.initial_connection_window_size.as_ref().map(|v| v.value);
