@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize, Serializer};
 pub enum ErrorKind {
     /// The file could not be read.
     Io,
+    /// The input is over a size limit (a file's bytes, a document's bytes
+    /// once its aliases are expanded, the config directory's total).
+    TooLarge,
     /// The text is not valid YAML.
     Syntax,
     /// A field the schema does not have.

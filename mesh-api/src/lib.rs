@@ -60,7 +60,10 @@ pub mod validate;
 
 pub use error::{ConfigError, ErrorKind};
 pub use host::{fqdn, host_matches, hosts_overlap};
-pub use load::{is_yaml_file, load_dir, load_file, load_str, LoadedFile};
+pub use load::{
+    fmt_bytes, is_yaml_file, load_dir, load_file, load_str, too_large, LoadedFile,
+    MAX_EXPANDED_BYTES, MAX_FILE_BYTES,
+};
 pub use positions::{FieldLines, Positions};
 pub use types::common::{
     Destination, Duration, HeaderOperations, Headers, Percent, Port, PortSelector, StringMatch,

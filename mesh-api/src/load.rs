@@ -18,6 +18,10 @@
 //!   [`Positions`] index), or of the field's nearest ancestor when the
 //!   field is missing. Objects carry the index ([`Loaded::fields`]) so that
 //!   validation errors get the same lines.
+//! - Size limits come first ([`limits`]): a file over [`MAX_FILE_BYTES`]
+//!   is not read at all, and a document whose aliases expand past
+//!   [`MAX_EXPANDED_BYTES`] is not parsed into a tree; both are
+//!   [`ErrorKind::TooLarge`] errors naming the limit.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,6 +33,9 @@ use crate::error::{ConfigError, ErrorKind};
 use crate::normalize::{aliases, normalize};
 use crate::positions::{FieldLines, Positions};
 use crate::types::{Loaded, Object, Resource, API_GROUP, API_VERSIONS, DEFAULT_NAMESPACE, KINDS};
+
+mod limits;
+pub use limits::{bytes as fmt_bytes, MAX_EXPANDED_BYTES, MAX_FILE_BYTES};
 
 /// One file's result: the objects that loaded and the errors of the
 /// documents that did not.
@@ -47,6 +54,10 @@ pub struct LoadedFile {
 pub fn load_str(file: &Path, text: &str) -> (Vec<Loaded>, Vec<ConfigError>) {
     let mut objects = Vec::new();
     let mut errors = Vec::new();
+    if text.len() as u64 > MAX_FILE_BYTES {
+        errors.push(too_large(file, text.len() as u64));
+        return (objects, errors);
+    }
     for doc in split_documents(text) {
         load_document(file, &doc, &mut objects, &mut errors);
     }
@@ -56,6 +67,15 @@ pub fn load_str(file: &Path, text: &str) -> (Vec<Loaded>, Vec<ConfigError>) {
 /// Reads and loads one file; a read failure becomes an [`ErrorKind::Io`]
 /// error.
 pub fn load_file(path: &Path) -> LoadedFile {
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.len() > MAX_FILE_BYTES {
+            return LoadedFile {
+                path: path.to_path_buf(),
+                objects: Vec::new(),
+                errors: vec![too_large(path, meta.len())],
+            };
+        }
+    }
     let (objects, errors) = match std::fs::read_to_string(path) {
         Ok(text) => load_str(path, &text),
         Err(err) => (
@@ -73,6 +93,21 @@ pub fn load_file(path: &Path) -> LoadedFile {
         objects,
         errors,
     }
+}
+
+/// The error of a file of `size` bytes, over [`MAX_FILE_BYTES`]; it is not
+/// read.
+pub fn too_large(file: &Path, size: u64) -> ConfigError {
+    ConfigError::new(
+        file,
+        ErrorKind::TooLarge,
+        "",
+        format!(
+            "the file is {} ({size} bytes), over the limit of {} per config file; split it",
+            limits::bytes(size),
+            limits::bytes(MAX_FILE_BYTES)
+        ),
+    )
 }
 
 /// Loads every `*.yaml` and `*.yml` file directly in `dir` (not in
@@ -111,15 +146,19 @@ pub fn is_yaml_file(path: &Path) -> bool {
 struct Document {
     text: String,
     first_line: usize,
+    /// File lines before the document's text: its line `n` is file line
+    /// `n + offset`.
+    offset: usize,
 }
 
 /// Splits a multi-document stream on `---` (and `...`) marker lines,
-/// keeping line numbers: each document's text is padded with empty lines so
-/// that parser positions are file positions.
+/// keeping line numbers: each document knows how many file lines come
+/// before its text (parser positions plus that offset are file positions).
 fn split_documents(text: &str) -> Vec<Document> {
     let mut docs = Vec::new();
     let mut current = String::new();
     let mut first_line = 1;
+    let mut offset = 0;
     for (index, line) in text.lines().enumerate() {
         let marker = line
             .strip_prefix("---")
@@ -130,10 +169,11 @@ fn split_documents(text: &str) -> Vec<Document> {
                 docs.push(Document {
                     text: std::mem::take(&mut current),
                     first_line,
+                    offset,
                 });
                 first_line = index + 1;
-                // Pad so that line numbers in this document match the file.
-                current.push_str(&"\n".repeat(index));
+                // The marker line is the new document's first line.
+                offset = index;
                 // `--- {inline: doc}` starts the next document on this line.
                 current.push_str(rest);
                 current.push('\n');
@@ -147,10 +187,11 @@ fn split_documents(text: &str) -> Vec<Document> {
     docs.push(Document {
         text: current,
         first_line,
+        offset,
     });
     docs.retain(|d| has_content(&d.text));
     for doc in &mut docs {
-        doc.first_line = first_content_line(&doc.text).unwrap_or(doc.first_line);
+        doc.first_line = first_content_line(&doc.text).map_or(doc.first_line, |l| l + doc.offset);
     }
     docs
 }
@@ -177,10 +218,28 @@ fn load_document(
     objects: &mut Vec<Loaded>,
     errors: &mut Vec<ConfigError>,
 ) {
+    if let Err(too_big) = limits::check_aliases(&doc.text, MAX_EXPANDED_BYTES) {
+        errors.push(
+            ConfigError::new(
+                file,
+                ErrorKind::TooLarge,
+                "",
+                format!(
+                    "the document's aliases expand it to more than {} ({} bytes by this \
+                     alias), over the limit of {}",
+                    limits::bytes(too_big.expanded),
+                    too_big.expanded,
+                    limits::bytes(MAX_EXPANDED_BYTES)
+                ),
+            )
+            .at_line(Some(too_big.line + doc.offset)),
+        );
+        return;
+    }
     let value: Value = match serde_yaml::from_str(&doc.text) {
         Ok(value) => value,
         Err(err) => {
-            let line = err.location().map(|l| l.line());
+            let line = err.location().map(|l| l.line() + doc.offset);
             errors.push(
                 ConfigError::new(file, ErrorKind::Syntax, "", yaml_message(&err))
                     .at_line(line.or(Some(doc.first_line))),
@@ -193,7 +252,7 @@ fn load_document(
     }
     // Indexed only once the text parsed: a syntax error has its line from
     // serde_yaml already.
-    let positions = Arc::new(Positions::first(&doc.text));
+    let positions = Arc::new(Positions::first(&doc.text).shifted(doc.offset));
     if value.get("kind").and_then(Value::as_str) == Some("List") {
         load_list(file, doc, positions, &value, objects, errors);
         return;
@@ -210,7 +269,10 @@ fn load_document(
             let de = serde_yaml::Deserializer::from_str(&doc.text);
             match typed(kind, de) {
                 Ok(object) => at.normalized(file, &value, object, objects, errors),
-                Err(err) => errors.push(err.into_config_error(file, &at, key)),
+                Err(mut err) => {
+                    err.line = err.line.map(|l| l + doc.offset);
+                    errors.push(err.into_config_error(file, &at, key))
+                }
             }
         }
     }

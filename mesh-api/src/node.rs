@@ -48,6 +48,14 @@ pub fn dns_domain(namespace: &str) -> String {
 
 /// A node id or metadata value that breaks the contract. The message is fit
 /// to send back to the proxy that sent it.
+/// Longest node id pilot accepts, in bytes. Istio's ids are about 100
+/// bytes (`sidecar~IP~POD.NS~NS.svc.cluster.local`).
+pub const MAX_NODE_ID_BYTES: usize = 1024;
+
+/// Largest node metadata pilot accepts, encoded, in bytes. An Istio
+/// agent's metadata (labels, annotations, versions) is a few KiB.
+pub const MAX_NODE_METADATA_BYTES: usize = 64 * 1024;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NodeError {
     /// No node was sent at all.
@@ -68,6 +76,17 @@ pub enum NodeError {
         key: &'static str,
         /// What is wrong with its value.
         why: String,
+    },
+    /// The node id or metadata is over its size limit
+    /// ([`MAX_NODE_ID_BYTES`], [`MAX_NODE_METADATA_BYTES`]).
+    #[error("node {what} of {size} bytes, over the limit of {limit}")]
+    TooLarge {
+        /// `id` or `metadata`.
+        what: &'static str,
+        /// Its size as sent.
+        size: usize,
+        /// The limit.
+        limit: usize,
     },
     /// A `k=v,k=v` list (labels, port map) is malformed.
     #[error("invalid list {input:?}: {why}")]

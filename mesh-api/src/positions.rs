@@ -45,6 +45,17 @@ impl Positions {
         Self::documents(text).into_iter().next().unwrap_or_default()
     }
 
+    /// The same index with every line `by` lines later (a document that
+    /// starts after other lines of its file).
+    pub fn shifted(mut self, by: usize) -> Positions {
+        if by > 0 {
+            for line in self.lines.values_mut() {
+                *line += by;
+            }
+        }
+        self
+    }
+
     /// Whether nothing is indexed.
     pub fn is_empty(&self) -> bool {
         self.lines.is_empty()

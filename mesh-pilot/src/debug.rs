@@ -21,6 +21,7 @@ use tracing::Instrument;
 use crate::error::ServeError;
 use crate::source::ConfigSnapshot;
 use crate::xds::cache::PushCaches;
+use crate::xds::connection::SyncStatus;
 use crate::xds::server::SyncTable;
 
 /// What the debug endpoints read.
@@ -51,12 +52,66 @@ struct ObjectJson<'a> {
     spec: serde_json::Value,
 }
 
-/// The `/debug/configz` document.
+/// Most objects (configz), errors (configz) or streams (syncz) one answer
+/// holds; `?offset=N&limit=M` pages through more (the `x-total-count` and
+/// `x-next-offset` headers say how many there are and where the next page
+/// starts).
+pub const MAX_PAGE: usize = 5000;
+
+/// Which part of a list an answer holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Index of the first entry.
+    pub offset: usize,
+    /// How many at most (capped at [`MAX_PAGE`]).
+    pub limit: usize,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Page {
+            offset: 0,
+            limit: MAX_PAGE,
+        }
+    }
+}
+
+impl Page {
+    /// The page a query string asks for (`offset=N&limit=M`, both optional).
+    pub fn from_query(query: Option<&str>) -> Page {
+        let mut page = Page::default();
+        for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match (key.as_ref(), value.parse::<usize>()) {
+                ("offset", Ok(n)) => page.offset = n,
+                ("limit", Ok(n)) => page.limit = n.min(MAX_PAGE),
+                _ => {}
+            }
+        }
+        page
+    }
+
+    fn range(&self, len: usize) -> std::ops::Range<usize> {
+        let start = self.offset.min(len);
+        start..start.saturating_add(self.limit).min(len)
+    }
+
+    /// The next page's offset when `len` entries do not all fit.
+    fn next(&self, len: usize) -> Option<usize> {
+        let end = self.range(len).end;
+        (end < len).then_some(end)
+    }
+}
+
+/// The `/debug/configz` document (everything up to [`MAX_PAGE`]).
 pub fn configz(config: &ConfigSnapshot) -> serde_json::Value {
+    configz_page(config, Page::default())
+}
+
+/// One page of `/debug/configz`: objects and errors from `page.offset`.
+pub fn configz_page(config: &ConfigSnapshot, page: Page) -> serde_json::Value {
     let doc = Configz {
         version: config.version.to_string(),
-        objects: config
-            .objects
+        objects: config.objects[page.range(config.objects.len())]
             .iter()
             .map(|o| ObjectJson {
                 kind: o.kind(),
@@ -66,14 +121,18 @@ pub fn configz(config: &ConfigSnapshot) -> serde_json::Value {
                 spec: o.spec_json(),
             })
             .collect(),
-        errors: &config.errors,
+        errors: &config.errors[page.range(config.errors.len())],
     };
     serde_json::to_value(doc).unwrap_or(serde_json::Value::Null)
 }
 
-/// The `/debug/syncz` document.
+/// The `/debug/syncz` document (up to [`MAX_PAGE`] streams).
 pub fn syncz(sync: &SyncTable) -> serde_json::Value {
-    serde_json::to_value(sync.list()).unwrap_or(serde_json::Value::Null)
+    syncz_page(&sync.list(), Page::default())
+}
+
+fn syncz_page(list: &[SyncStatus], page: Page) -> serde_json::Value {
+    serde_json::to_value(&list[page.range(list.len())]).unwrap_or(serde_json::Value::Null)
 }
 
 /// The `/debug/pushz` document: builds and hits per shared family in the
@@ -83,20 +142,35 @@ pub fn pushz(caches: &PushCaches) -> serde_json::Value {
 }
 
 fn route(state: &DebugState, req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
-    let body = match (req.method(), req.uri().path()) {
-        (&Method::GET, "/debug/configz") => configz(&state.config.borrow()),
-        (&Method::GET, "/debug/syncz") => syncz(&state.sync),
-        (&Method::GET, "/debug/pushz") => pushz(&state.caches),
+    let page = Page::from_query(req.uri().query());
+    let (body, total) = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/debug/configz") => {
+            let config = state.config.borrow();
+            let total = config.objects.len().max(config.errors.len());
+            (configz_page(&config, page), Some(total))
+        }
+        (&Method::GET, "/debug/syncz") => {
+            let list = state.sync.list();
+            (syncz_page(&list, page), Some(list.len()))
+        }
+        (&Method::GET, "/debug/pushz") => (pushz(&state.caches), None),
         (&Method::GET, _) => return text(StatusCode::NOT_FOUND, "not found\n"),
         _ => return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n"),
     };
     let mut json = serde_json::to_vec_pretty(&body).unwrap_or_default();
     json.push(b'\n');
     let mut resp = Response::new(Full::new(Bytes::from(json)));
-    resp.headers_mut().insert(
+    let headers = resp.headers_mut();
+    headers.insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
     );
+    if let Some(total) = total {
+        headers.insert("x-total-count", http::HeaderValue::from(total));
+        if let Some(next) = page.next(total) {
+            headers.insert("x-next-offset", http::HeaderValue::from(next));
+        }
+    }
     resp
 }
 

@@ -37,6 +37,10 @@ struct Args {
     /// Istio MeshConfig YAML (`outboundTrafficPolicy`), read at start.
     #[arg(long)]
     mesh_config: Option<PathBuf>,
+    /// ADS streams one peer address may hold open at once; more are
+    /// refused with RESOURCE_EXHAUSTED (docs/reliability.md).
+    #[arg(long, default_value_t = mesh_pilot::xds::DEFAULT_MAX_STREAMS_PER_PEER)]
+    max_streams_per_peer: usize,
 }
 
 #[tokio::main]
@@ -81,7 +85,8 @@ async fn main() -> anyhow::Result<()> {
         Duration::from_millis(args.debounce_ms),
         shutdown.clone(),
     ));
-    let ads = AdsServer::new(push_rx, sync.clone(), shutdown.clone());
+    let ads = AdsServer::new(push_rx, sync.clone(), shutdown.clone())
+        .with_max_streams_per_peer(args.max_streams_per_peer);
     let state = DebugState {
         config: config_rx,
         sync,

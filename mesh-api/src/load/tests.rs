@@ -190,3 +190,59 @@ fn enum_values_are_case_sensitive_with_a_hint() {
         errors[0]
     );
 }
+
+#[test]
+fn a_file_over_the_size_limit_is_refused_unread() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("big.yaml");
+    let file = std::fs::File::create(&path).expect("create");
+    file.set_len(50 * 1024 * 1024).expect("sparse 50 MB");
+    let loaded = load_file(&path);
+    assert!(loaded.objects.is_empty());
+    assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors);
+    let err = &loaded.errors[0];
+    assert_eq!(err.kind, ErrorKind::TooLarge);
+    assert!(err.message.contains("50 MiB"), "{}", err.message);
+    assert!(err.message.contains("limit of 8 MiB"), "{}", err.message);
+    assert!(err.to_string().contains("big.yaml"), "{err}");
+}
+
+#[test]
+fn aliases_that_expand_past_the_limit_are_refused_by_bytes() {
+    let big = "x".repeat(1024 * 1024);
+    let mut text = format!(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: a}}\nspec:\n  hosts: [&big {big}]\n  gateways:\n"
+    );
+    for _ in 0..200 {
+        text.push_str("  - *big\n");
+    }
+    let (objects, errors) = load(&text);
+    assert!(objects.is_empty());
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].kind, ErrorKind::TooLarge);
+    assert!(
+        errors[0].message.contains("limit of 8 MiB"),
+        "{}",
+        errors[0].message
+    );
+    // The line of the alias that crossed the limit, as a file line.
+    assert!(
+        errors[0].line.is_some_and(|l| l > 6),
+        "{:?}",
+        errors[0].line
+    );
+}
+
+#[test]
+fn lines_stay_file_lines_in_later_documents() {
+    let mut text = String::new();
+    for i in 0..3 {
+        text.push_str(&format!(
+            "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: d{i}}}\nspec:\n  host: h{i}\n"
+        ));
+    }
+    text.push_str("---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: bad}\nspec:\n  host: h\n  nope: 1\n");
+    let (_, errors) = load(&text);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].line, Some(25), "{:?}", errors[0]);
+}

@@ -32,6 +32,10 @@ fn unix_ms(t: SystemTime) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Most bytes of config served from one directory (64 MiB): files past it,
+/// in name order, are refused with an error naming the limit.
+pub const MAX_TOTAL_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Rounds of "drop the files with cross-object errors and check again".
 const CROSS_CHECK_ROUNDS: usize = 3;
 
@@ -46,6 +50,8 @@ struct FileState {
     errors: Vec<ConfigError>,
     /// Objects of the last version that was accepted into a snapshot.
     last_good: Option<Vec<Loaded>>,
+    /// The file's size when last read.
+    size: u64,
 }
 
 /// The state of a watched config directory.
@@ -96,6 +102,7 @@ impl DirSource {
         for name in &names {
             self.read_file(name);
         }
+        self.limit_total(&names);
         let (objects, errors) = self.assemble();
         let mut next = ConfigSnapshot::new(self.current.version + 1, objects, errors);
         next.mesh = self.mesh.clone();
@@ -124,6 +131,34 @@ impl DirSource {
         Ok(Some(self.current.clone()))
     }
 
+    /// Refuse the files that take the directory past [`MAX_TOTAL_BYTES`]
+    /// (in name order); they are read again at the next reload, so one
+    /// fits again once others shrink.
+    fn limit_total(&mut self, names: &[String]) {
+        let mut total: u64 = 0;
+        for name in names {
+            let Some(state) = self.files.get_mut(name) else {
+                continue;
+            };
+            total = total.saturating_add(state.size);
+            if total > MAX_TOTAL_BYTES && state.current.is_some() {
+                state.current = None;
+                state.content = 0;
+                state.errors = vec![ConfigError::new(
+                    self.dir.join(name),
+                    ErrorKind::TooLarge,
+                    "",
+                    format!(
+                        "the config directory holds {} with this file, over the limit of {} \
+                         in all; this file is not served",
+                        mesh_api::fmt_bytes(total),
+                        mesh_api::fmt_bytes(MAX_TOTAL_BYTES)
+                    ),
+                )];
+            }
+        }
+    }
+
     fn list(&self) -> Result<Vec<String>, SourceError> {
         let read_err = |source| SourceError::ReadDir {
             path: self.dir.clone(),
@@ -144,13 +179,38 @@ impl DirSource {
 
     fn read_file(&mut self, name: &str) {
         let path = self.dir.join(name);
-        let read = std::fs::read_to_string(&path).map(|text| {
+        // Over the size limit: refused without reading it, and whatever
+        // version of it was served before stays served.
+        if let Ok(meta) = std::fs::metadata(&path) {
+            if meta.len() > mesh_api::MAX_FILE_BYTES {
+                let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                let content = meta.len() ^ unix_ms(modified);
+                if self.files.get(name).is_some_and(|f| f.content == content) {
+                    return;
+                }
+                let state = self.files.entry(name.to_string()).or_insert(FileState {
+                    content,
+                    modified,
+                    current: None,
+                    errors: Vec::new(),
+                    last_good: None,
+                    size: 0,
+                });
+                state.content = content;
+                state.modified = modified;
+                state.current = None;
+                state.errors = vec![mesh_api::too_large(&path, meta.len())];
+                state.size = 0;
+                return;
+            }
+        }
+        let read = read_bounded(&path).map(|text| {
             let modified = std::fs::metadata(&path)
                 .and_then(|m| m.modified())
                 .unwrap_or(SystemTime::UNIX_EPOCH);
             (text, modified)
         });
-        let (content, modified, current, errors) = match read {
+        let (content, modified, current, errors, size) = match read {
             Ok((text, modified)) => {
                 let mut h = DefaultHasher::new();
                 text.hash(&mut h);
@@ -160,7 +220,7 @@ impl DirSource {
                 }
                 let (objects, errors) = check_file(&path, &text);
                 let current = errors.is_empty().then_some(objects);
-                (content, modified, current, errors)
+                (content, modified, current, errors, text.len() as u64)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // Renamed away between listing and reading.
@@ -170,7 +230,7 @@ impl DirSource {
             Err(e) => {
                 let err =
                     ConfigError::new(&path, ErrorKind::Io, "", format!("cannot read file: {e}"));
-                (0, SystemTime::UNIX_EPOCH, None, vec![err])
+                (0, SystemTime::UNIX_EPOCH, None, vec![err], 0)
             }
         };
         if let Some(objects) = &current {
@@ -182,11 +242,13 @@ impl DirSource {
             current: None,
             errors: Vec::new(),
             last_good: None,
+            size: 0,
         });
         state.content = content;
         state.modified = modified;
         state.current = current;
         state.errors = errors;
+        state.size = size;
     }
 
     /// The objects to serve and the errors to report; records which
@@ -307,6 +369,23 @@ impl DirSource {
         }
         (out, shadowed)
     }
+}
+
+/// The file's text, reading at most one byte past [`mesh_api::MAX_FILE_BYTES`]
+/// (a file that grew after its size was checked is cut there, and
+/// `load_str` refuses it as too large).
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(mesh_api::MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > mesh_api::MAX_FILE_BYTES {
+        // Only its length matters now.
+        return Ok(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))
 }
 
 /// Load a file and run the checks that need only the file itself: load

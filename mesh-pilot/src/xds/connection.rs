@@ -145,6 +145,26 @@ enum Push {
     Changed(Vec<Arc<str>>),
 }
 
+/// Longest NACK reason kept and logged, in bytes (Envoy's are a line or
+/// a few; a proxy could send megabytes).
+pub const MAX_NACK_REASON: usize = 1024;
+
+/// Longest echo of ours (a version or nonce a proxy sends back) kept.
+pub const MAX_ECHO: usize = 128;
+
+/// `text` cut to at most `max` bytes (at a character boundary), with how
+/// long it was when cut.
+pub fn bounded(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &text[..end], text.len())
+}
+
 /// Protocol state of one ADS stream.
 #[derive(Debug)]
 pub struct Connection {
@@ -192,16 +212,17 @@ impl Connection {
                 .as_ref()
                 .map(|s| s.version.clone())
                 .unwrap_or_default();
-            tracing::warn!(node = %self.node_id, type_url, %version, reason = %err.message, "NACK");
+            let reason = bounded(&err.message, MAX_NACK_REASON);
+            tracing::warn!(node = %self.node_id, type_url, %version, %reason, "NACK");
             self.last_nack = Some(Nack {
                 type_url: type_url.to_string(),
                 version,
-                nonce: req.response_nonce.clone(),
-                reason: err.message.clone(),
+                nonce: bounded(&req.response_nonce, MAX_ECHO),
+                reason,
             });
             return None;
         }
-        watch.acked = Some(req.version_info.clone());
+        watch.acked = Some(bounded(&req.version_info, MAX_ECHO));
         if !is_wildcard_type(type_url) && !same_names(&watch.names, &req.resource_names) {
             watch.names = intern_all(&self.resources, type_url, &req.resource_names);
             return Some(self.respond(type_url));

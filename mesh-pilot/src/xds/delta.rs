@@ -23,7 +23,7 @@ use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, Resource,
 };
 
-use super::connection::{changed_names, Nack, SyncStatus};
+use super::connection::{bounded, changed_names, Nack, SyncStatus, MAX_ECHO, MAX_NACK_REASON};
 use super::resources::{Packed, Set};
 use super::{is_wildcard_type, Resources, PUSH_ORDER};
 
@@ -126,12 +126,13 @@ impl DeltaConnection {
             match &watch.last {
                 Some((nonce, version)) if *nonce == req.response_nonce => {
                     if let Some(err) = &req.error_detail {
-                        tracing::warn!(node = %self.node_id, type_url, %version, reason = %err.message, "NACK");
+                        let reason = bounded(&err.message, MAX_NACK_REASON);
+                        tracing::warn!(node = %self.node_id, type_url, %version, %reason, "NACK");
                         self.last_nack = Some(Nack {
                             type_url: type_url.to_string(),
                             version: version.clone(),
-                            nonce: req.response_nonce.clone(),
-                            reason: err.message.clone(),
+                            nonce: bounded(&req.response_nonce, MAX_ECHO),
+                            reason,
                         });
                     } else {
                         watch.acked = Some(version.clone());

@@ -23,6 +23,7 @@ pub mod wire;
 
 pub use mesh_api::names::{CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE};
 pub use resources::{Packed, Resources};
+pub use server::DEFAULT_MAX_STREAMS_PER_PEER;
 
 /// Istio's push order: clusters before the endpoints they need, listeners
 /// before the routes they name, so Envoy never warms on a missing piece.

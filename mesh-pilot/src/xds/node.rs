@@ -14,6 +14,24 @@ use crate::proxy::{NodeMetadata, Proxy};
 /// the proxy runs; locality-aware load balancing orders endpoints by it).
 pub fn to_proxy(node: Option<&Node>) -> Result<Proxy, NodeError> {
     let node = node.ok_or(NodeError::Missing)?;
+    if node.id.len() > mesh_api::node::MAX_NODE_ID_BYTES {
+        return Err(NodeError::TooLarge {
+            what: "id",
+            size: node.id.len(),
+            limit: mesh_api::node::MAX_NODE_ID_BYTES,
+        });
+    }
+    let meta_size = node
+        .metadata
+        .as_ref()
+        .map_or(0, prost::Message::encoded_len);
+    if meta_size > mesh_api::node::MAX_NODE_METADATA_BYTES {
+        return Err(NodeError::TooLarge {
+            what: "metadata",
+            size: meta_size,
+            limit: mesh_api::node::MAX_NODE_METADATA_BYTES,
+        });
+    }
     let meta = node.metadata.as_ref().map(metadata).unwrap_or_default();
     let mut proxy = Proxy::parse(&node.id, &meta)?;
     proxy.locality = node

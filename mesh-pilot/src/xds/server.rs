@@ -31,6 +31,13 @@ use super::Resources;
 use crate::error::ServeError;
 use crate::push::PushContext;
 
+/// ADS streams one peer address may hold open at once by default
+/// (`--max-streams-per-peer`): a sidecar holds one, so only a node's many
+/// pods behind one address, or a load test, come near it. Until proxies
+/// authenticate (the security issue) this is what stops one client from
+/// opening streams without end.
+pub const DEFAULT_MAX_STREAMS_PER_PEER: usize = 4096;
+
 /// How many disconnected streams `/debug/syncz` keeps showing.
 const KEEP_DISCONNECTED: usize = 64;
 /// Responses buffered per stream before the stream task waits.
@@ -91,6 +98,54 @@ pub struct AdsServer {
     sync: SyncTable,
     shutdown: watch::Receiver<bool>,
     next_id: Arc<AtomicU64>,
+    peers: PeerStreams,
+}
+
+/// Open streams by peer address, and the cap.
+#[derive(Debug, Clone)]
+struct PeerStreams {
+    open: Arc<Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    max: usize,
+}
+
+/// One stream's place in its peer's count, given back when dropped.
+struct PeerSlot {
+    peers: PeerStreams,
+    ip: std::net::IpAddr,
+}
+
+impl PeerStreams {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<std::net::IpAddr, usize>> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A slot for a stream from `ip`, or `None` at the cap.
+    fn take(&self, ip: std::net::IpAddr) -> Option<PeerSlot> {
+        let mut open = self.lock();
+        let count = open.entry(ip).or_insert(0);
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(PeerSlot {
+            peers: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut open = self.peers.lock();
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 impl AdsServer {
@@ -107,7 +162,17 @@ impl AdsServer {
             sync,
             shutdown,
             next_id: Arc::new(AtomicU64::new(1)),
+            peers: PeerStreams {
+                open: Arc::default(),
+                max: DEFAULT_MAX_STREAMS_PER_PEER,
+            },
         }
+    }
+
+    /// At most `max` streams open at once from one peer address.
+    pub fn with_max_streams_per_peer(mut self, max: usize) -> Self {
+        self.peers.max = max.max(1);
+        self
     }
 
     /// The per-push caches of shared resources the streams use (for
@@ -188,7 +253,7 @@ impl AdsService {
         &self,
         req: http::Request<tonic::body::Body>,
         kind: &'static str,
-    ) -> WireBody<P::Out>
+    ) -> Result<WireBody<P::Out>, Status>
     where
         P: Protocol,
         P::Out: Framed,
@@ -197,11 +262,31 @@ impl AdsService {
             .extensions()
             .get::<tonic::transport::server::TcpConnectInfo>()
             .and_then(|i| i.remote_addr());
+        let slot = match peer {
+            Some(peer) => match self.server.peers.take(peer.ip()) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::warn!(%peer, limit = self.server.peers.max, "refusing stream: too many streams from this address");
+                    return Err(Status::resource_exhausted(format!(
+                        "more than {} ADS streams from {}",
+                        self.server.peers.max,
+                        peer.ip()
+                    )));
+                }
+            },
+            None => None,
+        };
         let requests = Requests::new(req.into_body());
         let (stream, rx) = self.server.stream::<P>();
         let span = tracing::info_span!("ads", kind, id = stream.id, peer = ?peer);
-        tokio::spawn(stream.run(requests).instrument(span));
-        WireBody::new(rx)
+        tokio::spawn(
+            async move {
+                stream.run(requests).await;
+                drop(slot);
+            }
+            .instrument(span),
+        );
+        Ok(WireBody::new(rx))
     }
 }
 
@@ -221,13 +306,21 @@ impl tower_service::Service<http::Request<tonic::body::Body>> for AdsService {
     }
 
     fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
-        let body = match req.uri().path() {
-            SOTW_PATH => tonic::body::Body::new(self.serve::<Connection>(req, "sotw")),
-            DELTA_PATH => tonic::body::Body::new(self.serve::<DeltaConnection>(req, "delta")),
+        let served = match req.uri().path() {
+            SOTW_PATH => self
+                .serve::<Connection>(req, "sotw")
+                .map(tonic::body::Body::new),
+            DELTA_PATH => self
+                .serve::<DeltaConnection>(req, "delta")
+                .map(tonic::body::Body::new),
             other => {
                 let status = Status::unimplemented(format!("no method {other}"));
                 return Box::pin(async move { Ok(status.into_http()) });
             }
+        };
+        let body = match served {
+            Ok(body) => body,
+            Err(status) => return Box::pin(async move { Ok(status.into_http()) }),
         };
         let response = http::Response::builder()
             .header(http::header::CONTENT_TYPE, "application/grpc")
@@ -315,6 +408,8 @@ enum Event<R> {
     Request(Box<R>),
     Push,
     Closed,
+    /// A request could not be read: the stream ends with this status.
+    Failed(tonic::Status),
 }
 
 /// One ADS stream's task.
@@ -333,7 +428,10 @@ impl<P: Protocol> AdsStream<P> {
             Some(Ok(first)) => first,
             None => return,
             Some(Err(status)) => {
-                tracing::debug!(%status, "stream ended before its first request");
+                // Oversized, compressed or undecodable: the proxy gets the
+                // gRPC status, the log says why (without the message).
+                tracing::warn!(code = ?status.code(), reason = status.message(), "refusing stream: bad first request");
+                let _ = self.tx.send(Err(status)).await;
                 return;
             }
         };
@@ -361,10 +459,7 @@ impl<P: Protocol> AdsStream<P> {
                     msg = requests.next() => match msg {
                         Some(Ok(req)) => Event::Request(Box::new(req)),
                         None => Event::Closed,
-                        Some(Err(status)) => {
-                            tracing::debug!(%status, "stream error");
-                            Event::Closed
-                        }
+                        Some(Err(status)) => Event::Failed(status),
                     },
                     changed = self.push.changed() => match changed {
                         Ok(()) => Event::Push,
@@ -381,6 +476,11 @@ impl<P: Protocol> AdsStream<P> {
                     conn.on_push(resources, ctx.version())
                 }
                 Event::Closed => break,
+                Event::Failed(status) => {
+                    tracing::warn!(node = %proxy.id, code = ?status.code(), reason = status.message(), "ending stream: bad request");
+                    let _ = self.tx.send(Err(status)).await;
+                    break;
+                }
             };
             self.sync.put(self.id, conn.status(true));
             let mut open = true;

@@ -63,6 +63,15 @@ impl Procs {
         self.children.push((name.to_string(), child));
     }
 
+    /// The process id of the child started under `name`.
+    pub fn pid(&self, name: &str) -> u32 {
+        self.children
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.id())
+            .unwrap_or_else(|| panic!("no process {name}"))
+    }
+
     /// Fail if any child has already exited.
     pub fn assert_running(&mut self) {
         for (name, child) in &mut self.children {

@@ -186,3 +186,52 @@ fn a_missing_directory_is_an_error() {
     let mut src = DirSource::new("/nonexistent/mesh-pilot-test");
     assert!(src.reload().is_err());
 }
+
+#[test]
+fn a_file_over_the_size_limit_is_refused_and_the_last_good_version_stays() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "dr.yaml", DR);
+    let mut src = DirSource::new(tmp.path());
+    let first = src.reload().unwrap().unwrap();
+    assert_eq!(first.objects.len(), 1);
+    // Grown to 50 MB (sparse: nothing is written, nothing may be read).
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(tmp.path().join("dr.yaml"))
+        .unwrap();
+    file.set_len(50 * 1024 * 1024).unwrap();
+    let next = src.reload().unwrap().unwrap();
+    assert_eq!(next.objects.len(), 1, "the last good version is served");
+    assert_eq!(next.errors.len(), 1, "{:?}", next.errors);
+    assert_eq!(next.errors[0].kind, ErrorKind::TooLarge);
+    assert!(next.errors[0].message.contains("limit of 8 MiB"));
+    assert!(next.errors[0].file.ends_with("dr.yaml"));
+}
+
+#[test]
+fn files_past_the_directory_total_are_refused_in_name_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Nine files of 7.5 MiB of comments each: 67.5 MiB in all.
+    let filler = format!("{DR}{}", "# padding line of a big file\n".repeat(270_000));
+    assert!(filler.len() as u64 <= mesh_api::MAX_FILE_BYTES);
+    for i in 0..9 {
+        let text = filler.replace("name: messenger", &format!("name: m{i}"));
+        write(tmp.path(), &format!("f{i}.yaml"), &text);
+    }
+    let mut src = DirSource::new(tmp.path());
+    let snapshot = src.reload().unwrap().unwrap();
+    let total_errors: Vec<_> = snapshot
+        .errors
+        .iter()
+        .filter(|e| e.kind == ErrorKind::TooLarge)
+        .collect();
+    assert_eq!(total_errors.len(), 1, "{:?}", snapshot.errors);
+    assert!(total_errors[0].file.ends_with("f8.yaml"));
+    assert!(total_errors[0].message.contains("limit of 64 MiB"));
+    assert_eq!(snapshot.objects.len(), 8);
+    // Removing one brings the last back.
+    std::fs::remove_file(tmp.path().join("f0.yaml")).unwrap();
+    let snapshot = src.reload().unwrap().unwrap();
+    assert!(snapshot.errors.is_empty(), "{:?}", snapshot.errors);
+    assert_eq!(snapshot.objects.len(), 8);
+}
