@@ -62,6 +62,10 @@ pub struct MeshConfig {
     /// `istio-system`).
     #[serde(default)]
     pub root_namespace: Option<String>,
+    /// Connect timeout of upstream clusters whose DestinationRule sets
+    /// none (Istio's `connectTimeout`, default 10 s).
+    #[serde(default)]
+    pub connect_timeout: Option<mesh_api::types::common::Duration>,
 }
 
 /// Where proxies log when the mesh config names no file.

@@ -35,6 +35,15 @@ pub const BLACKHOLE_REASON: &str = "outboundTrafficPolicy REGISTRY_ONLY";
 
 /// Istio's default upstream connect timeout.
 const CONNECT_TIMEOUT_SECS: i64 = 10;
+
+/// The connect timeout of clusters no DestinationRule sets one for:
+/// MeshConfig `connectTimeout`, else Istio's 10 s.
+fn connect_timeout(ctx: &PushContext) -> envoy_types::pb::google::protobuf::Duration {
+    match ctx.config.mesh.connect_timeout {
+        Some(t) => super::filters::duration(t.0),
+        None => seconds(CONNECT_TIMEOUT_SECS),
+    }
+}
 /// Key of the upstream HTTP protocol options extension.
 pub const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 /// Source address of a capturing sidecar's connections to its own app; the
@@ -45,6 +54,7 @@ const INBOUND_SOURCE: &str = "127.0.0.6";
 /// then `BlackHoleCluster` and `PassthroughCluster`. Shared mesh-wide.
 pub fn outbound_clusters(ctx: &PushContext, view: &ServiceView) -> Vec<Cluster> {
     let mut out = Vec::new();
+    let timeout = connect_timeout(ctx);
     for svc in ctx.registry.services.values() {
         let rule = ctx.destination_rule(&svc.hostname);
         for port in svc
@@ -52,9 +62,9 @@ pub fn outbound_clusters(ctx: &PushContext, view: &ServiceView) -> Vec<Cluster> 
             .iter()
             .filter(|p| view.sees_port(ctx, svc, p.number))
         {
-            out.push(outbound(svc, port, rule, None));
+            out.push(outbound(svc, port, rule, None, &timeout));
             for s in rule.map_or(&[][..], |r| r.subsets.as_slice()) {
-                out.push(outbound(svc, port, rule, Some(s)));
+                out.push(outbound(svc, port, rule, Some(s), &timeout));
             }
         }
     }
@@ -63,7 +73,7 @@ pub fn outbound_clusters(ctx: &PushContext, view: &ServiceView) -> Vec<Cluster> 
         cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(
             cluster::DiscoveryType::Static as i32,
         )),
-        connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECS)),
+        connect_timeout: Some(timeout.clone()),
         metadata: Some(reason_metadata(BLACKHOLE_REASON)),
         ..Default::default()
     });
@@ -73,7 +83,7 @@ pub fn outbound_clusters(ctx: &PushContext, view: &ServiceView) -> Vec<Cluster> 
             cluster::DiscoveryType::OriginalDst as i32,
         )),
         lb_policy: cluster::LbPolicy::ClusterProvided as i32,
-        connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECS)),
+        connect_timeout: Some(timeout.clone()),
         ..Default::default()
     });
     out
@@ -83,6 +93,7 @@ pub fn outbound_clusters(ctx: &PushContext, view: &ServiceView) -> Vec<Cluster> 
 /// receives, and `InboundPassthroughCluster` when it captures. Gateways
 /// have none.
 pub fn inbound_clusters(ctx: &PushContext, proxy: &Proxy) -> Vec<Cluster> {
+    let timeout = connect_timeout(ctx);
     let mut out = Vec::new();
     if proxy.proxy_type != ProxyType::Sidecar {
         return out;
@@ -112,7 +123,7 @@ pub fn inbound_clusters(ctx: &PushContext, proxy: &Proxy) -> Vec<Cluster> {
             cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(
                 cluster::DiscoveryType::Static as i32,
             )),
-            connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECS)),
+            connect_timeout: Some(timeout.clone()),
             load_assignment: Some(assignment(name, endpoints)),
             upstream_bind_config: bind.clone(),
             typed_extension_protocol_options: protocol_options(options),
@@ -132,7 +143,7 @@ pub fn inbound_clusters(ctx: &PushContext, proxy: &Proxy) -> Vec<Cluster> {
                 cluster::DiscoveryType::OriginalDst as i32,
             )),
             lb_policy: cluster::LbPolicy::ClusterProvided as i32,
-            connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECS)),
+            connect_timeout: Some(timeout.clone()),
             upstream_bind_config: bind,
             ..Default::default()
         });
@@ -145,12 +156,13 @@ fn outbound(
     port: &ServicePort,
     rule: Option<&Rule>,
     subset: Option<&Subset>,
+    timeout: &envoy_types::pb::google::protobuf::Duration,
 ) -> Cluster {
     let subset_name = subset.map_or("", |s| s.name.as_str());
     let name = names::outbound_cluster(port.number, subset_name, &svc.hostname);
     let mut c = Cluster {
         name: name.clone(),
-        connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECS)),
+        connect_timeout: Some(timeout.clone()),
         ..Default::default()
     };
     let kind = match svc.discovery {
@@ -227,4 +239,43 @@ fn protocol_options(options: Option<HttpProtocolOptions>) -> HashMap<String, Any
         })
     });
     HashMap::from([(HTTP_PROTOCOL_OPTIONS.to_string(), typed_config(&o))])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::mesh_config::MeshConfig;
+    use crate::source::snapshot_from_str;
+
+    const SE: &str = "apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: db, namespace: default}
+spec:
+  hosts: [db.example.com]
+  resolution: DNS
+  ports: [{number: 5432, name: tcp, protocol: TCP}]
+";
+
+    fn timeouts(mesh: &str) -> Vec<(String, i64)> {
+        let mut config = snapshot_from_str("t.yaml", SE).unwrap();
+        config.mesh = MeshConfig::parse(mesh).unwrap();
+        let ctx = PushContext::new(Arc::new(config));
+        let view = ServiceView::new(&ctx, "default", None);
+        outbound_clusters(&ctx, &view)
+            .into_iter()
+            .map(|c| (c.name, c.connect_timeout.map_or(0, |d| d.seconds)))
+            .collect()
+    }
+
+    #[test]
+    fn mesh_config_connect_timeout_sets_the_default_of_every_cluster() {
+        for (name, secs) in timeouts("") {
+            assert_eq!(secs, 10, "{name}: Istio's default");
+        }
+        for (name, secs) in timeouts("connectTimeout: 3s\n") {
+            assert_eq!(secs, 3, "{name}");
+        }
+    }
 }
