@@ -73,7 +73,7 @@ pub fn outbound_clusters(ctx: &PushContext, view: &ServiceView) -> Vec<Cluster> 
         cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(
             cluster::DiscoveryType::Static as i32,
         )),
-        connect_timeout: Some(timeout.clone()),
+        connect_timeout: Some(timeout),
         metadata: Some(reason_metadata(BLACKHOLE_REASON)),
         ..Default::default()
     });
@@ -83,7 +83,7 @@ pub fn outbound_clusters(ctx: &PushContext, view: &ServiceView) -> Vec<Cluster> 
             cluster::DiscoveryType::OriginalDst as i32,
         )),
         lb_policy: cluster::LbPolicy::ClusterProvided as i32,
-        connect_timeout: Some(timeout.clone()),
+        connect_timeout: Some(timeout),
         ..Default::default()
     });
     out
@@ -123,7 +123,7 @@ pub fn inbound_clusters(ctx: &PushContext, proxy: &Proxy) -> Vec<Cluster> {
             cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(
                 cluster::DiscoveryType::Static as i32,
             )),
-            connect_timeout: Some(timeout.clone()),
+            connect_timeout: Some(timeout),
             load_assignment: Some(assignment(name, endpoints)),
             upstream_bind_config: bind.clone(),
             typed_extension_protocol_options: protocol_options(options),
@@ -143,7 +143,7 @@ pub fn inbound_clusters(ctx: &PushContext, proxy: &Proxy) -> Vec<Cluster> {
                 cluster::DiscoveryType::OriginalDst as i32,
             )),
             lb_policy: cluster::LbPolicy::ClusterProvided as i32,
-            connect_timeout: Some(timeout.clone()),
+            connect_timeout: Some(timeout),
             upstream_bind_config: bind,
             ..Default::default()
         });
@@ -162,7 +162,7 @@ fn outbound(
     let name = names::outbound_cluster(port.number, subset_name, &svc.hostname);
     let mut c = Cluster {
         name: name.clone(),
-        connect_timeout: Some(timeout.clone()),
+        connect_timeout: Some(*timeout),
         ..Default::default()
     };
     let kind = match svc.discovery {
