@@ -55,6 +55,7 @@ pub mod names;
 pub mod node;
 pub mod normalize;
 pub mod positions;
+pub mod re2;
 pub mod types;
 pub mod validate;
 

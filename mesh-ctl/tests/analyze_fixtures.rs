@@ -152,6 +152,37 @@ spec:
     );
 }
 
+#[test]
+fn a_regex_envoy_would_nack_for_its_program_size_is_rejected() {
+    // Valid for the regex crate, but its RE2 program is 808 instructions:
+    // Envoy refuses the whole route configuration over 100.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("big-regex.yaml");
+    let text = "\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - match:
+    - uri:
+        regex: \"/big(a|b|c|d|e|f|g){1,200}x\"
+    route: [{destination: {host: reviews}}]
+";
+    std::fs::write(&file, text).expect("write");
+    let (code, out) = analyze(std::slice::from_ref(&file));
+    assert_eq!(code, 1, "{out}");
+    let expected = format!(
+        "{}:9: VirtualService/default/reviews: spec.http[0].match[0].uri.regex: regex \"/big(a|b|c|d|e|f|g){{1,200}}x\" compiles to an RE2 program of 808 instructions, more than Envoy's limit of 100 (re2.max_program_size.error_level)",
+        file.display()
+    );
+    assert!(
+        out.lines().any(|l| l == expected),
+        "no {expected:?} in:\n{out}"
+    );
+}
+
 /// The 1-based number of the first line of `file` that contains `text`.
 fn line_of(file: &Path, text: &str) -> usize {
     let content = std::fs::read_to_string(file).expect("read fixture");

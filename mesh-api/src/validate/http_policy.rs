@@ -7,7 +7,7 @@
 
 use super::values::{
     destination, duration, fault_percent, header_value, is_header_token, percent, port_number,
-    regex_syntax, string_match,
+    regex_syntax, string_match, RegexUse,
 };
 use super::Ctx;
 use crate::error::ErrorKind;
@@ -427,6 +427,6 @@ fn http_rewrite(ctx: &mut Ctx<'_>, path: &str, r: &HttpRewrite) {
         if rr.rewrite.is_empty() {
             ctx.missing(format!("{p}.rewrite"));
         }
-        regex_syntax(ctx, &format!("{p}.match"), &rr.pattern);
+        regex_syntax(ctx, &format!("{p}.match"), &rr.pattern, RegexUse::Rewrite);
     }
 }

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::hostname::{fqdn, is_label, wildcard_domain};
 use super::Ctx;
 use crate::error::ErrorKind;
+use crate::re2;
 use crate::types::common::{Destination, Duration, Percent, StringMatch};
 
 /// A port number must be in 1..=65535 (0 is a missing port).
@@ -77,7 +78,8 @@ pub(super) fn non_negative(ctx: &mut Ctx<'_>, path: &str, value: Option<i32>) {
 }
 
 /// Exactly one of `exact`, `prefix`, `regex`; a prefix not empty unless
-/// `empty_prefix` (Envoy allows it for paths only); a regex valid RE2.
+/// `empty_prefix` (Envoy allows it for paths only); a regex both data
+/// planes take ([`regex_syntax`]).
 pub(super) fn string_match(ctx: &mut Ctx<'_>, path: &str, m: &StringMatch, empty_prefix: bool) {
     let set = [m.exact.is_some(), m.prefix.is_some(), m.regex.is_some()]
         .iter()
@@ -93,14 +95,25 @@ pub(super) fn string_match(ctx: &mut Ctx<'_>, path: &str, m: &StringMatch, empty
         ctx.invalid(format!("{path}.prefix"), "a prefix match cannot be empty");
     }
     if let Some(re) = &m.regex {
-        regex_syntax(ctx, &format!("{path}.regex"), re);
+        regex_syntax(ctx, &format!("{path}.regex"), re, RegexUse::WholeMatch);
     }
 }
 
-/// Reports `pattern` at `path` when it is not a valid RE2-style regex (or
-/// longer than the 1024 bytes Istio allows, to keep Envoy's program size in
-/// bounds).
-pub(super) fn regex_syntax(ctx: &mut Ctx<'_>, path: &str, pattern: &str) {
+/// How the data planes apply a regex: matched against the whole value
+/// (every `StringMatch`), or replacing matches anywhere in it
+/// (`uriRegexRewrite`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum RegexUse {
+    WholeMatch,
+    Rewrite,
+}
+
+/// Reports `pattern` at `path` unless both data planes take it: longer
+/// than the 1024 bytes Istio allows; not compiling with the `regex` crate
+/// as mesh-proxy compiles it (same size limits, see [`crate::re2`]); not
+/// RE2 syntax as Envoy reads it; or an RE2 program over Envoy's limit,
+/// which makes Envoy reject the whole route configuration.
+pub(super) fn regex_syntax(ctx: &mut Ctx<'_>, path: &str, pattern: &str, used: RegexUse) {
     if pattern.is_empty() {
         ctx.invalid(path, "a regex match cannot be empty");
         return;
@@ -112,20 +125,54 @@ pub(super) fn regex_syntax(ctx: &mut Ctx<'_>, path: &str, pattern: &str) {
         );
         return;
     }
-    if let Err(err) = regex::Regex::new(pattern) {
-        // The crate's message spans several lines with a caret diagram;
-        // keep the one-line reason.
-        let text = err.to_string();
-        let reason = text
-            .lines()
-            .rev()
-            .find_map(|l| l.trim().strip_prefix("error: "))
-            .unwrap_or(text.lines().last().unwrap_or("invalid"))
-            .to_string();
+    let compiled = match used {
+        RegexUse::WholeMatch => re2::whole_match(pattern),
+        RegexUse::Rewrite => re2::unanchored(pattern),
+    };
+    if let Err(err) = compiled {
+        let reason = match err {
+            regex::Error::CompiledTooBig(limit) => {
+                format!("it compiles to more than the {limit} bytes the proxy allows a regex")
+            }
+            // The crate's message spans several lines with a caret
+            // diagram; keep the one-line reason.
+            err => {
+                let text = err.to_string();
+                text.lines()
+                    .rev()
+                    .find_map(|l| l.trim().strip_prefix("error: "))
+                    .unwrap_or(text.lines().last().unwrap_or("invalid"))
+                    .to_string()
+            }
+        };
         ctx.invalid(
             path,
             format!("invalid regular expression {pattern:?}: {reason} (RE2 syntax)"),
         );
+        return;
+    }
+    match re2::program_size(pattern) {
+        Ok(size) if size > re2::ENVOY_MAX_PROGRAM_SIZE => ctx.invalid(
+            path,
+            format!(
+                "regex {pattern:?} compiles to an RE2 program of {size} instructions, more than Envoy's limit of {} ({})",
+                re2::ENVOY_MAX_PROGRAM_SIZE,
+                re2::ENVOY_PROGRAM_SIZE_KEY
+            ),
+        ),
+        Ok(_) => {}
+        Err(re2::Re2Error::Syntax(why)) => ctx.invalid(
+            path,
+            format!("invalid regular expression {pattern:?}: {why} (RE2 syntax, as Envoy reads it)"),
+        ),
+        Err(re2::Re2Error::TooLarge) => ctx.invalid(
+            path,
+            format!(
+                "regex {pattern:?} compiles to an RE2 program too large for RE2 to build, far more than Envoy's limit of {} ({})",
+                re2::ENVOY_MAX_PROGRAM_SIZE,
+                re2::ENVOY_PROGRAM_SIZE_KEY
+            ),
+        ),
     }
 }
 

@@ -145,6 +145,67 @@ fn invalid_regexes_are_reported_per_field() {
     }
 }
 
+/// Envoy NACKs a route configuration with a regex whose RE2 program is
+/// over 100 instructions; every regex field says so with the size.
+#[test]
+fn regexes_over_envoys_program_size_are_rejected_in_every_field() {
+    let big = "/big(a|b|c|d|e|f|g){1,200}x";
+    let route = |extra: &str| {
+        vs(&format!(
+            "  hosts: [a]\n  http:\n  - {extra}\n    route: [{{destination: {{host: a}}}}]\n"
+        ))
+    };
+    let cases = [
+        (
+            format!("match: [{{uri: {{regex: '{big}'}}}}]"),
+            "spec.http[0].match[0].uri.regex",
+        ),
+        (
+            format!("match: [{{headers: {{user-agent: {{regex: '{big}'}}}}}}]"),
+            "spec.http[0].match[0].headers.user-agent.regex",
+        ),
+        (
+            format!("match: [{{queryParams: {{q: {{regex: '{big}'}}}}}}]"),
+            "spec.http[0].match[0].queryParams.q.regex",
+        ),
+        (
+            format!("match: [{{authority: {{regex: '{big}'}}}}]"),
+            "spec.http[0].match[0].authority.regex",
+        ),
+        (
+            format!("rewrite: {{uriRegexRewrite: {{match: '{big}', rewrite: /x}}}}"),
+            "spec.http[0].rewrite.uriRegexRewrite.match",
+        ),
+        (
+            format!("corsPolicy: {{allowOrigins: [{{regex: '{big}'}}]}}"),
+            "spec.http[0].corsPolicy.allowOrigins[0].regex",
+        ),
+    ];
+    for (extra, path) in cases {
+        let errors = check(&route(&extra));
+        assert_eq!(errors.len(), 1, "{extra}: {errors:?}");
+        assert_eq!(
+            (errors[0].kind, errors[0].path.as_str()),
+            (ErrorKind::InvalidValue, path)
+        );
+        assert_eq!(
+            errors[0].message,
+            format!("regex {big:?} compiles to an RE2 program of 808 instructions, more than Envoy's limit of 100 (re2.max_program_size.error_level)")
+        );
+    }
+    // At the limit is fine; what RE2 reads differently from the regex
+    // crate is not.
+    assert!(check(&route("match: [{uri: {regex: '\\w{32}'}}]")).is_empty());
+    let errors = check(&route("match: [{uri: {regex: 'a**'}}]"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].message.contains("bad repetition operator")
+            && errors[0].message.contains("RE2 syntax, as Envoy reads it"),
+        "{}",
+        errors[0]
+    );
+}
+
 #[test]
 fn string_match_needs_exactly_one_kind() {
     assert_eq!(

@@ -13,9 +13,10 @@ use crate::model::{HeaderMatchKind, HeaderMatcher, RegexRewrite};
 use crate::xds::error::ConvertError;
 
 /// Compiles an Envoy `safe_regex` (RE2 syntax, matching the WHOLE input) for
-/// the `regex` crate, whose matches are otherwise unanchored.
+/// the `regex` crate, whose matches are otherwise unanchored; with the size
+/// limits mesh-api's validation checks ([`mesh_api::re2::whole_match`]).
 pub fn compile_whole_match(re: &str) -> Result<Regex, ConvertError> {
-    Regex::new(&format!("^(?:{re})$")).map_err(|source| ConvertError::Regex {
+    mesh_api::re2::whole_match(re).map_err(|source| ConvertError::Regex {
         regex: re.to_owned(),
         source: Box::new(source),
     })
@@ -26,10 +27,11 @@ pub fn compile_whole_match(re: &str) -> Result<Regex, ConvertError> {
 /// group references become the `regex` crate's `${N}`.
 pub(super) fn regex_rewrite(r: &RegexMatchAndSubstitute) -> Result<RegexRewrite, ConvertError> {
     let pattern = r.pattern.as_ref().ok_or(ConvertError::Missing("pattern"))?;
-    let regex = Regex::new(&pattern.regex).map_err(|source| ConvertError::Regex {
-        regex: pattern.regex.clone(),
-        source: Box::new(source),
-    })?;
+    let regex =
+        mesh_api::re2::unanchored(&pattern.regex).map_err(|source| ConvertError::Regex {
+            regex: pattern.regex.clone(),
+            source: Box::new(source),
+        })?;
     let mut substitution = String::with_capacity(r.substitution.len());
     let mut chars = r.substitution.chars().peekable();
     while let Some(c) = chars.next() {
