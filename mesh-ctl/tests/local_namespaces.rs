@@ -4,7 +4,7 @@
 //! no proxy settings); the test fetches the postcard through the printed
 //! ingress URL, applies all-v2 and sees v2, runs `local down` and checks
 //! that no namespace, link, `/etc/netns` entry or process of the run is
-//! left. Non-default ports (ingress 28080, admin 28000) and a temp state
+//! left. Free ports picked at start (ingress, its admin) and a temp state
 //! dir keep it apart from a `local up` a person may be running.
 
 use std::fs;
@@ -19,13 +19,13 @@ mod support;
 
 use support::*;
 
-const INGRESS: &str = "http://127.0.0.1:28080/";
-
 /// The running `meshctl local up`; SIGTERM (then SIGKILL) when dropped, so
 /// a failing test still tears down through meshctl itself.
 struct Mesh {
     child: Option<Child>,
     state_dir: tempfile::TempDir,
+    /// The ingress gateway's URL on the host.
+    ingress: String,
 }
 
 impl Mesh {
@@ -33,11 +33,13 @@ impl Mesh {
         let state_dir = tempfile::tempdir().expect("temp dir");
         let out = fs::File::create(state_dir.path().join("meshctl.out")).expect("out file");
         let err = out.try_clone().expect("out file");
+        let [ingress, ingress_admin] = free_ports();
         let child = Command::new(meshctl_path())
             .args(["local", "up", "-f"])
             .arg(workspace_root().join("samples/postcard"))
             .args(["--mode", "namespaces"])
-            .args(["--ingress-port", "28080", "--ingress-admin-port", "28000"])
+            .args(["--ingress-port", &ingress.to_string()])
+            .args(["--ingress-admin-port", &ingress_admin.to_string()])
             .arg("--state-dir")
             .arg(state_dir.path())
             .arg("--bin-dir")
@@ -51,6 +53,7 @@ impl Mesh {
         Mesh {
             child: Some(child),
             state_dir,
+            ingress: format!("http://127.0.0.1:{ingress}/"),
         }
     }
 
@@ -166,13 +169,14 @@ async fn postcard_through_pods_with_capture() {
     build_binaries(&[], &[]);
     let mut mesh = Mesh::start();
     let state = mesh.wait_ready();
+    let ingress = mesh.ingress.clone();
     let prefix = state["netns_prefix"]
         .as_str()
         .expect("state.json names the run's prefix in namespaces mode")
         .to_string();
     assert!(prefix.starts_with("mesh"), "{prefix}");
-    assert_eq!(state["ingress_url"], INGRESS);
-    assert!(mesh.output().contains(INGRESS), "{}", mesh.output());
+    assert_eq!(state["ingress_url"], ingress.as_str());
+    assert!(mesh.output().contains(&ingress), "{}", mesh.output());
 
     // The sample's workloads were re-addressed into 198.18.0.0/15 for pilot;
     // the user's files were not touched.
@@ -187,12 +191,12 @@ async fn postcard_through_pods_with_capture() {
     assert_eq!(run("ip", &["netns", "list"]).matches(&prefix).count(), 3);
 
     let client = client();
-    until_card_shows(&client, INGRESS, V1, Duration::from_secs(30)).await;
+    until_card_shows(&client, &ingress, V1, Duration::from_secs(30)).await;
 
     let all_v2 = workspace_root().join("samples/postcard/mesh/routes/all-v2.yaml");
     let out = mesh.meshctl(&["apply", "-f", all_v2.to_str().unwrap_or_default()]);
     assert!(out.status.success(), "apply: {out:?}");
-    until_card_shows(&client, INGRESS, V2, Duration::from_secs(30)).await;
+    until_card_shows(&client, &ingress, V2, Duration::from_secs(30)).await;
 
     let out = mesh.meshctl(&["local", "down"]);
     assert!(out.status.success(), "local down: {out:?}");
@@ -203,7 +207,7 @@ async fn postcard_through_pods_with_capture() {
     let left = leftovers(&prefix);
     assert!(left.is_empty(), "left behind by the run: {left:#?}");
     assert!(
-        client.get(INGRESS).send().await.is_err(),
+        client.get(&ingress).send().await.is_err(),
         "ingress still answers"
     );
     assert!(mesh.state().is_none(), "state.json remains");

@@ -2,7 +2,7 @@
 //! gateway, greeter and messenger v1/v2 with their sidecars as real
 //! processes on loopback; the test drives traffic through the gateway while
 //! `meshctl apply` changes the routes, then `meshctl local down` stops it
-//! all. Non-default ports (ingress 18080, xds 18010, debug 18014) and a
+//! all. Free ports picked at start (ingress, its admin, xds, debug) and a
 //! temp state dir keep it apart from a `local up` a person may be running,
 //! except for the sample's fixed workload addresses (127.0.10.x).
 
@@ -17,9 +17,6 @@ mod support;
 
 use support::*;
 
-const INGRESS: &str = "http://127.0.0.1:18080/";
-const DEBUG: &str = "127.0.0.1:18014";
-
 /// The running `meshctl local up`; stops it and everything it started when
 /// dropped, also when the test fails, and prints what happened.
 struct Mesh {
@@ -27,6 +24,10 @@ struct Mesh {
     state_dir: tempfile::TempDir,
     run: Option<String>,
     pids: Vec<u32>,
+    /// The ingress gateway's URL.
+    ingress: String,
+    /// Pilot's debug address.
+    debug: String,
 }
 
 impl Mesh {
@@ -34,6 +35,7 @@ impl Mesh {
         let state_dir = tempfile::tempdir().expect("temp dir");
         let out = fs::File::create(state_dir.path().join("meshctl.out")).expect("out file");
         let err = out.try_clone().expect("out file");
+        let [ingress, ingress_admin, xds, debug] = free_ports();
         let child = Command::new(meshctl_path())
             .args(["local", "up", "-f"])
             .arg(workspace_root().join("samples/postcard"))
@@ -43,13 +45,13 @@ impl Mesh {
                 "--mode",
                 "loopback",
                 "--ingress-port",
-                "18080",
+                &ingress.to_string(),
                 "--ingress-admin-port",
-                "18000",
+                &ingress_admin.to_string(),
                 "--xds-port",
-                "18010",
+                &xds.to_string(),
                 "--debug-port",
-                "18014",
+                &debug.to_string(),
             ])
             .arg("--state-dir")
             .arg(state_dir.path())
@@ -66,6 +68,8 @@ impl Mesh {
             state_dir,
             run: None,
             pids: vec![],
+            ingress: format!("http://127.0.0.1:{ingress}/"),
+            debug: format!("127.0.0.1:{debug}"),
         }
     }
 
@@ -154,16 +158,17 @@ impl Drop for Mesh {
 }
 
 /// Sends `n` requests over a few connections: (v1, v2, other).
-async fn count(client: &reqwest::Client, n: usize) -> (usize, usize, usize) {
+async fn count(client: &reqwest::Client, url: &str, n: usize) -> (usize, usize, usize) {
     let workers = 8;
     let mut set = tokio::task::JoinSet::new();
     for w in 0..workers {
         let client = client.clone();
+        let url = url.to_string();
         let share = n / workers + usize::from(w < n % workers);
         set.spawn(async move {
             let (mut v1, mut v2, mut other) = (0, 0, 0);
             for _ in 0..share {
-                let body = card(&client, INGRESS).await;
+                let body = card(&client, &url).await;
                 if body.contains(V1) {
                     v1 += 1;
                 } else if body.contains(V2) {
@@ -211,11 +216,12 @@ async fn postcard_through_the_local_mesh() {
     build_binaries(&[], &[]);
     let mut mesh = Mesh::start();
     mesh.wait_ready();
+    let ingress = mesh.ingress.clone();
     let client = client();
     let routes = workspace_root().join("samples/postcard/mesh/routes");
 
     // 1. The default route: messenger v1.
-    let body = until_card_shows(&client, INGRESS, V1, Duration::from_secs(20)).await;
+    let body = until_card_shows(&client, &ingress, V1, Duration::from_secs(20)).await;
     assert!(!body.contains("no message"), "{body}");
 
     // 2. All to v2.
@@ -234,7 +240,7 @@ async fn postcard_through_the_local_mesh() {
         "{}",
         stdout(&out)
     );
-    until_card_shows(&client, INGRESS, V2, Duration::from_secs(10)).await;
+    until_card_shows(&client, &ingress, V2, Duration::from_secs(10)).await;
 
     // 3. The 80/20 canary, once v1 answers again (the new routes are in).
     let out = mesh.meshctl(&[
@@ -247,9 +253,9 @@ async fn postcard_through_the_local_mesh() {
         "apply canary failed: {}",
         stderr(&out)
     );
-    until_card_shows(&client, INGRESS, V1, Duration::from_secs(10)).await;
+    until_card_shows(&client, &ingress, V1, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (v1, v2, other) = count(&client, 1000).await;
+    let (v1, v2, other) = count(&client, &ingress, 1000).await;
     assert!(
         other <= 10,
         "{other} of 1000 cards without a message (v1 {v1}, v2 {v2})"
@@ -272,11 +278,11 @@ async fn postcard_through_the_local_mesh() {
     );
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let tester_v2 = match client.get(INGRESS).header("x-user", "tester").send().await {
+        let tester_v2 = match client.get(&ingress).header("x-user", "tester").send().await {
             Ok(resp) => resp.text().await.unwrap_or_default().contains(V2),
             Err(_) => false,
         };
-        let (v1, v2, _) = count(&client, 16).await;
+        let (v1, v2, _) = count(&client, &ingress, 16).await;
         if tester_v2 && v1 == 16 && v2 == 0 {
             break;
         }
@@ -322,7 +328,7 @@ async fn postcard_through_the_local_mesh() {
     )
     .expect("write broken file");
     let deadline = Instant::now() + Duration::from_secs(10);
-    let configz = format!("http://{DEBUG}/debug/configz");
+    let configz = format!("http://{}/debug/configz", mesh.debug);
     loop {
         let json: serde_json::Value = match client.get(&configz).send().await {
             Ok(resp) => resp.json().await.unwrap_or_default(),
@@ -347,7 +353,7 @@ async fn postcard_through_the_local_mesh() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (v1, v2, other) = count(&client, 100).await;
+    let (v1, v2, other) = count(&client, &ingress, 100).await;
     assert!(
         other == 0 && v1 > 0,
         "traffic broke after a bad file: v1 {v1}, v2 {v2}, other {other}"
@@ -364,7 +370,7 @@ async fn postcard_through_the_local_mesh() {
     );
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (v1, v2, _) = count(&client, 40).await;
+        let (v1, v2, _) = count(&client, &ingress, 40).await;
         if v1 > 0 && v2 > 0 {
             break;
         }

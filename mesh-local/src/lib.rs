@@ -20,6 +20,7 @@ mod error;
 pub mod lock;
 mod mesh;
 pub mod net;
+pub mod ports;
 pub mod probe;
 pub mod process;
 pub mod registry;

@@ -5,6 +5,7 @@
 //! the loopback mode; [`super::namespaces`] the namespaces mode.
 
 use std::fs;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -71,6 +72,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     };
     let objects: Vec<_> = loaded.objects.into_iter().map(|l| l.object).collect();
     if mode == Mode::Namespaces {
+        // Pilot and the pods listen in their own namespaces; only the
+        // ingress is published on the host.
+        ports_free(&ingress_addresses(&ports))?;
         let sample = Sample {
             local,
             objects,
@@ -93,6 +97,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             return Err(missing_program(&spec.name, &spec.program));
         }
     }
+    ports_free(&listen_addresses(&plan, &ports))?;
 
     let run = mesh_local::net::new_prefix(TAG);
     let mut state = State {
@@ -131,6 +136,78 @@ pub async fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     State::remove(&state_dir);
     eprintln!("local mesh stopped");
     outcome
+}
+
+/// The addresses `local up` publishes on the host in either mode: the
+/// ingress gateway's and its admin's, each with what it is for.
+fn ingress_addresses(ports: &Ports) -> Vec<(SocketAddr, String)> {
+    let loopback = Ipv4Addr::LOCALHOST;
+    vec![
+        (
+            (loopback, ports.ingress).into(),
+            "the ingress gateway, --ingress-port".into(),
+        ),
+        (
+            (loopback, ports.ingress_admin).into(),
+            "the ingress gateway's admin, --ingress-admin-port".into(),
+        ),
+    ]
+}
+
+/// Every address the loopback plan listens on, each with what it is for:
+/// the ingress's, pilot's, each proxy's admin and each process's
+/// `--listen`/`--admin-address` or `LISTEN`.
+fn listen_addresses(plan: &Plan, ports: &Ports) -> Vec<(SocketAddr, String)> {
+    let mut out = ingress_addresses(ports);
+    out.push((plan.xds_address, "pilot's xDS, --xds-port".into()));
+    out.push((plan.debug_address, "pilot's debug API, --debug-port".into()));
+    for (name, admin) in &plan.proxy_admins {
+        out.push((*admin, format!("the admin of {name}")));
+    }
+    for spec in &plan.processes {
+        for pair in spec.args.windows(2) {
+            if matches!(pair[0].as_str(), "--listen" | "--admin-address") {
+                if let Ok(address) = pair[1].parse() {
+                    out.push((address, spec.name.clone()));
+                }
+            }
+        }
+        if let Some(address) = spec.env.get("LISTEN").and_then(|v| v.parse().ok()) {
+            out.push((address, spec.name.clone()));
+        }
+    }
+    // One line per address: the first purpose found names it.
+    let mut seen = std::collections::BTreeSet::new();
+    out.retain(|(address, _)| seen.insert(*address));
+    out
+}
+
+/// Fails at once, before anything starts, naming each address in use, what
+/// the mesh needs it for and the process holding it, rather than waiting
+/// for a process that cannot bind (or for the other program's answers on
+/// our port).
+fn ports_free(wanted: &[(SocketAddr, String)]) -> anyhow::Result<()> {
+    let addresses: Vec<SocketAddr> = wanted.iter().map(|(a, _)| *a).collect();
+    let busy = mesh_local::ports::busy(&addresses);
+    if busy.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = busy
+        .iter()
+        .map(|b| {
+            let purpose = wanted
+                .iter()
+                .find(|(a, _)| *a == b.address)
+                .map_or("", |(_, p)| p.as_str());
+            format!("port {} ({purpose}): {b}", b.address.port())
+        })
+        .collect();
+    Err(anyhow!(
+        "cannot start the local mesh, {} in use:\n  {}\nstop what holds {} or give the mesh other ports",
+        if lines.len() == 1 { "a port it needs is" } else { "ports it needs are" },
+        lines.join("\n  "),
+        if lines.len() == 1 { "it" } else { "them" },
+    ))
 }
 
 /// Starts every process of the plan and waits until the mesh is ready:

@@ -67,6 +67,16 @@ pub fn product_bin_dir(parent: &Path) -> PathBuf {
     dir
 }
 
+/// `n` distinct TCP ports free on 127.0.0.1 right now (bound together,
+/// then released), so a test's mesh can run beside other services and
+/// beside another test's mesh.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("local address").port())
+}
+
 /// A PATH with the system's directories only (no cargo target dir).
 pub const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
