@@ -5,8 +5,10 @@
 
 mod xds_support;
 
+use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
 use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
-use envoy_types::pb::google::protobuf::{value::Kind, Any};
+use envoy_types::pb::google::protobuf::{value::Kind, Any, BoolValue};
+use envoy_types::util::pack_any;
 use xds_support::*;
 
 const MESSENGER: &str = "outbound|9080||messenger.default.svc.cluster.local";
@@ -146,14 +148,19 @@ async fn valid_config_is_acked_and_bad_config_is_nacked_with_reasons() {
         "the good listener is not blamed: {msg}"
     );
 
-    // 2. A route to a cluster that is not in the snapshot.
-    let routes = vec![route_config(
-        "http_proxy",
-        vec![route(
-            prefix("/"),
-            "outbound|9080||nowhere.default.svc.cluster.local",
-        )],
-    )];
+    // 2. A route to a cluster that is not in the snapshot, in a route
+    // configuration that asks for the check (over RDS Envoy's default is
+    // not to check: the route answers 503 NC until the cluster comes).
+    let routes = vec![pack_any(RouteConfiguration {
+        validate_clusters: Some(BoolValue { value: true }),
+        ..route_config_proto(
+            "http_proxy",
+            vec![route(
+                prefix("/"),
+                "outbound|9080||nowhere.default.svc.cluster.local",
+            )],
+        )
+    })];
     let nack = stream.push_and_answer(RDS, "2", routes).await;
     assert_eq!(nack.version_info, "1");
     assert_eq!(nack.resource_names, ["http_proxy"]);

@@ -25,6 +25,12 @@ pub struct RouteConfig {
     /// Apply the header mutations least specific first, so that the
     /// route's win (Envoy's default is the other way round).
     pub most_specific_header_mutations_wins: bool,
+    /// Envoy's `validate_clusters`: refuse the configuration when a route
+    /// names a cluster the proxy does not have. Unset means Envoy's
+    /// default, which depends on where the configuration came from: yes
+    /// inline in a listener, no over RDS (there the request gets 503 `NC`
+    /// until the cluster arrives).
+    pub validate_clusters: Option<bool>,
 }
 
 /// A virtual host: a set of domains and their routes.

@@ -245,7 +245,12 @@ pub fn regex(re: &str) -> PathSpecifier {
 }
 
 pub fn route_config(name: &str, routes: Vec<Route>) -> Any {
-    pack_any(RouteConfiguration {
+    pack_any(route_config_proto(name, routes))
+}
+
+/// The route configuration [`route_config`] packs.
+pub fn route_config_proto(name: &str, routes: Vec<Route>) -> RouteConfiguration {
+    RouteConfiguration {
         name: name.into(),
         virtual_hosts: vec![VirtualHost {
             name: "messenger.default.svc.cluster.local:9080".into(),
@@ -254,5 +259,5 @@ pub fn route_config(name: &str, routes: Vec<Route>) -> Any {
             ..Default::default()
         }],
         ..Default::default()
-    })
+    }
 }

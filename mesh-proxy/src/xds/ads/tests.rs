@@ -21,7 +21,7 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
     http_connection_manager::RouteSpecifier, HttpConnectionManager, HttpFilter, Rds,
 };
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
-use envoy_types::pb::google::protobuf::Any;
+use envoy_types::pb::google::protobuf::{Any, BoolValue};
 use envoy_types::util::pack_any;
 
 use super::{AdsState, ResourceType};
@@ -136,7 +136,20 @@ fn rds_listener(name: &str, route: &str) -> Any {
 }
 
 fn route_config(name: &str, cluster: &str) -> Any {
+    pack_any(route_config_proto(name, cluster))
+}
+
+/// A route config that refuses routes to missing clusters
+/// (`validate_clusters`), as Envoy then does.
+fn validated_route_config(name: &str, cluster: &str) -> Any {
     pack_any(RouteConfiguration {
+        validate_clusters: Some(BoolValue { value: true }),
+        ..route_config_proto(name, cluster)
+    })
+}
+
+fn route_config_proto(name: &str, cluster: &str) -> RouteConfiguration {
+    RouteConfiguration {
         name: name.into(),
         virtual_hosts: vec![VirtualHost {
             name: "vh".into(),
@@ -155,7 +168,7 @@ fn route_config(name: &str, cluster: &str) -> Any {
             ..Default::default()
         }],
         ..Default::default()
-    })
+    }
 }
 
 fn is_ack(r: &DiscoveryRequest, ty: ResourceType, version: &str) -> bool {
@@ -298,7 +311,10 @@ fn nack_keeps_the_snapshot_and_the_previous_version() {
     let reqs = h.push(
         RDS,
         "r2",
-        vec![route_config("r", "a"), route_config("other", "missing")],
+        vec![
+            route_config("r", "a"),
+            validated_route_config("other", "missing"),
+        ],
     );
     assert_eq!(reqs.len(), 1);
     let nack = &reqs[0];
@@ -332,6 +348,21 @@ fn nack_keeps_the_snapshot_and_the_previous_version() {
     );
     assert_eq!(reqs[0].version_info, "l1");
     assert!(Arc::ptr_eq(&before, &h.store.load()));
+}
+
+/// As Envoy: a route configuration over RDS may name a cluster CDS has not
+/// sent (yet); it is accepted and the route answers 503 `NC` until the
+/// cluster arrives. Refusing it would freeze the listener's routes on a
+/// VirtualService whose destination does not exist yet.
+#[test]
+fn rds_naming_a_cluster_not_there_is_acked() {
+    let mut h = Harness::new();
+    h.state.start_stream();
+    h.push(CDS, "c1", vec![eds_cluster("a")]);
+    h.push(LDS, "l1", vec![rds_listener("l", "r")]);
+    let reqs = h.push(RDS, "r1", vec![route_config("r", "not-yet")]);
+    assert!(is_ack(&reqs[0], RDS, "r1"), "{reqs:?}");
+    assert!(h.store.load().route_configs.contains_key("r"));
 }
 
 #[test]

@@ -165,17 +165,24 @@ pub(crate) fn host_port(addr: Option<&Address>) -> Result<(String, u16), Convert
     Ok((sa.address.clone(), port))
 }
 
-/// Clusters the snapshot's routes and TCP proxies name but does not contain.
+/// Clusters the snapshot's route configurations name but does not contain,
+/// where Envoy would refuse them: a route configuration with
+/// `validate_clusters` (by default for one inline in a listener, not for
+/// one over RDS). TCP proxies are never checked, as in Envoy: each
+/// connection looks its cluster up and is closed (`NC`) when it is missing.
 ///
 /// Each entry is `(kind, resource name, error)`: `Listener` for inline
-/// routes and TCP proxies, `RouteConfiguration` for RDS resources. The ADS
-/// client rejects the entries of the resource type it is applying, so a
-/// cluster removed by CDS ahead of the RDS update that stops using it does
-/// not get CDS NACKed (pilot sends CDS before RDS).
+/// routes, `RouteConfiguration` for RDS resources. The ADS client rejects
+/// the entries of the resource type it is applying, so a cluster removed by
+/// CDS ahead of the RDS update that stops using it does not get CDS NACKed
+/// (pilot sends CDS before RDS).
 pub fn dangling_clusters(snapshot: &Snapshot) -> Vec<(&'static str, String, ConvertError)> {
     let mut found = Vec::new();
     let missing = |name: &str| !snapshot.clusters.contains_key(name);
     for (name, rc) in &snapshot.route_configs {
+        if rc.validate_clusters != Some(true) {
+            continue;
+        }
         for (cluster, at) in route_config_clusters(rc) {
             if missing(&cluster) {
                 let error = ConvertError::UnknownCluster { cluster, at };
@@ -190,20 +197,18 @@ pub fn dangling_clusters(snapshot: &Snapshot) -> Vec<(&'static str, String, Conv
             .chain(&l.default_filter_chain)
             .enumerate()
         {
-            let at = |rest: &str| format!("filter chain {:?} (#{i}){rest}", chain.name);
-            let refs: Vec<(String, String)> = match &chain.filter {
-                NetworkFilter::Tcp(tcp) => target_clusters(&tcp.destination)
-                    .map(|c| (c.to_owned(), at(" tcp_proxy")))
-                    .collect(),
-                NetworkFilter::Http(hcm) => match &hcm.routes {
-                    RouteSource::Inline(rc) => route_config_clusters(rc)
-                        .map(|(c, route)| (c, at(&format!(" route_config {route}"))))
-                        .collect(),
-                    RouteSource::Rds(_) => Vec::new(),
-                },
+            let NetworkFilter::Http(hcm) = &chain.filter else {
+                continue;
             };
-            for (cluster, at) in refs {
+            let RouteSource::Inline(rc) = &hcm.routes else {
+                continue;
+            };
+            if rc.validate_clusters == Some(false) {
+                continue;
+            }
+            for (cluster, route) in route_config_clusters(rc) {
                 if missing(&cluster) {
+                    let at = format!("filter chain {:?} (#{i}) route_config {route}", chain.name);
                     let error = ConvertError::UnknownCluster { cluster, at };
                     found.push(("Listener", name.clone(), error));
                 }

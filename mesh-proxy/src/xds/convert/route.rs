@@ -77,6 +77,7 @@ impl TryFrom<&RouteConfiguration> for RouteConfig {
             virtual_hosts,
             headers,
             most_specific_header_mutations_wins: rc.most_specific_header_mutations_wins,
+            validate_clusters: rc.validate_clusters.map(|v| v.value),
         })
     }
 }
