@@ -49,6 +49,7 @@
 //!   never make a file bad.
 
 pub mod error;
+pub mod fields;
 pub mod host;
 pub mod load;
 pub mod names;

@@ -5,9 +5,11 @@
 //! These sit at the bottom of the config model that every stage of the flow
 //! (load, validate, pilot's store and translator) reads.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A duration written the way Istio's YAML writes it: a Go-style duration
@@ -93,6 +95,20 @@ impl Serialize for Duration {
     }
 }
 
+impl JsonSchema for Duration {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$",
+            "description": "A Go-style duration such as 10s, 1.5s, 250ms or 1h30m.",
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
@@ -101,7 +117,7 @@ impl<'de> Deserialize<'de> for Duration {
 }
 
 /// A percentage in `0.0..=100.0`, Istio's `Percent` message (`{value: 50}`).
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Percent {
     /// The percentage.
@@ -110,7 +126,7 @@ pub struct Percent {
 }
 
 /// Selects a port of a destination: Istio's `PortSelector` (`{number: 9080}`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PortSelector {
     /// The port number.
@@ -124,7 +140,7 @@ pub struct PortSelector {
 
 /// A service (and optionally a subset and port) traffic is sent to: the
 /// target of `VirtualService` routes and of their mirrors.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Destination {
     /// Service host (short name, FQDN or ServiceEntry host). Required.
@@ -139,7 +155,7 @@ pub struct Destination {
 }
 
 /// A service port: used by `Gateway` servers and `ServiceEntry` ports.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Port {
     /// The port number (1..65535).
@@ -171,7 +187,7 @@ pub struct Port {
 ///
 /// Kept as a struct of options rather than an enum so that YAML with none or
 /// several of the three loads, and validation can report it with its path.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StringMatch {
     /// Exact string match.
@@ -210,7 +226,7 @@ impl StringMatch {
 }
 
 /// Header changes applied to a request or response (`set`, `add`, `remove`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderOperations {
     /// Overwrite these headers.
@@ -225,7 +241,7 @@ pub struct HeaderOperations {
 }
 
 /// Request and response header manipulation (Istio's `Headers`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Headers {
     /// Changes to the request before it is forwarded.
@@ -238,7 +254,7 @@ pub struct Headers {
 
 /// Selects workloads by label, as in `DestinationRule.workloadSelector`
 /// (`matchLabels`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkloadSelector {
     /// Labels a workload must carry.

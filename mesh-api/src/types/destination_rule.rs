@@ -8,13 +8,14 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::WorkloadSelector;
 use super::traffic_policy::TrafficPolicy;
 
 /// The `spec` of a `DestinationRule`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DestinationRuleSpec {
     /// The service host; short names are resolved in the rule's namespace.
@@ -44,7 +45,7 @@ pub struct DestinationRuleSpec {
 }
 
 /// A named subset of a service's endpoints, selected by labels.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Subset {
     /// Subset name, referenced by `destination.subset`. Required.

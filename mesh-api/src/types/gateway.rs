@@ -6,12 +6,13 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::Port;
 
 /// The `spec` of a `Gateway`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GatewaySpec {
     /// Listening ports and their hosts. Required (at least one).
@@ -23,7 +24,7 @@ pub struct GatewaySpec {
 }
 
 /// One listening port of a gateway.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Server {
     /// The port. Required.
@@ -53,7 +54,7 @@ pub struct Server {
 }
 
 /// TLS on a gateway server.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServerTlsSettings {
     /// Answer plain HTTP with a redirect to HTTPS.
@@ -171,7 +172,7 @@ pub struct ServerTlsSettings {
 }
 
 /// Server TLS modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ServerTlsMode {
     /// Forward TLS untouched, routed by SNI.
@@ -189,7 +190,7 @@ pub enum ServerTlsMode {
 }
 
 /// A certificate set of a gateway server.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TlsCertificate {
     /// Certificate file.
@@ -216,7 +217,7 @@ pub struct TlsCertificate {
 }
 
 /// TLS protocol versions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum TlsProtocol {
     /// The proxy's default.
     #[serde(rename = "TLS_AUTO")]

@@ -5,12 +5,13 @@
 //! Loaded and validated in mesh-api, turned into route actions and HTTP
 //! filters by pilot's translator.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{Destination, Duration, Percent, StringMatch};
 
 /// Answer the request with a redirect.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpRedirect {
     /// Replace the path.
@@ -50,7 +51,7 @@ pub struct HttpRedirect {
 }
 
 /// How a redirect picks its port when `derivePort` is set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RedirectPortSelection {
     /// 80 for http, 443 for https.
@@ -60,7 +61,7 @@ pub enum RedirectPortSelection {
 }
 
 /// Answer the request with a fixed status and body.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpDirectResponse {
     /// HTTP status code. Required.
@@ -72,7 +73,7 @@ pub struct HttpDirectResponse {
 }
 
 /// A response body: `string` or base64 `bytes`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpBody {
     /// Body as text.
@@ -84,7 +85,7 @@ pub struct HttpBody {
 }
 
 /// Rewrite of the request before forwarding.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpRewrite {
     /// Replace the matched part of the path (prefix) or the whole path.
@@ -103,7 +104,7 @@ pub struct HttpRewrite {
 }
 
 /// Replace what a regex matches in the path.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegexRewrite {
     /// RE2 regex. YAML key `match`.
@@ -115,7 +116,7 @@ pub struct RegexRewrite {
 }
 
 /// Retry policy of a route.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpRetry {
     /// Number of retries.
@@ -151,7 +152,7 @@ pub struct HttpRetry {
 }
 
 /// Faults injected into requests.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpFaultInjection {
     /// Delay before forwarding.
@@ -163,7 +164,7 @@ pub struct HttpFaultInjection {
 }
 
 /// Delay fault.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FaultDelay {
     /// Fixed delay.
@@ -191,7 +192,7 @@ pub struct FaultDelay {
 }
 
 /// Abort fault.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FaultAbort {
     /// HTTP status to answer with.
@@ -225,7 +226,7 @@ pub struct FaultAbort {
 }
 
 /// One mirror destination with its share of traffic.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpMirrorPolicy {
     /// Where the copy goes. Required.
@@ -237,7 +238,7 @@ pub struct HttpMirrorPolicy {
 }
 
 /// Cross-origin resource sharing policy.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CorsPolicy {
     /// Allowed origins.
@@ -293,7 +294,7 @@ pub struct CorsPolicy {
 }
 
 /// Handling of unmatched CORS preflight requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum UnmatchedPreflights {
     /// The default (Istio's proto calls it `UNSPECIFIED`).

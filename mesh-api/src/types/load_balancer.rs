@@ -7,12 +7,13 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::Duration;
 
 /// Load balancing: a simple algorithm, or consistent hashing.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LoadBalancerSettings {
     /// A simple algorithm.
@@ -54,7 +55,7 @@ pub struct LoadBalancerSettings {
 }
 
 /// Simple load balancing algorithms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SimpleLb {
     /// The proxy's default (least request).
@@ -73,7 +74,7 @@ pub enum SimpleLb {
 }
 
 /// Consistent hash load balancing.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConsistentHashLb {
     /// Hash on this header.
@@ -121,7 +122,7 @@ pub struct ConsistentHashLb {
 }
 
 /// Cookie used for consistent hashing.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpCookie {
     /// Cookie name. Required.
@@ -139,7 +140,7 @@ pub struct HttpCookie {
 }
 
 /// An extra attribute of a hashing cookie.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CookieAttribute {
     /// Attribute name.
@@ -151,7 +152,7 @@ pub struct CookieAttribute {
 }
 
 /// Ring hash settings.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RingHash {
     /// Minimum number of virtual nodes.
@@ -160,7 +161,7 @@ pub struct RingHash {
 }
 
 /// Maglev settings.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MagLev {
     /// Lookup table size (a prime).
@@ -169,7 +170,7 @@ pub struct MagLev {
 }
 
 /// Locality-weighted load balancing and failover.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LocalityLbSetting {
     /// Traffic distribution per source locality.
@@ -191,7 +192,7 @@ pub struct LocalityLbSetting {
 }
 
 /// Weights from one source locality to destination localities.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LocalityDistribute {
     /// Source locality (`region/zone/subzone`, wildcards allowed).
@@ -203,7 +204,7 @@ pub struct LocalityDistribute {
 }
 
 /// Failover from one region to another.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LocalityFailover {
     /// Origin region.
@@ -215,7 +216,7 @@ pub struct LocalityFailover {
 }
 
 /// Slow start configuration.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WarmupConfiguration {
     /// Warm-up window. Required.
@@ -236,7 +237,7 @@ pub struct WarmupConfiguration {
 /// Zone-aware load balancing: Envoy keeps traffic in the caller's zone when
 /// the destination has enough endpoints there, failing over between regions
 /// in the given order.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ZoneAwareLbSetting {
     /// Enable zone-aware load balancing.

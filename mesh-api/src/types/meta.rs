@@ -6,10 +6,12 @@
 //! reads [`ObjectMeta::creation_timestamp`] to pick which of two
 //! VirtualServices for one host a sidecar gets.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -19,8 +21,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// `generation`, `managedFields`, ...) are accepted and dropped, so `kubectl
 /// get -o yaml` output loads; anything else (a typo such as `namspace`) is
 /// an unknown-field error.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(from = "RawObjectMeta", rename_all = "camelCase")]
+// The schema is that of the wire form, which is what is accepted.
+#[schemars(with = "RawObjectMeta")]
 pub struct ObjectMeta {
     /// Object name. Required (validation reports it when empty).
     pub name: String,
@@ -54,7 +58,7 @@ impl ObjectMeta {
 
 /// The wire form of [`ObjectMeta`], listing the Kubernetes fields we accept
 /// and ignore.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawObjectMeta {
     #[serde(default)]
@@ -68,26 +72,37 @@ struct RawObjectMeta {
     #[serde(default)]
     creation_timestamp: Option<Timestamp>,
     #[serde(default, rename = "generateName")]
+    #[schemars(with = "Option<serde_json::Value>")]
     _generate_name: Option<IgnoredAny>,
     #[serde(default, rename = "uid")]
+    #[schemars(with = "Option<serde_json::Value>")]
     _uid: Option<IgnoredAny>,
     #[serde(default, rename = "resourceVersion")]
+    #[schemars(with = "Option<serde_json::Value>")]
     _resource_version: Option<IgnoredAny>,
     #[serde(default, rename = "generation")]
+    #[schemars(with = "Option<serde_json::Value>")]
     _generation: Option<IgnoredAny>,
     #[serde(default, rename = "deletionTimestamp")]
+    #[schemars(with = "Option<serde_json::Value>")]
     _deletion_timestamp: Option<IgnoredAny>,
     #[serde(default, rename = "deletionGracePeriodSeconds")]
+    #[schemars(with = "Option<serde_json::Value>")]
     _deletion_grace_period_seconds: Option<IgnoredAny>,
     #[serde(default, rename = "managedFields")]
+    #[schemars(with = "Option<serde_json::Value>")]
     _managed_fields: Option<IgnoredAny>,
     #[serde(default, rename = "ownerReferences")]
+    #[schemars(with = "Option<serde_json::Value>")]
     _owner_references: Option<IgnoredAny>,
     #[serde(default, rename = "finalizers")]
+    #[schemars(with = "Option<serde_json::Value>")]
     _finalizers: Option<IgnoredAny>,
     #[serde(default, rename = "selfLink")]
+    #[schemars(with = "Option<serde_json::Value>")]
     _self_link: Option<IgnoredAny>,
     #[serde(default, rename = "clusterName")]
+    #[schemars(with = "Option<serde_json::Value>")]
     _cluster_name: Option<IgnoredAny>,
 }
 
@@ -170,6 +185,20 @@ impl fmt::Display for Timestamp {
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.text)
+    }
+}
+
+impl JsonSchema for Timestamp {
+    fn schema_name() -> Cow<'static, str> {
+        "Timestamp".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "format": "date-time",
+            "description": "An RFC 3339 time such as 2024-01-01T00:00:00Z.",
+        })
     }
 }
 

@@ -18,6 +18,7 @@ pub mod virtual_service;
 
 use std::path::PathBuf;
 
+use schemars::JsonSchema;
 use serde::de::IgnoredAny;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
@@ -45,12 +46,14 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 ///
 /// The `kind` is carried by [`Object`]; on input `kind` and `status` are
 /// accepted and not kept.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(
     rename_all = "camelCase",
     from = "RawResource<S>",
     bound(deserialize = "S: Deserialize<'de>")
 )]
+// The schema is that of the wire form, which is what is accepted.
+#[schemars(with = "RawResource<S>", bound = "S: JsonSchema")]
 pub struct Resource<S> {
     /// `networking.istio.io/v1alpha3`, `.../v1beta1` or `.../v1`.
     pub api_version: String,
@@ -72,15 +75,17 @@ impl<S> Resource<S> {
 }
 
 /// The wire form of [`Resource`].
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawResource<S> {
     api_version: String,
     #[serde(rename = "kind")]
+    #[schemars(with = "String")]
     _kind: IgnoredAny,
     metadata: ObjectMeta,
     spec: S,
     #[serde(default, rename = "status")]
+    #[schemars(with = "Option<serde_json::Value>")]
     _status: Option<IgnoredAny>,
 }
 

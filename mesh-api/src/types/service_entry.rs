@@ -6,12 +6,13 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::Port;
 
 /// The `spec` of a `ServiceEntry`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServiceEntrySpec {
     /// Host names of the service (FQDN, wildcards allowed). Required.
@@ -52,7 +53,7 @@ pub struct ServiceEntrySpec {
 }
 
 /// `ServiceEntry.location`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Location {
     /// Outside the mesh: no mTLS, no sidecar at the other end.
@@ -62,7 +63,7 @@ pub enum Location {
 }
 
 /// `ServiceEntry.resolution`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Resolution {
     /// Forward to the original destination address.
@@ -80,7 +81,7 @@ pub enum Resolution {
 
 /// Workload selector of a `ServiceEntry` or a `Sidecar` (`labels`, unlike
 /// the `matchLabels` of `DestinationRule`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceEntryWorkloadSelector {
     /// Labels a workload must carry.
@@ -90,7 +91,7 @@ pub struct ServiceEntryWorkloadSelector {
 
 /// The `spec` of a `WorkloadEntry`, also the shape of `ServiceEntry`
 /// endpoints.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkloadEntrySpec {
     /// IP, host name or `unix://` path. Required unless `network` is set.

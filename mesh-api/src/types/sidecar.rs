@@ -6,6 +6,7 @@
 //! Loaded and validated in mesh-api; pilot narrows each proxy's view with
 //! it.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{Destination, Port};
@@ -14,7 +15,7 @@ use super::service_entry::ServiceEntryWorkloadSelector;
 use super::traffic_policy::{ClientTlsSettings, ConnectionPoolSettings};
 
 /// The `spec` of a `Sidecar`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SidecarSpec {
     /// The workloads (by label, in the Sidecar's namespace) this applies to;
@@ -54,7 +55,7 @@ pub struct SidecarSpec {
 
 /// TLS on the sidecar's connections to and from its own application
 /// (Istio 1.6 only, hidden from its docs but in its examples).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Localhost {
     /// TLS from the sidecar to the application.
@@ -66,7 +67,7 @@ pub struct Localhost {
 }
 
 /// A listener for traffic into the workload.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IstioIngressListener {
     /// The port the listener accepts on. Required.
@@ -110,7 +111,7 @@ pub struct IstioIngressListener {
 }
 
 /// A listener for traffic out of the workload.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IstioEgressListener {
     /// The port; unset for the catch-all listener (which must come last).
@@ -142,7 +143,7 @@ pub struct IstioEgressListener {
 }
 
 /// How traffic is captured into a Sidecar listener.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CaptureMode {
     /// The environment's default (iptables redirection where installed).
@@ -154,7 +155,7 @@ pub enum CaptureMode {
 }
 
 /// What a sidecar does with traffic to hosts it does not know.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OutboundTrafficPolicy {
     /// `REGISTRY_ONLY` or `ALLOW_ANY` (the default).
@@ -170,7 +171,7 @@ pub struct OutboundTrafficPolicy {
 }
 
 /// `OutboundTrafficPolicy.mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OutboundTrafficMode {
     /// Only hosts in the service registry are reachable.

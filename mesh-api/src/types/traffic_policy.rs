@@ -5,13 +5,14 @@
 //!
 //! Becomes cluster settings in pilot's translator.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{Duration, PortSelector};
 use super::load_balancer::LoadBalancerSettings;
 
 /// Policies applied to traffic for a destination.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrafficPolicy {
     /// Load balancing.
@@ -65,7 +66,7 @@ pub struct TrafficPolicy {
 }
 
 /// Retry budget: retries allowed as a share of active requests.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RetryBudget {
     /// Share (0..100) of active requests that may be retries; a plain
@@ -89,7 +90,7 @@ pub struct RetryBudget {
 }
 
 /// Traffic policy for one port of the destination.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PortTrafficPolicy {
     /// The port this policy applies to.
@@ -122,7 +123,7 @@ pub struct PortTrafficPolicy {
 }
 
 /// Connection pool limits for TCP and HTTP.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionPoolSettings {
     /// TCP-level settings.
@@ -134,7 +135,7 @@ pub struct ConnectionPoolSettings {
 }
 
 /// TCP connection pool settings.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TcpSettings {
     /// Maximum connections to a host.
@@ -175,7 +176,7 @@ pub struct TcpSettings {
 }
 
 /// TCP keepalive probes.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TcpKeepalive {
     /// Unanswered probes before the connection is dead.
@@ -190,7 +191,7 @@ pub struct TcpKeepalive {
 }
 
 /// HTTP connection pool settings.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpSettings {
     /// Maximum requests queued waiting for a connection.
@@ -259,7 +260,7 @@ pub struct HttpSettings {
 }
 
 /// HTTP/2 keepalive: PING frames on idle upstream connections.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConnectionKeepalive {
     /// Time between PINGs. Required.
@@ -271,7 +272,7 @@ pub struct ConnectionKeepalive {
 }
 
 /// HTTP/2 upgrade policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum H2UpgradePolicy {
     /// Mesh-wide default.
@@ -283,7 +284,7 @@ pub enum H2UpgradePolicy {
 }
 
 /// Ejection of hosts that keep failing.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OutlierDetection {
     /// Count local-origin failures separately.
@@ -359,7 +360,7 @@ pub struct OutlierDetection {
 }
 
 /// TLS from the proxy to the upstream.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClientTlsSettings {
     /// TLS mode.
@@ -416,7 +417,7 @@ pub struct ClientTlsSettings {
 }
 
 /// Client TLS modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ClientTlsMode {
     /// Plain text.
@@ -430,7 +431,7 @@ pub enum ClientTlsMode {
 }
 
 /// HTTP CONNECT tunnelling settings.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TunnelSettings {
     /// `CONNECT` or `POST`.
@@ -445,7 +446,7 @@ pub struct TunnelSettings {
 }
 
 /// PROXY protocol settings.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProxyProtocol {
     /// The PROXY protocol version; `V1` when unset.
@@ -454,7 +455,7 @@ pub struct ProxyProtocol {
 }
 
 /// PROXY protocol versions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ProxyProtocolVersion {
     /// The human-readable header.
     V1,

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{Destination, Duration, Headers, Percent, StringMatch};
@@ -16,7 +17,7 @@ use super::http_policy::{
 };
 
 /// The `spec` of a `VirtualService`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VirtualServiceSpec {
     /// Hosts the routes apply to; short names are resolved in the
@@ -43,7 +44,7 @@ pub struct VirtualServiceSpec {
 
 /// One HTTP route: conditions (`match`) and what to do with a matching
 /// request (`route`, `redirect`, `directResponse` or `delegate`).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpRoute {
     /// Name of the route, used in logs and route names.
@@ -160,7 +161,7 @@ pub struct HttpRoute {
 }
 
 /// Conditions on an HTTP request; all the fields set must match.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpMatchRequest {
     /// Name of the match, appended to the route name.
@@ -232,7 +233,7 @@ pub struct HttpMatchRequest {
 }
 
 /// An HTTP destination with its weight and header changes.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpRouteDestination {
     /// Where to send the request. Required.
@@ -276,7 +277,7 @@ pub struct HttpRouteDestination {
 }
 
 /// A delegate VirtualService (`name`, `namespace`) that holds the routes.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Delegate {
     /// Name of the delegate VirtualService.
@@ -288,7 +289,7 @@ pub struct Delegate {
 }
 
 /// A route for unterminated TLS traffic, matched by SNI.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TlsRoute {
     /// Conditions, OR-ed. YAML key `match`.
@@ -300,7 +301,7 @@ pub struct TlsRoute {
 }
 
 /// Conditions on a TLS connection.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TlsMatchAttributes {
     /// SNI values to match (wildcards allowed). Required.
@@ -344,7 +345,7 @@ pub struct TlsMatchAttributes {
 }
 
 /// A route for opaque TCP traffic.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TcpRoute {
     /// Conditions, OR-ed. YAML key `match`.
@@ -356,7 +357,7 @@ pub struct TcpRoute {
 }
 
 /// Conditions on a TCP connection.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct L4MatchAttributes {
     /// Destination IP subnets.
@@ -397,7 +398,7 @@ pub struct L4MatchAttributes {
 }
 
 /// A weighted L4 destination (TLS and TCP routes).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteDestination {
     /// Where to send the connection. Required.

@@ -203,6 +203,13 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     },
     Unsupported {
         kind: "Gateway",
+        path: "spec.servers[*].tls.insecureSkipVerify",
+        when: When::IsNot("false"),
+        reason: "client certificates are always verified against caCertificates; accepting them unverified is not implemented",
+        example: "servers:\n- port: {number: 443, name: https, protocol: HTTPS}\n  hosts: ['*']\n  tls: {mode: MUTUAL, serverCertificate: /etc/certs/cert.pem, privateKey: /etc/certs/key.pem, caCertificates: /etc/certs/ca.pem, insecureSkipVerify: true}\n",
+    },
+    Unsupported {
+        kind: "Gateway",
         path: "spec.servers[*].tls.minProtocolVersion",
         when: When::Is("TLSV1_0"),
         reason: OLD_TLS,
@@ -249,6 +256,13 @@ pub const UNSUPPORTED: &[Unsupported] = &[
         when: When::Set,
         reason: "meshes that span networks, reached through their gateways, arrive with the multi-cluster issue",
         example: "hosts: [db.example.com]\nports: [{number: 5432, name: tcp, protocol: TCP}]\nresolution: STATIC\nendpoints: [{address: 198.18.0.30, network: net2}]\n",
+    },
+    Unsupported {
+        kind: "ServiceEntry",
+        path: "spec.subjectAltNames",
+        when: When::Set,
+        reason: "checking the identities of the service's workloads is part of mTLS, which arrives with the security issue",
+        example: "hosts: [api.example.com]\nports: [{number: 443, name: https, protocol: HTTPS}]\nlocation: MESH_EXTERNAL\nresolution: DNS\nsubjectAltNames: [spiffe://cluster.local/ns/default/sa/api]\n",
     },
     Unsupported {
         kind: "ServiceEntry",
@@ -406,6 +420,52 @@ pub fn find<'v>(pattern: &str, spec: &'v Value) -> Vec<(String, &'v Value)> {
     out
 }
 
+/// Whether `pattern` names the schema field path `path` or one of its
+/// ancestors. Schema paths are those of [`crate::fields::paths`], where
+/// `[*]` stands for every item of a list and `*` for every key of a map: a
+/// pattern's `*` names any key (a map's or a field's), but a literal key in
+/// the pattern does not name every key of a map.
+pub fn covers(pattern: &str, path: &str) -> bool {
+    let pattern = segments(pattern);
+    let path = segments(path);
+    covers_at(&pattern, &path)
+}
+
+fn segments(pattern: &str) -> Vec<Segment<'_>> {
+    pattern
+        .split('.')
+        .skip(1)
+        .flat_map(|part| {
+            let key = part.trim_end_matches("[*]");
+            let lists = (part.len() - key.len()) / 3;
+            std::iter::once(Segment::parse(key))
+                .chain(std::iter::repeat_n(Segment::AnyIndex, lists))
+        })
+        .collect()
+}
+
+fn covers_at(pattern: &[Segment<'_>], path: &[Segment<'_>]) -> bool {
+    let Some((first, rest)) = pattern.split_first() else {
+        return true;
+    };
+    if let Segment::AnyDepth = first {
+        return covers_at(rest, path)
+            || path
+                .split_first()
+                .is_some_and(|(_, tail)| covers_at(pattern, tail));
+    }
+    let Some((here, tail)) = path.split_first() else {
+        return false;
+    };
+    let names = match (first, here) {
+        (Segment::Key(a), Segment::Key(b)) => a == b,
+        (Segment::AnyKey, Segment::Key(_) | Segment::AnyKey) => true,
+        (Segment::AnyIndex, Segment::AnyIndex) => true,
+        _ => false,
+    };
+    names && covers_at(rest, tail)
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Segment<'p> {
     Key(&'p str),
@@ -507,5 +567,26 @@ mod tests {
         );
         assert!(find("spec.trafficPolicy.*.mode", &spec).len() == 1);
         assert!(find("spec.nothing", &spec).is_empty());
+    }
+
+    #[test]
+    fn patterns_cover_schema_paths_and_their_descendants() {
+        use super::covers;
+        let tls = "spec.subsets[*].trafficPolicy.portLevelSettings[*].tls.mode";
+        assert!(covers("spec.**.tls.mode", tls));
+        assert!(covers("spec.**.tls", tls));
+        assert!(covers("spec.subsets[*].trafficPolicy", tls));
+        assert!(covers("spec.subsets[*].*.portLevelSettings", tls));
+        assert!(!covers("spec.**.tls.sni", tls));
+        assert!(!covers("spec.subsets.trafficPolicy", tls));
+        assert!(covers(
+            "spec.subsets[*].labels.*",
+            "spec.subsets[*].labels.*"
+        ));
+        assert!(!covers(
+            "spec.subsets[*].labels.version",
+            "spec.subsets[*].labels.*"
+        ));
+        assert!(!covers("spec.exportTo", "spec.export"));
     }
 }

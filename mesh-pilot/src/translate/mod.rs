@@ -23,6 +23,7 @@ pub mod access_log;
 pub mod capture;
 pub mod cluster;
 pub mod endpoint;
+pub mod fields;
 pub mod filters;
 pub mod gateways;
 pub mod listener;
