@@ -17,6 +17,9 @@ use mesh_pilot::push::{self, PushContext};
 use mesh_pilot::source::{self, dir::DirSource};
 use mesh_pilot::xds::server::{AdsServer, SyncTable};
 
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Istio-compatible control plane: config directory in, xDS out.
 #[derive(Debug, Parser)]
 #[command(name = "mesh-pilot", version)]
@@ -53,6 +56,9 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
+        tracing::warn!(error = %e, "jemalloc background purging unavailable");
+    }
     let args = Args::parse();
 
     let mesh = match &args.mesh_config {
