@@ -21,18 +21,21 @@ pub enum OutboundMode {
     RegistryOnly,
 }
 
-/// `outboundTrafficPolicy`.
+/// `outboundTrafficPolicy` (Istio's `egressProxy` is not supported: it is
+/// refused, not ignored).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OutboundTrafficPolicy {
     /// `ALLOW_ANY` (default) or `REGISTRY_ONLY`.
     #[serde(default)]
     pub mode: OutboundMode,
 }
 
-/// The parts of Istio's MeshConfig the pilot acts on. Other MeshConfig
-/// fields are accepted and ignored, so an Istio mesh config file loads.
+/// The parts of Istio's MeshConfig the pilot acts on. Any other field is
+/// refused with its name ([`MeshConfig::parse`]): a setting the mesh would
+/// ignore is never accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MeshConfig {
     /// Outbound traffic to unknown hosts.
     #[serde(default)]
@@ -68,6 +71,18 @@ pub struct MeshConfig {
     pub connect_timeout: Option<mesh_api::types::common::Duration>,
 }
 
+/// The MeshConfig fields pilot acts on (the fields of [`MeshConfig`]).
+pub const SUPPORTED_FIELDS: &[&str] = &[
+    "outboundTrafficPolicy",
+    "defaultHttpRetryPolicy",
+    "accessLogFile",
+    "accessLogFormat",
+    "accessLogEncoding",
+    "localityLbSetting",
+    "rootNamespace",
+    "connectTimeout",
+];
+
 /// Where proxies log when the mesh config names no file.
 pub const DEFAULT_ACCESS_LOG_FILE: &str = "/dev/stdout";
 
@@ -99,12 +114,36 @@ impl MeshConfig {
 }
 
 impl MeshConfig {
-    /// Parse MeshConfig YAML.
-    pub fn parse(text: &str) -> Result<MeshConfig, serde_yaml::Error> {
+    /// Parse MeshConfig YAML. Fields pilot does not act on are refused,
+    /// all of them named in one error, rather than ignored.
+    pub fn parse(text: &str) -> Result<MeshConfig, String> {
         if text.trim().is_empty() {
             return Ok(MeshConfig::default());
         }
-        serde_yaml::from_str(text)
+        let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        if let Some(map) = value.as_mapping() {
+            let unknown: Vec<String> = map
+                .keys()
+                .map(|k| match k.as_str() {
+                    Some(name) => name.to_string(),
+                    None => format!("{k:?}"),
+                })
+                .filter(|name| !SUPPORTED_FIELDS.contains(&name.as_str()))
+                .collect();
+            if !unknown.is_empty() {
+                let (fields, are, them) = if unknown.len() == 1 {
+                    ("field", "is", "it")
+                } else {
+                    ("fields", "are", "them")
+                };
+                return Err(format!(
+                    "{fields} {} {are} not supported yet (the mesh would ignore {them}); the supported fields are {}",
+                    unknown.join(", "),
+                    SUPPORTED_FIELDS.join(", ")
+                ));
+            }
+        }
+        serde_yaml::from_value(value).map_err(|e| e.to_string())
     }
 
     /// Read and parse a MeshConfig file.
@@ -113,9 +152,9 @@ impl MeshConfig {
             path: path.to_path_buf(),
             why: source.to_string(),
         })?;
-        MeshConfig::parse(&text).map_err(|e| SourceError::MeshConfig {
+        MeshConfig::parse(&text).map_err(|why| SourceError::MeshConfig {
             path: path.to_path_buf(),
-            why: e.to_string(),
+            why,
         })
     }
 }
@@ -125,13 +164,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_the_outbound_policy_and_ignores_the_rest() {
+    fn reads_the_outbound_policy() {
         let m = MeshConfig::parse(
             "accessLogFile: /dev/stdout\noutboundTrafficPolicy:\n  mode: REGISTRY_ONLY\n",
         )
         .unwrap();
         assert_eq!(m.outbound_traffic_policy.mode, OutboundMode::RegistryOnly);
+        assert_eq!(m.access_log_path(), Some("/dev/stdout"));
         assert_eq!(MeshConfig::parse("").unwrap(), MeshConfig::default());
         assert!(MeshConfig::parse("outboundTrafficPolicy: {mode: SOMETIMES}").is_err());
+    }
+
+    /// Nothing accepted and ignored: a field pilot does not act on is
+    /// refused by name, every one of them at once, nested ones too.
+    #[test]
+    fn fields_the_mesh_does_not_act_on_are_refused_by_name() {
+        let err = MeshConfig::parse(
+            "accessLogFile: /dev/stdout\nenablePrometheusMerge: true\ndefaultConfig: {holdApplicationUntilProxyStarts: true}\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("fields enablePrometheusMerge, defaultConfig are not supported yet"),
+            "{err}"
+        );
+        assert!(
+            err.contains("outboundTrafficPolicy, defaultHttpRetryPolicy"),
+            "{err}"
+        );
+        let err = MeshConfig::parse("trustDomain: cluster.local\n").unwrap_err();
+        assert!(
+            err.starts_with("field trustDomain is not supported yet"),
+            "{err}"
+        );
+        let err = MeshConfig::parse(
+            "outboundTrafficPolicy: {mode: REGISTRY_ONLY, egressProxy: {host: egress}}\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("egressProxy"), "{err}");
+        // Every supported field parses.
+        let all = "outboundTrafficPolicy: {mode: ALLOW_ANY}\ndefaultHttpRetryPolicy: {attempts: 2}\naccessLogFile: ''\naccessLogFormat: '%START_TIME%'\naccessLogEncoding: JSON\nlocalityLbSetting: {enabled: true}\nrootNamespace: mesh-system\nconnectTimeout: 3s\n";
+        let m = MeshConfig::parse(all).unwrap();
+        assert_eq!(m.root_namespace(), "mesh-system");
+        assert_eq!(m.access_log_path(), None);
     }
 }
