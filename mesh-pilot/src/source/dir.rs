@@ -188,19 +188,8 @@ impl DirSource {
                 if self.files.get(name).is_some_and(|f| f.content == content) {
                     return;
                 }
-                let state = self.files.entry(name.to_string()).or_insert(FileState {
-                    content,
-                    modified,
-                    current: None,
-                    errors: Vec::new(),
-                    last_good: None,
-                    size: 0,
-                });
-                state.content = content;
-                state.modified = modified;
-                state.current = None;
-                state.errors = vec![mesh_api::too_large(&path, meta.len())];
-                state.size = 0;
+                let errors = vec![mesh_api::too_large(&path, meta.len())];
+                self.record(name, content, modified, None, errors, 0);
                 return;
             }
         }
@@ -236,6 +225,19 @@ impl DirSource {
         if let Some(objects) = &current {
             tracing::info!(file = %path.display(), objects = objects.len(), "read");
         }
+        self.record(name, content, modified, current, errors, size);
+    }
+
+    /// What was read of file `name` now (its last good objects are kept).
+    fn record(
+        &mut self,
+        name: &str,
+        content: u64,
+        modified: SystemTime,
+        current: Option<Vec<Loaded>>,
+        errors: Vec<ConfigError>,
+        size: u64,
+    ) {
         let state = self.files.entry(name.to_string()).or_insert(FileState {
             content,
             modified,
