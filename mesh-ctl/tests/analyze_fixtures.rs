@@ -13,6 +13,16 @@ fn fixtures(kind: &str) -> PathBuf {
         .join(kind)
 }
 
+/// `analyze` of one file holding `text`, written as `name` in a temp dir
+/// (kept alive by the returned guard): exit code, output and the file.
+fn analyze_text(name: &str, text: &str) -> (i32, String, PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join(name);
+    std::fs::write(&file, text).expect("write");
+    let (code, out) = analyze(std::slice::from_ref(&file));
+    (code, out, file, dir)
+}
+
 fn analyze(paths: &[PathBuf]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_meshctl"))
         .arg("analyze")
@@ -110,8 +120,6 @@ fn a_validation_error_has_the_line_of_its_field() {
     // The second HTTP route's regex does not compile: found by validation,
     // after the file parsed, on line 18 (the `regex:` key), in the second
     // document of the file.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("routes.yaml");
     let text = "\
 apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -139,8 +147,7 @@ spec:
         text.lines().nth(17).map(str::trim),
         Some("regex: \"/api/(v1\"")
     );
-    std::fs::write(&file, text).expect("write");
-    let (code, out) = analyze(std::slice::from_ref(&file));
+    let (code, out, file, _dir) = analyze_text("routes.yaml", text);
     assert_eq!(code, 1, "{out}");
     let expected = format!(
         "{}:18: VirtualService/default/reviews: spec.http[1].match[0].uri.regex: invalid regular expression",
@@ -156,8 +163,6 @@ spec:
 fn a_regex_envoy_would_nack_for_its_program_size_is_rejected() {
     // Valid for the regex crate, but its RE2 program is 808 instructions:
     // Envoy refuses the whole route configuration over 100.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("big-regex.yaml");
     let text = "\
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -170,8 +175,7 @@ spec:
         regex: \"/big(a|b|c|d|e|f|g){1,200}x\"
     route: [{destination: {host: reviews}}]
 ";
-    std::fs::write(&file, text).expect("write");
-    let (code, out) = analyze(std::slice::from_ref(&file));
+    let (code, out, file, _dir) = analyze_text("big-regex.yaml", text);
     assert_eq!(code, 1, "{out}");
     let expected = format!(
         "{}:9: VirtualService/default/reviews: spec.http[0].match[0].uri.regex: regex \"/big(a|b|c|d|e|f|g){{1,200}}x\" compiles to an RE2 program of 808 instructions, more than Envoy's limit of 100 (re2.max_program_size.error_level)",
